@@ -1,0 +1,223 @@
+package aiproxy
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ChannelType names the provider protocol a channel speaks.
+type ChannelType string
+
+// Channel types. Only OpenAI (and everything OpenAI-compatible) exists now.
+const (
+	ChannelTypeOpenAI ChannelType = "openai"
+)
+
+// ChannelTypes lists every known channel type.
+var ChannelTypes = []ChannelType{ChannelTypeOpenAI}
+
+// Valid reports whether t is a known channel type.
+func (t ChannelType) Valid() bool {
+	for _, v := range ChannelTypes {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultBaseURL returns the base URL used when a channel of this type has
+// none, following the OpenAI SDK convention (the path ends before the
+// endpoint name, as in https://api.openai.com/v1). It is "" for unknown types.
+func (t ChannelType) DefaultBaseURL() string {
+	switch t {
+	case ChannelTypeOpenAI:
+		return "https://api.openai.com/v1"
+	}
+	return ""
+}
+
+// ModelMapping rewrites the model name a client asked for (From) into the
+// name sent upstream (To).
+type ModelMapping struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Channel is one provider account: where to send requests, with which key,
+// for which models. Channels with a lower Priority number are not preferred:
+// higher Priority wins, and Weight shares load within one priority.
+type Channel struct {
+	ID           int64
+	Name         string
+	Type         ChannelType
+	BaseURL      string // "" means Type.DefaultBaseURL()
+	Key          string // secret; masked by every read API
+	Models       []string
+	ModelMapping []ModelMapping
+	Priority     int
+	Weight       int // relative share within a priority; 0 counts as 1
+	Enabled      bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// URL returns the base URL requests go to: BaseURL, or the type's default.
+func (c *Channel) URL() string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	return c.Type.DefaultBaseURL()
+}
+
+// UpstreamModel returns the name to send upstream for the model a client
+// asked for: the mapped name when ModelMapping has one, else model itself.
+func (c *Channel) UpstreamModel(model string) string {
+	for _, m := range c.ModelMapping {
+		if m.From == model {
+			return m.To
+		}
+	}
+	return model
+}
+
+// HasModel reports whether the channel serves model.
+func (c *Channel) HasModel(model string) bool {
+	for _, m := range c.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the channel and normalizes it (trims names, drops empty
+// and duplicate models). It returns an EINVALID *Error naming the field.
+func (c *Channel) Validate() error {
+	c.Name = strings.TrimSpace(c.Name)
+	if c.Name == "" {
+		return FieldErrorf("name", "name is required")
+	} else if len(c.Name) > 128 {
+		return FieldErrorf("name", "name must be at most 128 characters")
+	}
+	if !c.Type.Valid() {
+		return FieldErrorf("type", "unknown channel type %q", c.Type)
+	}
+	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return FieldErrorf("baseURL", "baseURL must be an absolute http(s) URL such as https://api.openai.com/v1")
+		}
+	}
+	if strings.TrimSpace(c.Key) != c.Key || strings.ContainsAny(c.Key, "\r\n") {
+		return FieldErrorf("key", "key must not contain spaces or line breaks")
+	}
+	c.Models = CleanNames(c.Models)
+	if len(c.Models) == 0 {
+		return FieldErrorf("models", "at least one model is required")
+	}
+	for _, m := range c.ModelMapping {
+		if strings.TrimSpace(m.From) == "" || strings.TrimSpace(m.To) == "" {
+			return FieldErrorf("modelMapping", "every mapping needs both from and to")
+		}
+	}
+	if c.Priority < -1000000 || c.Priority > 1000000 {
+		return FieldErrorf("priority", "priority must be between -1000000 and 1000000")
+	}
+	if c.Weight < 0 || c.Weight > 1000000 {
+		return FieldErrorf("weight", "weight must be between 0 and 1000000")
+	}
+	return nil
+}
+
+// CleanNames trims names and drops empty and duplicate ones, keeping order.
+func CleanNames(names []string) []string {
+	out := make([]string, 0, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" || seen[n] {
+			continue
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out
+}
+
+// MaskKey returns a form of a secret that is safe to show: its first and
+// last few characters around an ellipsis, or only "****" when it is short.
+func MaskKey(key string) string {
+	if len(key) <= 12 {
+		if key == "" {
+			return ""
+		}
+		return "****"
+	}
+	return key[:4] + "…" + key[len(key)-4:]
+}
+
+// ChannelUpdate holds the fields to change on a channel; nil leaves a field
+// as it is.
+type ChannelUpdate struct {
+	Name         *string
+	Type         *ChannelType
+	BaseURL      *string
+	Key          *string
+	Models       []string // nil leaves the models; empty is invalid
+	ModelMapping *[]ModelMapping
+	Priority     *int
+	Weight       *int
+	Enabled      *bool
+}
+
+// Apply changes c by u.
+func (u ChannelUpdate) Apply(c *Channel) {
+	if u.Name != nil {
+		c.Name = *u.Name
+	}
+	if u.Type != nil {
+		c.Type = *u.Type
+	}
+	if u.BaseURL != nil {
+		c.BaseURL = *u.BaseURL
+	}
+	if u.Key != nil {
+		c.Key = *u.Key
+	}
+	if u.Models != nil {
+		c.Models = u.Models
+	}
+	if u.ModelMapping != nil {
+		c.ModelMapping = *u.ModelMapping
+	}
+	if u.Priority != nil {
+		c.Priority = *u.Priority
+	}
+	if u.Weight != nil {
+		c.Weight = *u.Weight
+	}
+	if u.Enabled != nil {
+		c.Enabled = *u.Enabled
+	}
+}
+
+// ChannelService manages channels. Read methods return keys in full: the
+// edges (GraphQL, UI) mask them with MaskKey.
+type ChannelService interface {
+	// Channel returns one channel, or ENOTFOUND.
+	Channel(ctx context.Context, id int64) (*Channel, error)
+	// Channels returns every channel, ordered by id.
+	Channels(ctx context.Context) ([]*Channel, error)
+	// CreateChannel validates c, stores it and sets its ID and times.
+	// It returns EINVALID for bad input.
+	CreateChannel(ctx context.Context, c *Channel) error
+	// UpdateChannel applies upd and returns the channel as stored.
+	// It returns ENOTFOUND or EINVALID.
+	UpdateChannel(ctx context.Context, id int64, upd ChannelUpdate) (*Channel, error)
+	// DeleteChannel removes a channel, or returns ENOTFOUND.
+	DeleteChannel(ctx context.Context, id int64) error
+}

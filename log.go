@@ -1,0 +1,67 @@
+package aiproxy
+
+import (
+	"context"
+	"time"
+)
+
+// Usage counts the tokens of one request.
+type Usage struct {
+	PromptTokens     int64
+	CompletionTokens int64
+	CachedTokens     int64 // part of PromptTokens served from the provider's cache
+	TotalTokens      int64
+}
+
+// Log is the record of one relayed request.
+type Log struct {
+	ID            int64
+	RequestID     string
+	CreatedAt     time.Time // when the request arrived
+	GroupID       string
+	TokenID       int64
+	TokenName     string
+	ChannelID     int64  // 0 when no channel was reached
+	Model         string // as the client asked
+	UpstreamModel string // as sent to the provider, after mapping
+	Endpoint      string // e.g. "/v1/chat/completions"
+	Mode          Mode
+	Stream        bool
+	StatusCode    int
+	Usage         Usage
+	UsageCounted  bool          // true when the gateway counted tokens because the provider reported none
+	Amount        Amount        // cost at the model's prices
+	Unpriced      bool          // no model config: Amount is 0
+	TTFB          time.Duration // time to the first byte of the upstream answer
+	Latency       time.Duration // total time until the answer was complete
+	ClientIP      string
+	Error         string // "" on success
+	RequestBody   string // kept only when detailed logging is on
+	ResponseBody  string // kept only when detailed logging is on
+}
+
+// LogFilter selects logs. Zero fields do not filter.
+type LogFilter struct {
+	GroupID   string
+	TokenID   int64
+	ChannelID int64
+	Model     string
+	RequestID string
+	From, To  time.Time // CreatedAt in [From, To)
+	Failed    *bool     // true: only errors; false: only successes
+	Before    int64     // only logs with ID < Before (the pagination cursor)
+	Limit     int       // at most this many; 0 means 50
+}
+
+// LogService reads request logs.
+type LogService interface {
+	// Logs returns the logs matching f, newest first (by ID), and whether
+	// more follow.
+	Logs(ctx context.Context, f LogFilter) (logs []*Log, more bool, err error)
+}
+
+// LogRecorder takes finished request logs. Record never blocks on a
+// database: implementations queue and write in batches.
+type LogRecorder interface {
+	Record(l *Log)
+}

@@ -1,0 +1,163 @@
+package aiproxy
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+)
+
+// Mode is the kind of work a model does, which decides the relay endpoint
+// and how usage is counted.
+type Mode string
+
+// Modes.
+const (
+	ModeChat        Mode = "chat"
+	ModeCompletions Mode = "completions"
+	ModeEmbeddings  Mode = "embeddings"
+	ModeImages      Mode = "images"
+	ModeAudio       Mode = "audio"
+	ModeModeration  Mode = "moderation"
+	ModeRerank      Mode = "rerank"
+	ModeResponses   Mode = "responses"
+)
+
+// Modes lists every mode.
+var Modes = []Mode{ModeChat, ModeCompletions, ModeEmbeddings, ModeImages, ModeAudio, ModeModeration, ModeRerank, ModeResponses}
+
+// Valid reports whether m is a known mode.
+func (m Mode) Valid() bool {
+	for _, v := range Modes {
+		if m == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Amount is money in nanos: billionths of the gateway's currency unit.
+// Integer money keeps sums exact.
+type Amount int64
+
+// Nanos per currency unit.
+const AmountUnit Amount = 1_000_000_000
+
+// AmountFromFloat converts currency units to an Amount, rounding to the
+// nearest nano.
+func AmountFromFloat(f float64) Amount { return Amount(math.Round(f * float64(AmountUnit))) }
+
+// Float returns a in currency units.
+func (a Amount) Float() float64 { return float64(a) / float64(AmountUnit) }
+
+// Price is a price per million tokens, in nanos of the currency unit
+// (so 2_500_000_000 is 2.50 per million tokens, 2,500 nanos per token).
+type Price int64
+
+// Cost returns the price of n tokens, rounded to the nearest nano.
+func (p Price) Cost(n int64) Amount {
+	return Amount((int64(p)*n + 500_000) / 1_000_000)
+}
+
+// ModelConfig describes one model the gateway offers: its mode, prices and
+// limits. A model listed on an enabled channel is served without a config
+// (price 0, logged as unpriced).
+type ModelConfig struct {
+	Model       string
+	Mode        Mode
+	InputPrice  Price // per million prompt tokens
+	OutputPrice Price // per million completion tokens
+	CachedPrice Price // per million cached prompt tokens; 0 means InputPrice
+	RPM         int64 // requests per minute per group; 0 means unlimited
+	TPM         int64 // tokens per minute per group; 0 means unlimited
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Validate checks m and returns an EINVALID *Error naming the field.
+func (m *ModelConfig) Validate() error {
+	m.Model = strings.TrimSpace(m.Model)
+	if m.Model == "" {
+		return FieldErrorf("model", "model is required")
+	} else if len(m.Model) > 256 {
+		return FieldErrorf("model", "model must be at most 256 characters")
+	}
+	if m.Mode == "" {
+		m.Mode = ModeChat
+	}
+	if !m.Mode.Valid() {
+		return FieldErrorf("type", "unknown model type %q", m.Mode)
+	}
+	for field, p := range map[string]Price{"inputPrice": m.InputPrice, "outputPrice": m.OutputPrice, "cachedPrice": m.CachedPrice} {
+		if p < 0 {
+			return FieldErrorf(field, "%s must not be negative", field)
+		}
+	}
+	if m.RPM < 0 {
+		return FieldErrorf("rpm", "rpm must not be negative")
+	}
+	if m.TPM < 0 {
+		return FieldErrorf("tpm", "tpm must not be negative")
+	}
+	return nil
+}
+
+// Cost returns what usage u costs at m's prices. Cached prompt tokens are
+// billed at CachedPrice (InputPrice when that is 0).
+func (m *ModelConfig) Cost(u Usage) Amount {
+	cachedPrice := m.CachedPrice
+	if cachedPrice == 0 {
+		cachedPrice = m.InputPrice
+	}
+	uncached := u.PromptTokens - u.CachedTokens
+	if uncached < 0 {
+		uncached = 0
+	}
+	return m.InputPrice.Cost(uncached) + cachedPrice.Cost(u.CachedTokens) + m.OutputPrice.Cost(u.CompletionTokens)
+}
+
+// ModelConfigUpdate holds the fields to change; nil leaves a field.
+type ModelConfigUpdate struct {
+	Mode        *Mode
+	InputPrice  *Price
+	OutputPrice *Price
+	CachedPrice *Price
+	RPM         *int64
+	TPM         *int64
+}
+
+// Apply changes m by u.
+func (u ModelConfigUpdate) Apply(m *ModelConfig) {
+	if u.Mode != nil {
+		m.Mode = *u.Mode
+	}
+	if u.InputPrice != nil {
+		m.InputPrice = *u.InputPrice
+	}
+	if u.OutputPrice != nil {
+		m.OutputPrice = *u.OutputPrice
+	}
+	if u.CachedPrice != nil {
+		m.CachedPrice = *u.CachedPrice
+	}
+	if u.RPM != nil {
+		m.RPM = *u.RPM
+	}
+	if u.TPM != nil {
+		m.TPM = *u.TPM
+	}
+}
+
+// ModelConfigService manages model configs.
+type ModelConfigService interface {
+	// ModelConfig returns the config of one model, or ENOTFOUND.
+	ModelConfig(ctx context.Context, model string) (*ModelConfig, error)
+	// ModelConfigs returns every config, ordered by model.
+	ModelConfigs(ctx context.Context) ([]*ModelConfig, error)
+	// CreateModelConfig stores m; EINVALID, or ECONFLICT when the model has one.
+	CreateModelConfig(ctx context.Context, m *ModelConfig) error
+	// UpdateModelConfig applies upd, or returns ENOTFOUND / EINVALID.
+	UpdateModelConfig(ctx context.Context, model string, upd ModelConfigUpdate) (*ModelConfig, error)
+	// DeleteModelConfig removes a config, or returns ENOTFOUND.
+	DeleteModelConfig(ctx context.Context, model string) error
+}

@@ -1,0 +1,171 @@
+package aiproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// TokenKeyPrefix starts every token key the gateway issues.
+const TokenKeyPrefix = "sk-"
+
+// Token is an API key of a group. Only a hash of the secret is stored, with
+// a short Prefix of it for display; the secret itself is shown once, when
+// the token is created.
+type Token struct {
+	ID        int64
+	GroupID   string
+	Name      string
+	Prefix    string     // first characters of the key, safe to show
+	KeyHash   string     // hex SHA-256 of the key; never shown
+	Models    []string   // models the token may use; empty means all
+	Subnets   []string   // client networks (CIDR) allowed; empty means any
+	ExpiresAt *time.Time // nil never expires
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// NewTokenKey returns a fresh random token key.
+func NewTokenKey() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 48)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return TokenKeyPrefix + string(b)
+}
+
+// HashKey returns the hex SHA-256 of a token key, the form tokens are
+// stored and looked up by.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// KeyPrefix returns the displayable prefix of a token key.
+func KeyPrefix(key string) string {
+	if len(key) > 10 {
+		return key[:10]
+	}
+	return key
+}
+
+// Validate checks t and normalizes its lists; it returns an EINVALID *Error
+// naming the field.
+func (t *Token) Validate() error {
+	t.Name = strings.TrimSpace(t.Name)
+	if t.GroupID == "" {
+		return FieldErrorf("group", "group is required")
+	}
+	if t.Name == "" {
+		return FieldErrorf("name", "name is required")
+	} else if len(t.Name) > 128 {
+		return FieldErrorf("name", "name must be at most 128 characters")
+	}
+	t.Models = CleanNames(t.Models)
+	t.Subnets = CleanNames(t.Subnets)
+	for i, s := range t.Subnets {
+		p, err := parseSubnet(s)
+		if err != nil {
+			return FieldErrorf("subnets", "%q is not an IP address or CIDR subnet", s)
+		}
+		t.Subnets[i] = p.String()
+	}
+	return nil
+}
+
+func parseSubnet(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// AllowsModel reports whether the token may use model.
+func (t *Token) AllowsModel(model string) bool {
+	if len(t.Models) == 0 {
+		return true
+	}
+	for _, m := range t.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsIP reports whether a client at ip may use the token.
+func (t *Token) AllowsIP(ip netip.Addr) bool {
+	if len(t.Subnets) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, s := range t.Subnets {
+		if p, err := parseSubnet(s); err == nil && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Expired reports whether the token has expired at now.
+func (t *Token) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
+}
+
+// TokenUpdate holds the fields to change on a token; nil leaves a field.
+type TokenUpdate struct {
+	Name      *string
+	Models    *[]string
+	Subnets   *[]string
+	ExpiresAt **time.Time // a nil *time.Time inside clears the expiry
+	Enabled   *bool
+}
+
+// Apply changes t by u.
+func (u TokenUpdate) Apply(t *Token) {
+	if u.Name != nil {
+		t.Name = *u.Name
+	}
+	if u.Models != nil {
+		t.Models = *u.Models
+	}
+	if u.Subnets != nil {
+		t.Subnets = *u.Subnets
+	}
+	if u.ExpiresAt != nil {
+		t.ExpiresAt = *u.ExpiresAt
+	}
+	if u.Enabled != nil {
+		t.Enabled = *u.Enabled
+	}
+}
+
+// TokenService manages tokens.
+type TokenService interface {
+	// Token returns one token, or ENOTFOUND.
+	Token(ctx context.Context, id int64) (*Token, error)
+	// Tokens returns the tokens of a group ("" for every group), ordered by id.
+	Tokens(ctx context.Context, groupID string) ([]*Token, error)
+	// CreateToken generates a key for t, stores t (KeyHash and Prefix set)
+	// and returns the key: the only time it is ever available. It returns
+	// EINVALID, or ENOTFOUND when the group does not exist.
+	CreateToken(ctx context.Context, t *Token) (key string, err error)
+	// UpdateToken applies upd, or returns ENOTFOUND / EINVALID.
+	UpdateToken(ctx context.Context, id int64, upd TokenUpdate) (*Token, error)
+	// DeleteToken removes a token, or returns ENOTFOUND.
+	DeleteToken(ctx context.Context, id int64) error
+}
