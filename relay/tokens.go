@@ -1,0 +1,97 @@
+package relay
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/tidwall/gjson"
+	"github.com/tiktoken-go/tokenizer"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// codecs holds the tokenizers, each loaded on first use: parsing a
+// vocabulary takes a while and memory, and most providers report usage.
+var codecs sync.Map // tokenizer.Encoding -> func() tokenizer.Codec
+
+// codec returns the tokenizer for model: o200k for current OpenAI models
+// and as the default, cl100k for the GPT-3.5/4 family.
+func codec(model string) tokenizer.Codec {
+	enc := tokenizer.O200kBase
+	if strings.HasPrefix(model, "gpt-4-") || model == "gpt-4" || strings.HasPrefix(model, "gpt-3.5") || strings.HasPrefix(model, "text-embedding") {
+		enc = tokenizer.Cl100kBase
+	}
+	f, _ := codecs.LoadOrStore(enc, sync.OnceValue(func() tokenizer.Codec {
+		c, err := tokenizer.Get(enc)
+		if err != nil {
+			panic(err) // only known encodings are asked for
+		}
+		return c
+	}))
+	return f.(func() tokenizer.Codec)()
+}
+
+// countTokens returns the number of tokens of s.
+func countTokens(c tokenizer.Codec, s string) int64 {
+	if s == "" {
+		return 0
+	}
+	n, err := c.Count(s)
+	if err != nil {
+		return int64(len(s) / 4)
+	}
+	return int64(n)
+}
+
+// countUsage estimates the usage of a request whose provider reported
+// none: the prompt from the request body, the completion from the text
+// generated so far.
+func countUsage(mode aiproxy.Mode, model string, body, text []byte) aiproxy.Usage {
+	c := codec(model)
+	var u aiproxy.Usage
+	switch mode {
+	case aiproxy.ModeChat:
+		// Each message costs its content plus a few tokens of framing, and
+		// the reply is primed with 3 more (OpenAI's counting recipe).
+		msgs := gjson.GetBytes(body, "messages")
+		msgs.ForEach(func(_, m gjson.Result) bool {
+			u.PromptTokens += 3 + countTokens(c, m.Get("role").Str) + countContent(c, m.Get("content"))
+			if n := m.Get("name"); n.Exists() {
+				u.PromptTokens += 1 + countTokens(c, n.Str)
+			}
+			return true
+		})
+		u.PromptTokens += 3
+	case aiproxy.ModeCompletions:
+		u.PromptTokens = countContent(c, gjson.GetBytes(body, "prompt"))
+	case aiproxy.ModeEmbeddings:
+		u.PromptTokens = countContent(c, gjson.GetBytes(body, "input"))
+	}
+	u.CompletionTokens = countTokens(c, string(text))
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u
+}
+
+// countContent counts a string, an array of strings, an array of token
+// ids, or an array of content parts with text.
+func countContent(c tokenizer.Codec, v gjson.Result) int64 {
+	switch {
+	case v.Type == gjson.String:
+		return countTokens(c, v.Str)
+	case v.IsArray():
+		var n int64
+		v.ForEach(func(_, e gjson.Result) bool {
+			switch {
+			case e.Type == gjson.Number:
+				n++
+			case e.IsObject():
+				n += countTokens(c, e.Get("text").Str)
+			default:
+				n += countContent(c, e)
+			}
+			return true
+		})
+		return n
+	}
+	return 0
+}
