@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -43,7 +44,10 @@ func (h *Handler) model(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	m := chi.URLParam(r, "*")
+	m, err := url.PathUnescape(chi.URLParam(r, "*"))
+	if err != nil {
+		m = chi.URLParam(r, "*")
+	}
 	chs := h.Catalog.Channels(m)
 	if len(chs) == 0 || !tok.AllowsModel(m) {
 		writeError(w, aiproxy.Errorf(aiproxy.ENOTFOUND, "The model `%s` does not exist or you do not have access to it.", m))

@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/aiproxy/aiproxy"
@@ -92,5 +93,23 @@ func TestCountUsage(t *testing.T) {
 				t.Fatalf("usage = %+v, want prompt %d completion %d", u, tt.prompt, tt.completion)
 			}
 		})
+	}
+}
+
+func TestCountTokensBoundsLongRuns(t *testing.T) {
+	c := codec("gpt-4o")
+	if n := countTokens(c, "Hello world, how are you?"); n != 7 {
+		t.Errorf("short text: %d tokens, want 7", n)
+	}
+	// A long run without spaces is counted in pieces: about the same count
+	// as the whole, without the superlinear cost.
+	run := strings.Repeat("abcdefgh", 2048) // 16 KiB
+	whole, _ := c.Count(run)
+	if n := countTokens(c, run); math.Abs(float64(n)-float64(whole)) > 4 {
+		t.Errorf("16 KiB run: %d tokens, whole-text count %d", n, whole)
+	}
+	huge := strings.Repeat("y", maxExact+4<<10)
+	if n := countTokens(c, huge); n < maxExact/maxPiece+1<<10 {
+		t.Errorf("%d bytes counted as only %d tokens", len(huge), n)
 	}
 }

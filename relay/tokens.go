@@ -3,6 +3,7 @@ package relay
 import (
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"github.com/tiktoken-go/tokenizer"
@@ -31,16 +32,43 @@ func codec(model string) tokenizer.Codec {
 	return f.(func() tokenizer.Codec)()
 }
 
+// Bounds on exact counting. BPE merging is superlinear in the length of
+// one piece, and a piece is a run of text the pre-tokenizer cannot split,
+// so a megabyte of one letter would cost seconds: text is counted in
+// pieces of at most maxPiece bytes (cut at a space where there is one),
+// and text beyond maxExact bytes is estimated at 4 bytes a token.
+const (
+	maxPiece = 4 << 10
+	maxExact = 1 << 20
+)
+
 // countTokens returns the number of tokens of s.
 func countTokens(c tokenizer.Codec, s string) int64 {
-	if s == "" {
-		return 0
+	var n int64
+	if len(s) > maxExact {
+		n = int64(len(s)-maxExact) / 4
+		s = s[:maxExact]
 	}
-	n, err := c.Count(s)
-	if err != nil {
-		return int64(len(s) / 4)
+	for len(s) > 0 {
+		piece := s
+		if len(piece) > maxPiece {
+			cut := strings.LastIndexByte(piece[:maxPiece], ' ')
+			if cut <= 0 {
+				cut = maxPiece
+				for cut > 0 && !utf8.RuneStart(piece[cut]) {
+					cut--
+				}
+			}
+			piece = piece[:cut]
+		}
+		s = s[len(piece):]
+		k, err := c.Count(piece)
+		if err != nil {
+			k = len(piece) / 4
+		}
+		n += int64(k)
 	}
-	return int64(n)
+	return n
 }
 
 // countUsage estimates the usage of a request whose provider reported

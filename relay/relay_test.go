@@ -1,0 +1,537 @@
+package relay_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/providers"
+	"github.com/aiproxy/aiproxy/relay/relaytest"
+)
+
+const testKey = "sk-test-key"
+
+// memory holds tokens, channels and logs for one test: the relay's Keys,
+// Catalog and LogRecorder.
+type memory struct {
+	token    *aiproxy.Token
+	group    *aiproxy.Group
+	channels []*aiproxy.Channel
+	configs  map[string]*aiproxy.ModelConfig
+
+	mu   sync.Mutex
+	logs []*aiproxy.Log
+	got  chan struct{}
+}
+
+func (m *memory) TokenByKey(_ context.Context, key string) (*aiproxy.Token, *aiproxy.Group, error) {
+	if key != testKey {
+		return nil, nil, aiproxy.Errorf(aiproxy.EUNAUTHORIZED, "invalid API key")
+	}
+	return m.token, m.group, nil
+}
+
+func (m *memory) Channels(model string) []*aiproxy.Channel {
+	var out []*aiproxy.Channel
+	for _, c := range m.channels {
+		if c.Enabled && c.HasModel(model) {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Priority > out[j].Priority })
+	return out
+}
+
+func (m *memory) ModelConfig(model string) (*aiproxy.ModelConfig, bool) {
+	c, ok := m.configs[model]
+	return c, ok
+}
+
+func (m *memory) Models() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range m.channels {
+		for _, mo := range c.Models {
+			if c.Enabled && !seen[mo] {
+				seen[mo] = true
+				out = append(out, mo)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *memory) Record(l *aiproxy.Log) {
+	m.mu.Lock()
+	m.logs = append(m.logs, l)
+	m.mu.Unlock()
+	m.got <- struct{}{}
+}
+
+// nextLog waits for the next log entry the relay records.
+func (m *memory) nextLog(tb testing.TB) *aiproxy.Log {
+	tb.Helper()
+	select {
+	case <-m.got:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no log recorded")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.logs[len(m.logs)-1]
+}
+
+// fixture is a relay in front of a fake provider.
+type fixture struct {
+	mem      *memory
+	provider *relaytest.Provider
+	upstream *httptest.Server
+	srv      *httptest.Server
+	client   openai.Client
+}
+
+// newFixture starts a provider and a relay with one channel for the
+// usual models; edit f.mem.channels before the first request to change that.
+func newFixture(t *testing.T, h *relay.Handler, opts ...relaytest.Option) *fixture {
+	t.Helper()
+	p, up := relaytest.Start(t, append([]relaytest.Option{relaytest.WithKey("sk-upstream")}, opts...)...)
+	mem := &memory{
+		token: &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true},
+		group: &aiproxy.Group{ID: "acme", Enabled: true},
+		channels: []*aiproxy.Channel{{
+			ID: 1, Name: "main", Type: aiproxy.ChannelTypeOpenAI, BaseURL: up.URL + "/v1", Key: "sk-upstream",
+			Models:       []string{"gpt-4o-mini", "mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct", relaytest.ModelNoUsage, relaytest.ModelHold, relaytest.ModelBadRequest, relaytest.ModelHang, relaytest.ModelCut, "org/model-with/slash"},
+			ModelMapping: []aiproxy.ModelMapping{{From: "mini", To: "gpt-4o-mini"}},
+			Enabled:      true,
+		}},
+		configs: map[string]*aiproxy.ModelConfig{
+			"gpt-4o-mini": {Model: "gpt-4o-mini", InputPrice: 150_000_000, OutputPrice: 600_000_000},
+		},
+		got: make(chan struct{}, 100),
+	}
+	if h == nil {
+		h = &relay.Handler{}
+	}
+	h.Keys, h.Catalog, h.Logs, h.Adaptors = mem, mem, mem, providers.Adaptors()
+	r := chi.NewRouter()
+	h.Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return &fixture{
+		mem: mem, provider: p, upstream: up, srv: srv,
+		client: openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(testKey), option.WithMaxRetries(0)),
+	}
+}
+
+func chatParams(model, say string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(say)},
+	}
+}
+
+func TestChat(t *testing.T) {
+	f := newFixture(t, nil)
+	resp, err := f.client.Chat.Completions.New(context.Background(), chatParams("mini", "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Model != "mini" {
+		t.Errorf("answer model = %q, want the name the client asked for", resp.Model)
+	}
+	if !strings.Contains(resp.Choices[0].Message.Content, "hi") {
+		t.Errorf("content = %q", resp.Choices[0].Message.Content)
+	}
+	reqs := f.provider.Requests()
+	if got := reqs[len(reqs)-1].JSON["model"]; got != "gpt-4o-mini" {
+		t.Errorf("model sent upstream = %v, want the mapped name", got)
+	}
+	if auth := reqs[len(reqs)-1].Header.Get("Authorization"); auth != "Bearer sk-upstream" {
+		t.Errorf("upstream Authorization = %q: the client's key must not be forwarded", auth)
+	}
+	l := f.mem.nextLog(t)
+	if l.StatusCode != 200 || l.Model != "mini" || l.UpstreamModel != "gpt-4o-mini" || l.ChannelID != 1 || l.GroupID != "acme" || l.TokenID != 7 {
+		t.Errorf("log = %+v", l)
+	}
+	if l.Usage.PromptTokens != resp.Usage.PromptTokens || l.Usage.CompletionTokens != resp.Usage.CompletionTokens || l.UsageCounted {
+		t.Errorf("log usage = %+v, provider reported %+v", l.Usage, resp.Usage)
+	}
+	if !l.Unpriced || l.Amount != 0 {
+		t.Errorf("model without config: unpriced=%v amount=%d", l.Unpriced, l.Amount)
+	}
+	if l.ClientIP != "127.0.0.1" || l.RequestID == "" || l.Latency <= 0 || l.TTFB <= 0 || l.TTFB > l.Latency {
+		t.Errorf("log ip=%q id=%q ttfb=%v latency=%v", l.ClientIP, l.RequestID, l.TTFB, l.Latency)
+	}
+
+	// A priced model is billed by its config.
+	resp, err = f.client.Chat.Completions.New(context.Background(), chatParams("gpt-4o-mini", "hello there"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = f.mem.nextLog(t)
+	want := f.mem.configs["gpt-4o-mini"].Cost(l.Usage)
+	if l.Unpriced || l.Amount != want || want == 0 {
+		t.Errorf("amount = %d, want %d (unpriced %v)", l.Amount, want, l.Unpriced)
+	}
+}
+
+// readSSE returns the data payloads of a stream, in order.
+func readSSE(tb testing.TB, body io.Reader) []string {
+	tb.Helper()
+	var out []string
+	sc := bufio.NewScanner(body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func postJSON(tb testing.TB, url, body string, header ...string) *http.Response {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestStreamUsageChoice(t *testing.T) {
+	f := newFixture(t, nil, relaytest.WithChunks(5))
+	for _, wants := range []bool{false, true} {
+		t.Run(map[bool]string{false: "client did not ask for usage", true: "client asked for usage"}[wants], func(t *testing.T) {
+			body := `{"model":"mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+			if wants {
+				body = `{"model":"mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+			}
+			resp := postJSON(t, f.srv.URL+"/v1/chat/completions", body)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			events := readSSE(t, resp.Body)
+			if events[len(events)-1] != "[DONE]" {
+				t.Fatalf("stream does not end with [DONE]: %q", events)
+			}
+			var usageChunks, content int
+			for _, e := range events[:len(events)-1] {
+				var c struct {
+					Model   string            `json:"model"`
+					Choices []json.RawMessage `json:"choices"`
+					Usage   *openai.CompletionUsage
+				}
+				if err := json.Unmarshal([]byte(e), &c); err != nil {
+					t.Fatalf("event %q: %v", e, err)
+				}
+				if c.Model != "mini" {
+					t.Fatalf("chunk model %q, want mini", c.Model)
+				}
+				if c.Usage != nil {
+					usageChunks++
+				}
+				content += len(c.Choices)
+			}
+			if wants && usageChunks != 1 || !wants && usageChunks != 0 {
+				t.Errorf("usage chunks = %d, want %v", usageChunks, wants)
+			}
+			if content != 7 { // role chunk, 5 content chunks, finish chunk
+				t.Errorf("chunks with choices = %d, want 7", content)
+			}
+			reqs := f.provider.Requests()
+			if so, _ := reqs[len(reqs)-1].JSON["stream_options"].(map[string]any); so["include_usage"] != true {
+				t.Errorf("upstream stream_options = %v: usage must always be asked for", so)
+			}
+			l := f.mem.nextLog(t)
+			if !l.Stream || l.StatusCode != 200 || l.Usage.CompletionTokens == 0 || l.UsageCounted {
+				t.Errorf("log = %+v", l)
+			}
+		})
+	}
+}
+
+func TestStreamWithSDK(t *testing.T) {
+	f := newFixture(t, nil, relaytest.WithChunks(4))
+	p := chatParams("gpt-4o-mini", "stream please")
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	st := f.client.Chat.Completions.NewStreaming(context.Background(), p)
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(acc.Choices[0].Message.Content, "stream please") || acc.Usage.TotalTokens == 0 {
+		t.Fatalf("accumulated %q, usage %+v", acc.Choices[0].Message.Content, acc.Usage)
+	}
+	l := f.mem.nextLog(t)
+	if l.Usage.TotalTokens != acc.Usage.TotalTokens {
+		t.Errorf("logged %d tokens, client saw %d", l.Usage.TotalTokens, acc.Usage.TotalTokens)
+	}
+}
+
+func TestUsageCountedWhenProviderReportsNone(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, stream := range []bool{false, true} {
+		body := `{"model":"` + relaytest.ModelNoUsage + `","stream":` + map[bool]string{false: "false", true: "true"}[stream] + `,"messages":[{"role":"user","content":"count me please"}]}`
+		resp := postJSON(t, f.srv.URL+"/v1/chat/completions", body)
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		l := f.mem.nextLog(t)
+		if !l.UsageCounted || l.Usage.PromptTokens == 0 || l.Usage.CompletionTokens == 0 || l.Usage.TotalTokens != l.Usage.PromptTokens+l.Usage.CompletionTokens {
+			t.Errorf("stream=%v: log usage %+v counted=%v", stream, l.Usage, l.UsageCounted)
+		}
+	}
+}
+
+func TestEmbeddingsAndCompletions(t *testing.T) {
+	f := newFixture(t, nil)
+	emb, err := f.client.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "text-embedding-3-small",
+		Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"a", "b"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emb.Data) != 2 || len(emb.Data[0].Embedding) == 0 {
+		t.Fatalf("embeddings: %+v", emb.Data)
+	}
+	if l := f.mem.nextLog(t); l.Mode != aiproxy.ModeEmbeddings || l.Usage.PromptTokens != emb.Usage.PromptTokens || l.Endpoint != "/v1/embeddings" {
+		t.Errorf("log %+v", l)
+	}
+	c, err := f.client.Completions.New(context.Background(), openai.CompletionNewParams{
+		Model:  "gpt-3.5-turbo-instruct",
+		Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Choices[0].Text == "" {
+		t.Fatal("empty completion")
+	}
+	if l := f.mem.nextLog(t); l.Mode != aiproxy.ModeCompletions || l.Usage.CompletionTokens != c.Usage.CompletionTokens {
+		t.Errorf("log %+v", l)
+	}
+}
+
+func TestModels(t *testing.T) {
+	f := newFixture(t, nil)
+	f.mem.token.Models = []string{"gpt-4o-mini", "org/model-with/slash"}
+	page, err := f.client.Models.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range page.Data {
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "gpt-4o-mini,org/model-with/slash" {
+		t.Errorf("models = %v, want only the token's models", ids)
+	}
+	m, err := f.client.Models.Get(context.Background(), "org/model-with/slash")
+	if err != nil || m.ID != "org/model-with/slash" || m.OwnedBy != "openai" {
+		t.Errorf("get model = %+v, %v", m, err)
+	}
+	_, err = f.client.Models.Get(context.Background(), "mini")
+	if apiErr := asAPIError(t, err); apiErr.StatusCode != 404 {
+		t.Errorf("model the token may not use: status %d, want 404", apiErr.StatusCode)
+	}
+}
+
+func asAPIError(tb testing.TB, err error) *openai.Error {
+	tb.Helper()
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) {
+		tb.Fatalf("error = %v, want an OpenAI API error", err)
+	}
+	return apiErr
+}
+
+func TestErrors(t *testing.T) {
+	f := newFixture(t, &relay.Handler{MaxBodyBytes: 1 << 10, StreamIdleTimeout: time.Second,
+		Client: &http.Client{Transport: relay.NewTransport(relay.TransportOptions{HeaderTimeout: 300 * time.Millisecond})}})
+	f.mem.token.Models = []string{"gpt-4o-mini", "mini", "text-embedding-3-small", relaytest.ModelBadRequest, relaytest.ModelHang, relaytest.ModelCut, "fake-error-500", "fake-error-429"}
+	f.mem.channels = append(f.mem.channels, &aiproxy.Channel{ID: 2, Type: aiproxy.ChannelTypeOpenAI, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"fake-error-500", "fake-error-429", "fake-error-401"}, Enabled: true})
+	big := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 2000) + `"}]}`
+	tests := []struct {
+		name    string
+		body    string
+		header  []string
+		status  int
+		code    string
+		logged  bool
+		message string
+	}{
+		{"no key", `{"model":"gpt-4o-mini"}`, []string{"Authorization", ""}, 401, "invalid_api_key", false, "API key"},
+		{"wrong key", `{"model":"gpt-4o-mini"}`, []string{"Authorization", "Bearer sk-nope"}, 401, "invalid_api_key", false, ""},
+		{"malformed JSON", `{"model":`, nil, 400, "invalid_request", true, "JSON"},
+		{"not an object", `[1,2]`, nil, 400, "invalid_request", true, "object"},
+		{"missing model", `{"messages":[]}`, nil, 400, "invalid_model", true, "model"},
+		{"unknown model", `{"model":"nope"}`, nil, 404, "model_not_found", true, "nope"},
+		{"model not allowed", `{"model":"gpt-3.5-turbo-instruct"}`, nil, 403, "model_not_allowed", true, ""},
+		{"body too large", big, nil, 413, "request_too_large", true, ""},
+		{"provider rejects the request", `{"model":"` + relaytest.ModelBadRequest + `"}`, nil, 400, "invalid_value", true, ""},
+		{"provider fails on every channel", `{"model":"fake-error-500"}`, nil, 502, "upstream_error", true, ""},
+		{"provider rate limits", `{"model":"fake-error-429"}`, nil, 429, "rate_limit_exceeded", true, ""},
+		{"provider hangs", `{"model":"` + relaytest.ModelHang + `"}`, nil, 504, "upstream_timeout", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := postJSON(t, f.srv.URL+"/v1/chat/completions", tt.body, tt.header...)
+			var e struct {
+				Error struct{ Message, Type, Code string }
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(b, &e); err != nil || e.Error.Message == "" || e.Error.Type == "" {
+				t.Fatalf("body is not an OpenAI error: %s", b)
+			}
+			if resp.StatusCode != tt.status || e.Error.Code != tt.code {
+				t.Fatalf("status %d code %q, want %d %q: %s", resp.StatusCode, e.Error.Code, tt.status, tt.code, b)
+			}
+			if !strings.Contains(e.Error.Message, tt.message) {
+				t.Errorf("message %q does not mention %q", e.Error.Message, tt.message)
+			}
+			if strings.Contains(string(b), "sk-upstream") || strings.Contains(string(b), "goroutine") {
+				t.Fatalf("error leaks internals: %s", b)
+			}
+			if tt.status == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			if tt.logged {
+				if l := f.mem.nextLog(t); l.StatusCode != tt.status || l.Error == "" {
+					t.Errorf("log status %d error %q", l.StatusCode, l.Error)
+				}
+			}
+		})
+	}
+	select {
+	case <-f.mem.got:
+		t.Fatal("a request without a valid key was logged")
+	default:
+	}
+}
+
+func TestRetryOnAnotherChannel(t *testing.T) {
+	f := newFixture(t, nil)
+	// The preferred channel points at a provider that is down; the request
+	// must land on the second one and be logged with it.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	f.mem.channels = []*aiproxy.Channel{
+		{ID: 10, Type: aiproxy.ChannelTypeOpenAI, BaseURL: dead.URL + "/v1", Models: []string{"gpt-4o-mini"}, Priority: 5, Enabled: true},
+		{ID: 11, Type: aiproxy.ChannelTypeOpenAI, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"gpt-4o-mini"}, Enabled: true},
+	}
+	if _, err := f.client.Chat.Completions.New(context.Background(), chatParams("gpt-4o-mini", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if l := f.mem.nextLog(t); l.ChannelID != 11 || l.StatusCode != 200 {
+		t.Errorf("log channel %d status %d, want 11 200", l.ChannelID, l.StatusCode)
+	}
+}
+
+func TestStreamBrokenOrIdle(t *testing.T) {
+	f := newFixture(t, &relay.Handler{StreamIdleTimeout: 200 * time.Millisecond})
+	for _, tt := range []struct {
+		model  string
+		status int
+	}{{relaytest.ModelCut, 502}, {relaytest.ModelHold, 504}} {
+		t.Run(tt.model, func(t *testing.T) {
+			resp := postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"`+tt.model+`","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+			events := readSSE(t, resp.Body)
+			last := events[len(events)-1]
+			if !strings.Contains(last, `"error"`) {
+				t.Fatalf("the client is not told the stream broke off; last event %q", last)
+			}
+			l := f.mem.nextLog(t)
+			if l.StatusCode != tt.status || l.Error == "" || l.Usage.PromptTokens == 0 || tt.model == relaytest.ModelCut && l.Usage.CompletionTokens == 0 {
+				t.Errorf("log status %d error %q usage %+v", l.StatusCode, l.Error, l.Usage)
+			}
+		})
+	}
+}
+
+func TestClientDisconnectCancelsUpstreamAndIsLogged(t *testing.T) {
+	f := newFixture(t, nil, relaytest.WithReply(strings.Repeat("word ", 100)), relaytest.WithChunks(100), relaytest.WithChunkDelay(20*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"tell me a long story"}]}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read the role chunk and three content chunks, then hang up.
+	br := bufio.NewReader(resp.Body)
+	for events := 0; events < 4; {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			events++
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	l := f.mem.nextLog(t)
+	if l.StatusCode != relay.StatusClientClosed || l.Usage.CompletionTokens < 3 || !l.UsageCounted || l.Usage.PromptTokens == 0 {
+		t.Errorf("log status %d usage %+v counted %v: tokens generated so far must be logged", l.StatusCode, l.Usage, l.UsageCounted)
+	}
+	f.provider.WaitActive(t, 0)
+	if f.provider.Cancelled() != 1 {
+		t.Errorf("provider saw %d cancelled requests, want 1", f.provider.Cancelled())
+	}
+}
+
+func TestKeyHeaders(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, h := range []string{"X-Api-Key", "X-Goog-Api-Key"} {
+		resp := postJSON(t, f.srv.URL+"/v1/embeddings", `{"model":"text-embedding-3-small","input":"x"}`, "Authorization", "", h, testKey)
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Errorf("%s: status %d: %s", h, resp.StatusCode, b)
+		}
+		f.mem.nextLog(t)
+	}
+}
+
+func TestEarlyAnswerIsNotCutShort(t *testing.T) {
+	for _, mode := range []relaytest.EarlyMode{relaytest.EarlyDrain, relaytest.EarlyIgnore} {
+		f := newFixture(t, nil, relaytest.WithEarlyAnswer(mode), relaytest.WithChunks(20))
+		big := bytes.Repeat([]byte("lorem "), 1<<20/6*2) // 2 MiB, well past what net/http discards for an unread body
+		body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"` + string(big) + `"}]}`
+		resp := postJSON(t, f.srv.URL+"/v1/chat/completions", body)
+		events := readSSE(t, resp.Body)
+		if len(events) < 22 || events[len(events)-1] != "[DONE]" {
+			t.Fatalf("mode %d: stream cut short: %d events, last %q", mode, len(events), events[len(events)-1])
+		}
+		f.mem.nextLog(t)
+	}
+}
