@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the gateway's configuration, read from the environment (and a
+// .env file in the working directory). The README documents every variable.
+type Config struct {
+	Listen            string        // LISTEN
+	AdminKey          string        // ADMIN_KEY; generated when unset
+	SQLDSN            string        // SQL_DSN; "" means SQLite at SQLitePath
+	LogSQLDSN         string        // LOG_SQL_DSN; "" means the main database
+	SQLitePath        string        // SQLITE_PATH
+	Redis             string        // REDIS; accepted, used by later features
+	SaveAllLogDetail  bool          // SAVE_ALL_LOG_DETAIL
+	MaxBodyBytes      int64         // MAX_REQUEST_BODY_MB
+	DialTimeout       time.Duration // UPSTREAM_DIAL_TIMEOUT
+	HeaderTimeout     time.Duration // UPSTREAM_HEADER_TIMEOUT
+	StreamIdleTimeout time.Duration // STREAM_IDLE_TIMEOUT
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+}
+
+// loadConfig reads the configuration through getenv.
+func loadConfig(getenv func(string) string) (Config, error) {
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Listen:     env("LISTEN", ":3000"),
+		AdminKey:   env("ADMIN_KEY", ""),
+		SQLDSN:     env("SQL_DSN", ""),
+		LogSQLDSN:  env("LOG_SQL_DSN", ""),
+		SQLitePath: env("SQLITE_PATH", filepath.Join("data", "aiproxy.db")),
+		Redis:      env("REDIS", ""),
+	}
+	var errs []error
+	boolean := func(k string, def bool) bool {
+		v, err := strconv.ParseBool(env(k, strconv.FormatBool(def)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false", k))
+		}
+		return v
+	}
+	duration := func(k string, def time.Duration) time.Duration {
+		v, err := time.ParseDuration(env(k, def.String()))
+		if err != nil || v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 5m", k))
+		}
+		return v
+	}
+	c.SaveAllLogDetail = boolean("SAVE_ALL_LOG_DETAIL", false)
+	mb, err := strconv.ParseFloat(env("MAX_REQUEST_BODY_MB", "32"), 64)
+	if err != nil || mb <= 0 {
+		errs = append(errs, errors.New("MAX_REQUEST_BODY_MB: want a positive number of MiB"))
+	}
+	c.MaxBodyBytes = int64(mb * (1 << 20))
+	c.DialTimeout = duration("UPSTREAM_DIAL_TIMEOUT", 10*time.Second)
+	c.HeaderTimeout = duration("UPSTREAM_HEADER_TIMEOUT", 5*time.Minute)
+	c.StreamIdleTimeout = duration("STREAM_IDLE_TIMEOUT", 5*time.Minute)
+	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 30*time.Second)
+	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") && !strings.HasPrefix(c.Redis, "unix://") {
+		errs = append(errs, errors.New("REDIS: want a URL such as redis://127.0.0.1:6379/0"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// DSN returns the main database's DSN: SQL_DSN, or the SQLite path.
+func (c Config) DSN() string {
+	if c.SQLDSN != "" {
+		return c.SQLDSN
+	}
+	return c.SQLitePath
+}
+
+// adminKeyFile is where a generated admin key is kept: next to the
+// SQLite database.
+func (c Config) adminKeyFile() string {
+	return filepath.Join(filepath.Dir(c.SQLitePath), "admin.key")
+}
+
+// ensureAdminKey fills c.AdminKey when ADMIN_KEY is unset: from the key
+// file, or with a new random key that is saved there (mode 0600). It
+// reports whether the key was generated now, so the caller prints it once.
+func (c *Config) ensureAdminKey() (generated bool, err error) {
+	if c.AdminKey != "" {
+		return false, nil
+	}
+	path := c.adminKeyFile()
+	if b, err := os.ReadFile(path); err == nil {
+		if c.AdminKey = strings.TrimSpace(string(b)); c.AdminKey != "" {
+			return false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("read admin key: %w", err)
+	}
+	var b [24]byte
+	rand.Read(b[:])
+	c.AdminKey = "admin-" + hex.EncodeToString(b[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("save admin key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(c.AdminKey+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("save admin key: %w", err)
+	}
+	return true, nil
+}
+
+// loadDotEnv sets the variables of a .env file (KEY=VALUE lines, '#'
+// comments, optional "export " and quotes) that are not already set in the
+// environment. A missing file is not an error.
+func loadDotEnv(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return fmt.Errorf("%s:%d: want KEY=VALUE", path, n)
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		} else if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
+	return sc.Err()
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+func aiproxyFilter(before int64) aiproxy.LogFilter {
+	return aiproxy.LogFilter{Before: before, Limit: 500}
+}
+
+func TestLoadConfig(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":3000" || c.DSN() != filepath.Join("data", "aiproxy.db") || c.MaxBodyBytes != 32<<20 ||
+		c.HeaderTimeout != 5*time.Minute || c.SaveAllLogDetail || c.AdminKey != "" {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = loadConfig(env(map[string]string{"SQL_DSN": "postgres://x/y", "MAX_REQUEST_BODY_MB": "0.5", "SAVE_ALL_LOG_DETAIL": "true", "STREAM_IDLE_TIMEOUT": "90s"}))
+	if err != nil || c.DSN() != "postgres://x/y" || c.MaxBodyBytes != 512<<10 || !c.SaveAllLogDetail || c.StreamIdleTimeout != 90*time.Second {
+		t.Errorf("set: %+v %v", c, err)
+	}
+	_, err = loadConfig(env(map[string]string{"MAX_REQUEST_BODY_MB": "lots", "UPSTREAM_HEADER_TIMEOUT": "-1s", "SAVE_ALL_LOG_DETAIL": "maybe", "REDIS": "localhost"}))
+	for _, name := range []string{"MAX_REQUEST_BODY_MB", "UPSTREAM_HEADER_TIMEOUT", "SAVE_ALL_LOG_DETAIL", "REDIS"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("bad %s not reported: %v", name, err)
+		}
+	}
+}
+
+func TestLoadDotEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(path, []byte("# comment\nexport AIPROXY_T_A=1\nAIPROXY_T_B=\"two words\"\nAIPROXY_T_C=3 # trailing\nAIPROXY_T_SET=from-file\n"), 0o600)
+	t.Setenv("AIPROXY_T_SET", "from-env")
+	for _, k := range []string{"AIPROXY_T_A", "AIPROXY_T_B", "AIPROXY_T_C"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	if err := loadDotEnv(path); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"AIPROXY_T_A": "1", "AIPROXY_T_B": "two words", "AIPROXY_T_C": "3", "AIPROXY_T_SET": "from-env"} {
+		if got := os.Getenv(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if err := loadDotEnv(filepath.Join(t.TempDir(), "missing")); err != nil {
+		t.Errorf("missing .env: %v", err)
+	}
+}

@@ -1,0 +1,205 @@
+// Command aiproxy runs the gateway: the OpenAI-compatible relay under /v1
+// and the GraphQL admin API at /graphql, from one binary. Configuration
+// comes from the environment; see the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/aiproxy/aiproxy/graph"
+	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/providers"
+	"github.com/aiproxy/aiproxy/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := loadDotEnv(".env"); err != nil {
+		fmt.Fprintln(os.Stderr, "aiproxy: .env:", err)
+		os.Exit(2)
+	}
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aiproxy: configuration:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		slog.Error("aiproxy: exit", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down gracefully: in-flight
+// requests are drained (up to ShutdownTimeout, then cut), and every queued
+// log is written before it returns.
+func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	generated, err := cfg.ensureAdminKey()
+	if err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(stdout, "aiproxy: generated admin key (saved in %s; shown only now):\n\n    %s\n\n", cfg.adminKeyFile(), cfg.AdminKey)
+	}
+	a, err := newApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		a.Close(context.Background())
+		return err
+	}
+	slog.Info("aiproxy: listening", "addr", ln.Addr().String(), "database", a.db.Dialect())
+	return a.serve(ctx, ln)
+}
+
+// app is the wired gateway.
+type app struct {
+	cfg      Config
+	db       *store.DB
+	logDB    *store.DB // == db unless LOG_SQL_DSN is set
+	store    *store.Store
+	logs     *store.LogWriter
+	handler  http.Handler
+	inflight sync.WaitGroup
+}
+
+// newApp opens the databases (running migrations) and builds the router.
+func newApp(ctx context.Context, cfg Config) (*app, error) {
+	a := &app{cfg: cfg}
+	var err error
+	if a.db, err = store.Open(ctx, cfg.DSN()); err != nil {
+		return nil, err
+	}
+	a.logDB = a.db
+	if cfg.LogSQLDSN != "" {
+		if a.logDB, err = store.Open(ctx, cfg.LogSQLDSN); err != nil {
+			a.db.Close()
+			return nil, err
+		}
+	}
+	a.store = store.New(a.db, a.logDB)
+	if err := a.store.Start(ctx); err != nil {
+		a.closeDBs()
+		return nil, err
+	}
+	a.logs = store.NewLogWriter(a.store, store.LogWriterOptions{})
+
+	rl := &relay.Handler{
+		Keys:     a.store.Cache(),
+		Catalog:  a.store.Cache(),
+		Logs:     a.logs,
+		Adaptors: providers.Adaptors(),
+		Client: &http.Client{Transport: relay.NewTransport(relay.TransportOptions{
+			DialTimeout:   cfg.DialTimeout,
+			HeaderTimeout: cfg.HeaderTimeout,
+		})},
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		StreamIdleTimeout: cfg.StreamIdleTimeout,
+		SaveBodies:        cfg.SaveAllLogDetail,
+	}
+	r := chi.NewRouter()
+	r.Use(a.track)
+	rl.Mount(r)
+	gql := graph.NewHandler(graph.Config{
+		AdminKey: cfg.AdminKey,
+		Resolver: graph.Resolver{
+			ChannelService:     a.store,
+			GroupService:       a.store,
+			TokenService:       a.store,
+			ModelConfigService: a.store,
+			LogService:         a.store,
+		},
+	})
+	r.Handle("/graphql", gql)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	a.handler = r
+	return a, nil
+}
+
+// track counts in-flight requests, so shutdown can wait for their logs.
+func (a *app) track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inflight.Add(1)
+		defer a.inflight.Done()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serve serves on ln until ctx is done, then shuts down.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case err := <-errc:
+		serveErr = err
+	case <-ctx.Done():
+		slog.Info("aiproxy: shutting down", "timeout", a.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		if err := srv.Shutdown(sctx); err != nil {
+			// Streams still open after the grace period are cut; their
+			// handlers still record what was generated so far.
+			slog.Warn("aiproxy: grace period over, closing open connections", "err", err)
+			srv.Close()
+		}
+		cancel()
+		<-errc
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.Close(cctx); err != nil {
+		return err
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// Close waits for in-flight handlers, flushes queued logs and closes the
+// databases.
+func (a *app) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	err := a.logs.Close(ctx)
+	if err == nil {
+		slog.Info("aiproxy: logs flushed")
+	}
+	a.store.Close()
+	return errors.Join(err, a.closeDBs())
+}
+
+func (a *app) closeDBs() error {
+	err := a.db.Close()
+	if a.logDB != a.db {
+		err = errors.Join(err, a.logDB.Close())
+	}
+	return err
+}

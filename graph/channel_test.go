@@ -1,0 +1,229 @@
+package graph_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/client"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+const channelFields = `id name type baseURL effectiveBaseURL key models modelMapping { from to } priority weight enabled createdAt updatedAt`
+
+type channel struct {
+	ID               string                 `json:"id"`
+	Name             string                 `json:"name"`
+	Type             string                 `json:"type"`
+	BaseURL          *string                `json:"baseURL"`
+	EffectiveBaseURL string                 `json:"effectiveBaseURL"`
+	Key              string                 `json:"key"`
+	Models           []string               `json:"models"`
+	ModelMapping     []aiproxy.ModelMapping `json:"modelMapping"`
+	Priority         int                    `json:"priority"`
+	Weight           int                    `json:"weight"`
+	Enabled          bool                   `json:"enabled"`
+	CreatedAt        string                 `json:"createdAt"`
+	UpdatedAt        string                 `json:"updatedAt"`
+}
+
+const providerKey = "sk-provider-secret-0123456789"
+
+// createChannel creates a channel named name with the given extra input
+// fields.
+func (a *api) createChannel(tb testing.TB, name, input string) channel {
+	tb.Helper()
+	var out struct{ CreateChannel channel }
+	a.mustPost(tb, `mutation { createChannel(input: {name: "`+name+`", type: OPENAI, key: "`+providerKey+`", models: ["gpt-4o"]`+input+`}) { `+channelFields+` } }`, &out)
+	return out.CreateChannel
+}
+
+// storedChannel reads a channel straight from the services.
+func (a *api) storedChannel(tb testing.TB, id string) *aiproxy.Channel {
+	tb.Helper()
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := a.svc.Channel(context.Background(), n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func TestCreateChannelDefaults(t *testing.T) {
+	a := newAPI(t)
+	c := a.createChannel(t, "main", "")
+	if c.ID == "" || c.Name != "main" || c.Type != "OPENAI" || strings.Join(c.Models, ",") != "gpt-4o" {
+		t.Errorf("channel %+v", c)
+	}
+	if !c.Enabled || c.Weight != 1 || c.Priority != 0 {
+		t.Errorf("defaults: enabled %v weight %d priority %d, want true 1 0", c.Enabled, c.Weight, c.Priority)
+	}
+	if c.BaseURL != nil || c.EffectiveBaseURL != "https://api.openai.com/v1" {
+		t.Errorf("baseURL %v effectiveBaseURL %q", c.BaseURL, c.EffectiveBaseURL)
+	}
+	if c.ModelMapping == nil || len(c.ModelMapping) != 0 {
+		t.Errorf("modelMapping %#v, want []", c.ModelMapping)
+	}
+	if c.Key != aiproxy.MaskKey(providerKey) {
+		t.Errorf("key %q, want %q", c.Key, aiproxy.MaskKey(providerKey))
+	}
+	if c.CreatedAt == "" || c.UpdatedAt == "" {
+		t.Errorf("times %q %q", c.CreatedAt, c.UpdatedAt)
+	}
+	stored := a.storedChannel(t, c.ID)
+	if stored.Key != providerKey || stored.Type != aiproxy.ChannelTypeOpenAI || !stored.Enabled || stored.Weight != 1 {
+		t.Errorf("stored %+v", stored)
+	}
+}
+
+func TestCreateChannelAllFields(t *testing.T) {
+	a := newAPI(t)
+	c := a.createChannel(t, "main", `, baseURL: "http://127.0.0.1:11434/v1/", modelMapping: [{from: "gpt-4o", to: "llama3"}], priority: 10, weight: 3, enabled: false`)
+	if c.BaseURL == nil || *c.BaseURL != "http://127.0.0.1:11434/v1" || c.EffectiveBaseURL != *c.BaseURL {
+		t.Errorf("baseURL %v effectiveBaseURL %q", c.BaseURL, c.EffectiveBaseURL)
+	}
+	if c.Priority != 10 || c.Weight != 3 || c.Enabled {
+		t.Errorf("priority %d weight %d enabled %v", c.Priority, c.Weight, c.Enabled)
+	}
+	if len(c.ModelMapping) != 1 || c.ModelMapping[0] != (aiproxy.ModelMapping{From: "gpt-4o", To: "llama3"}) {
+		t.Errorf("modelMapping %v", c.ModelMapping)
+	}
+}
+
+func TestChannelKeyIsAlwaysMasked(t *testing.T) {
+	a := newAPI(t)
+	c := a.createChannel(t, "main", "")
+	newKey := "sk-another-secret-9876543210"
+	header := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + adminKey}
+	for _, q := range []string{
+		`mutation { createChannel(input: {name: "b", type: OPENAI, key: "` + providerKey + `", models: ["m"]}) { key } }`,
+		`mutation { updateChannel(id: "` + c.ID + `", input: {key: "` + newKey + `"}) { key } }`,
+		`mutation { updateChannel(id: "` + c.ID + `", input: {name: "renamed"}) { key } }`,
+		`{ channels { key } }`,
+		`{ channel(id: "` + c.ID + `") { key } }`,
+	} {
+		w := a.do(http.MethodPost, "/graphql", gqlBody(t, q), header)
+		body := w.Body.String()
+		if w.Code != http.StatusOK || !strings.Contains(body, `"key":"sk-`) {
+			t.Errorf("%s: %d %s", q, w.Code, body)
+		}
+		if strings.Contains(body, providerKey) || strings.Contains(body, newKey) {
+			t.Errorf("%s: answer reveals a key: %s", q, body)
+		}
+	}
+	if got := a.storedChannel(t, c.ID).Key; got != newKey {
+		t.Errorf("stored key %q, want %q", got, newKey)
+	}
+	if strings.Contains(a.log.String(), providerKey) || strings.Contains(a.log.String(), newKey) {
+		t.Errorf("a key was logged:\n%s", a.log)
+	}
+}
+
+func TestUpdateChannel(t *testing.T) {
+	a := newAPI(t)
+	c := a.createChannel(t, "main", `, baseURL: "https://example.com/v1", modelMapping: [{from: "a", to: "b"}], priority: 5, weight: 2`)
+	update := func(input string) channel {
+		t.Helper()
+		var out struct{ UpdateChannel channel }
+		a.mustPost(t, `mutation { updateChannel(id: "`+c.ID+`", input: {`+input+`}) { `+channelFields+` } }`, &out)
+		return out.UpdateChannel
+	}
+
+	u := update(`name: "renamed", models: ["x", "y"]`)
+	if u.Name != "renamed" || strings.Join(u.Models, ",") != "x,y" {
+		t.Errorf("name %q models %v", u.Name, u.Models)
+	}
+	// Omitted fields keep their values.
+	if u.BaseURL == nil || *u.BaseURL != "https://example.com/v1" || u.Priority != 5 || u.Weight != 2 || len(u.ModelMapping) != 1 || !u.Enabled {
+		t.Errorf("omitted fields changed: %+v", u)
+	}
+
+	u = update(`baseURL: ""`)
+	if u.BaseURL != nil || u.EffectiveBaseURL != "https://api.openai.com/v1" {
+		t.Errorf("baseURL \"\" did not reset: %v %q", u.BaseURL, u.EffectiveBaseURL)
+	}
+
+	u = update(`modelMapping: [], priority: -3, weight: 0, enabled: false`)
+	if len(u.ModelMapping) != 0 || u.Priority != -3 || u.Weight != 0 || u.Enabled {
+		t.Errorf("update: %+v", u)
+	}
+
+	// Null keeps the value too.
+	u = update(`name: null, modelMapping: null`)
+	if u.Name != "renamed" {
+		t.Errorf("name %q after null", u.Name)
+	}
+}
+
+func TestChannelErrors(t *testing.T) {
+	a := newAPI(t)
+	c := a.createChannel(t, "main", "")
+	tests := []struct {
+		name, query, code, field string
+	}{
+		{"bad baseURL", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: ["m"], baseURL: "ftp://files"}) { id } }`, "INVALID", "baseURL"},
+		{"blank name", `mutation { createChannel(input: {name: "  ", type: OPENAI, key: "k", models: ["m"]}) { id } }`, "INVALID", "name"},
+		{"no models", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: [" "]}) { id } }`, "INVALID", "models"},
+		{"negative weight", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: ["m"], weight: -1}) { id } }`, "INVALID", "weight"},
+		{"key with newline", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k\n", models: ["m"]}) { id } }`, "INVALID", "key"},
+		{"update bad baseURL", `mutation { updateChannel(id: "` + c.ID + `", input: {baseURL: "not a url"}) { id } }`, "INVALID", "baseURL"},
+		{"update empty models", `mutation { updateChannel(id: "` + c.ID + `", input: {models: []}) { id } }`, "INVALID", "models"},
+		{"update missing", `mutation { updateChannel(id: "999", input: {name: "x"}) { id } }`, "NOT_FOUND", ""},
+		{"update bad id", `mutation { updateChannel(id: "abc", input: {name: "x"}) { id } }`, "INVALID", "id"},
+		{"delete missing", `mutation { deleteChannel(id: "999") }`, "NOT_FOUND", ""},
+		{"delete bad id", `mutation { deleteChannel(id: "1.5") }`, "INVALID", "id"},
+		{"get bad id", `{ channel(id: "x") { id } }`, "INVALID", "id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := wantError(t, a.post(t, tt.query, nil), tt.code, tt.field)
+			if tt.field == "baseURL" && !strings.Contains(e.Message, "baseURL") {
+				t.Errorf("message %q does not name baseURL", e.Message)
+			}
+		})
+	}
+	var out struct{ Channels []channel }
+	a.mustPost(t, `{ channels { id name baseURL } }`, &out)
+	if len(out.Channels) != 1 || out.Channels[0].Name != "main" || out.Channels[0].BaseURL != nil {
+		t.Errorf("failed mutations changed the channels: %+v", out.Channels)
+	}
+}
+
+func TestListAndDeleteChannels(t *testing.T) {
+	a := newAPI(t)
+	first := a.createChannel(t, "main", "")
+	second := a.createChannel(t, "backup", "")
+
+	var list struct{ Channels []channel }
+	a.mustPost(t, `{ channels { id name key } }`, &list)
+	if len(list.Channels) != 2 || list.Channels[0].ID != first.ID || list.Channels[1].ID != second.ID {
+		t.Fatalf("channels %+v", list.Channels)
+	}
+
+	var one struct{ Channel *channel }
+	a.mustPost(t, `query($id: ID!) { channel(id: $id) { id name } }`, &one, client.Var("id", second.ID))
+	if one.Channel == nil || one.Channel.Name != "backup" {
+		t.Errorf("channel %+v", one.Channel)
+	}
+
+	var del struct{ DeleteChannel string }
+	a.mustPost(t, `mutation { deleteChannel(id: "`+first.ID+`") }`, &del)
+	if del.DeleteChannel != first.ID {
+		t.Errorf("deleteChannel = %q, want %q", del.DeleteChannel, first.ID)
+	}
+	var gone struct{ Channel *channel }
+	a.mustPost(t, `{ channel(id: "`+first.ID+`") { id } }`, &gone)
+	if gone.Channel != nil {
+		t.Errorf("deleted channel still found: %+v", gone.Channel)
+	}
+	a.mustPost(t, `{ channels { id } }`, &list)
+	if len(list.Channels) != 1 || list.Channels[0].ID != second.ID {
+		t.Errorf("channels after delete %+v", list.Channels)
+	}
+}

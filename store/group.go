@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+type groupRow struct {
+	bun.BaseModel `bun:"table:groups"`
+
+	ID          string    `bun:"id,pk"`
+	Description string    `bun:"description"`
+	Enabled     bool      `bun:"enabled"`
+	CreatedAt   time.Time `bun:"created_at"`
+	UpdatedAt   time.Time `bun:"updated_at"`
+}
+
+func toGroupRow(g *aiproxy.Group) *groupRow {
+	return &groupRow{
+		ID:          g.ID,
+		Description: g.Description,
+		Enabled:     g.Enabled,
+		CreatedAt:   utc(g.CreatedAt),
+		UpdatedAt:   utc(g.UpdatedAt),
+	}
+}
+
+func (r *groupRow) group() *aiproxy.Group {
+	return &aiproxy.Group{
+		ID:          r.ID,
+		Description: r.Description,
+		Enabled:     r.Enabled,
+		CreatedAt:   r.CreatedAt.UTC(),
+		UpdatedAt:   r.UpdatedAt.UTC(),
+	}
+}
+
+// Group returns one group, or ENOTFOUND.
+func (s *Store) Group(ctx context.Context, id string) (*aiproxy.Group, error) {
+	g, err := findGroup(ctx, s.db.ro, id, false)
+	return g, wrap("find group", err)
+}
+
+// Groups returns every group, ordered by id (byte-wise, whatever the
+// database's collation).
+func (s *Store) Groups(ctx context.Context) ([]*aiproxy.Group, error) {
+	var rows []groupRow
+	if err := s.db.ro.NewSelect().Model(&rows).Scan(ctx); err != nil {
+		return nil, wrap("list groups", err)
+	}
+	gs := make([]*aiproxy.Group, len(rows))
+	for i := range rows {
+		gs[i] = rows[i].group()
+	}
+	slices.SortFunc(gs, func(a, b *aiproxy.Group) int { return strings.Compare(a.ID, b.ID) })
+	return gs, nil
+}
+
+// CreateGroup stores g and sets its times. It returns EINVALID, or
+// ECONFLICT when the id is taken.
+func (s *Store) CreateGroup(ctx context.Context, g *aiproxy.Group) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	g.CreatedAt = now()
+	g.UpdatedAt = g.CreatedAt
+	_, err := s.db.rw.NewInsert().Model(toGroupRow(g)).Exec(ctx)
+	if violation(err) == violationUnique {
+		return &aiproxy.Error{Code: aiproxy.ECONFLICT, Field: "id", Message: "group " + g.ID + " already exists"}
+	}
+	return wrap("create group", err)
+}
+
+// UpdateGroup applies upd and returns the group as stored, or returns
+// ENOTFOUND / EINVALID. The Cache serves the change to the group's tokens
+// when it returns.
+func (s *Store) UpdateGroup(ctx context.Context, id string, upd aiproxy.GroupUpdate) (*aiproxy.Group, error) {
+	var g *aiproxy.Group
+	err := s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) (err error) {
+		if g, err = findGroup(ctx, tx, id, true); err != nil {
+			return err
+		}
+		upd.Apply(g)
+		if err := g.Validate(); err != nil {
+			return err
+		}
+		g.UpdatedAt = now()
+		_, err = tx.NewUpdate().Model(toGroupRow(g)).WherePK().Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("update group", err)
+	}
+	s.cache.evictGroup(id)
+	return g, nil
+}
+
+// DeleteGroup removes a group together with its tokens, or returns
+// ENOTFOUND. Its logs stay. The group's tokens stop working when it
+// returns.
+func (s *Store) DeleteGroup(ctx context.Context, id string) error {
+	if err := deleteGroup(ctx, s.db.rw, id); err != nil {
+		return wrap("delete group", err)
+	}
+	s.cache.evictGroup(id)
+	return nil
+}
+
+// deleteGroup deletes a group and its tokens atomically, in a transaction
+// of its own or, when db is one, a savepoint.
+func deleteGroup(ctx context.Context, db bun.IDB, id string) error {
+	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewDelete().Model((*tokenRow)(nil)).Where("group_id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		q := tx.NewDelete().Model((*groupRow)(nil)).Where("id = ?", id)
+		return mustDelete(ctx, q, "group %q not found", id)
+	})
+}
+
+// findGroup returns a group or ENOTFOUND; lock locks its row until the
+// transaction db ends.
+func findGroup(ctx context.Context, db bun.IDB, id string, lock bool) (*aiproxy.Group, error) {
+	var row groupRow
+	q := db.NewSelect().Model(&row).Where("id = ?", id)
+	if lock {
+		q = forUpdate(q)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, notFound(err, "group %q not found", id)
+	}
+	return row.group(), nil
+}

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+type logRow struct {
+	bun.BaseModel `bun:"table:logs"`
+
+	ID               int64     `bun:"id,pk,autoincrement"`
+	RequestID        string    `bun:"request_id"`
+	CreatedAt        time.Time `bun:"created_at"`
+	GroupID          string    `bun:"group_id"`
+	TokenID          int64     `bun:"token_id"`
+	TokenName        string    `bun:"token_name"`
+	ChannelID        int64     `bun:"channel_id"`
+	Model            string    `bun:"model"`
+	UpstreamModel    string    `bun:"upstream_model"`
+	Endpoint         string    `bun:"endpoint"`
+	Mode             string    `bun:"mode"`
+	Stream           bool      `bun:"stream"`
+	StatusCode       int       `bun:"status_code"`
+	PromptTokens     int64     `bun:"prompt_tokens"`
+	CompletionTokens int64     `bun:"completion_tokens"`
+	CachedTokens     int64     `bun:"cached_tokens"`
+	TotalTokens      int64     `bun:"total_tokens"`
+	UsageCounted     bool      `bun:"usage_counted"`
+	Amount           int64     `bun:"amount"`
+	Unpriced         bool      `bun:"unpriced"`
+	TTFB             int64     `bun:"ttfb_us"`
+	Latency          int64     `bun:"latency_us"`
+	ClientIP         string    `bun:"client_ip"`
+	Error            string    `bun:"error"`
+	RequestBody      string    `bun:"request_body"`
+	ResponseBody     string    `bun:"response_body"`
+}
+
+// toLogRow converts l for insertion. The log comes from the relay, which
+// copies what clients and providers sent, so text is made storable
+// everywhere: cut to its column's length, valid UTF-8, no NUL bytes. A
+// log that a database refuses is a log lost.
+func toLogRow(l *aiproxy.Log) logRow {
+	return logRow{
+		RequestID:        text(l.RequestID, 128),
+		CreatedAt:        utc(l.CreatedAt),
+		GroupID:          text(l.GroupID, 64),
+		TokenID:          l.TokenID,
+		TokenName:        text(l.TokenName, 128),
+		ChannelID:        l.ChannelID,
+		Model:            text(l.Model, 256),
+		UpstreamModel:    text(l.UpstreamModel, 256),
+		Endpoint:         text(l.Endpoint, 256),
+		Mode:             text(string(l.Mode), 32),
+		Stream:           l.Stream,
+		StatusCode:       l.StatusCode,
+		PromptTokens:     l.Usage.PromptTokens,
+		CompletionTokens: l.Usage.CompletionTokens,
+		CachedTokens:     l.Usage.CachedTokens,
+		TotalTokens:      l.Usage.TotalTokens,
+		UsageCounted:     l.UsageCounted,
+		Amount:           int64(l.Amount),
+		Unpriced:         l.Unpriced,
+		TTFB:             l.TTFB.Microseconds(),
+		Latency:          l.Latency.Microseconds(),
+		ClientIP:         text(l.ClientIP, 64),
+		Error:            text(l.Error, 0),
+		RequestBody:      text(l.RequestBody, 0),
+		ResponseBody:     text(l.ResponseBody, 0),
+	}
+}
+
+func (r *logRow) log() *aiproxy.Log {
+	return &aiproxy.Log{
+		ID:            r.ID,
+		RequestID:     r.RequestID,
+		CreatedAt:     r.CreatedAt.UTC(),
+		GroupID:       r.GroupID,
+		TokenID:       r.TokenID,
+		TokenName:     r.TokenName,
+		ChannelID:     r.ChannelID,
+		Model:         r.Model,
+		UpstreamModel: r.UpstreamModel,
+		Endpoint:      r.Endpoint,
+		Mode:          aiproxy.Mode(r.Mode),
+		Stream:        r.Stream,
+		StatusCode:    r.StatusCode,
+		Usage: aiproxy.Usage{
+			PromptTokens:     r.PromptTokens,
+			CompletionTokens: r.CompletionTokens,
+			CachedTokens:     r.CachedTokens,
+			TotalTokens:      r.TotalTokens,
+		},
+		UsageCounted: r.UsageCounted,
+		Amount:       aiproxy.Amount(r.Amount),
+		Unpriced:     r.Unpriced,
+		TTFB:         time.Duration(r.TTFB) * time.Microsecond,
+		Latency:      time.Duration(r.Latency) * time.Microsecond,
+		ClientIP:     r.ClientIP,
+		Error:        r.Error,
+		RequestBody:  r.RequestBody,
+		ResponseBody: r.ResponseBody,
+	}
+}
+
+// text returns s as valid UTF-8 without NUL bytes, cut to at most n bytes
+// (so at most n characters) unless n is 0.
+func text(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if n > 0 && len(s) > n {
+		s = s[:n]
+		for !utf8.ValidString(s) { // cut inside a character
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+// Log limits.
+const (
+	defaultLogLimit = 50
+	maxLogLimit     = 500
+)
+
+// Logs returns the logs matching f, newest first (by ID), and whether more
+// follow. f.Limit is capped at 500; 0 means 50.
+func (s *Store) Logs(ctx context.Context, f aiproxy.LogFilter) ([]*aiproxy.Log, bool, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultLogLimit
+	}
+	limit = min(limit, maxLogLimit)
+	var rows []logRow
+	q := s.logDB.ro.NewSelect().Model(&rows).OrderExpr("id DESC").Limit(int64(limit) + 1)
+	if f.GroupID != "" {
+		q = q.Where("group_id = ?", f.GroupID)
+	}
+	if f.TokenID != 0 {
+		q = q.Where("token_id = ?", f.TokenID)
+	}
+	if f.ChannelID != 0 {
+		q = q.Where("channel_id = ?", f.ChannelID)
+	}
+	if f.Model != "" {
+		q = q.Where("model = ?", f.Model)
+	}
+	if f.RequestID != "" {
+		q = q.Where("request_id = ?", f.RequestID)
+	}
+	if !f.From.IsZero() {
+		q = q.Where("created_at >= ?", utc(f.From))
+	}
+	if !f.To.IsZero() {
+		q = q.Where("created_at < ?", utc(f.To))
+	}
+	if f.Failed != nil && *f.Failed {
+		q = q.Where("? <> ''", bun.Ident("error"))
+	} else if f.Failed != nil {
+		q = q.Where("? = ''", bun.Ident("error"))
+	}
+	if f.Before > 0 {
+		q = q.Where("id < ?", f.Before)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, false, wrap("list logs", err)
+	}
+	more := len(rows) > limit
+	rows = rows[:min(len(rows), limit)]
+	logs := make([]*aiproxy.Log, len(rows))
+	for i := range rows {
+		logs[i] = rows[i].log()
+	}
+	return logs, more, nil
+}

@@ -1,0 +1,176 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiproxy/aiproxy/store"
+	"github.com/aiproxy/aiproxy/store/storetest"
+)
+
+func TestLogWriterFailures(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("database gone", func(t *testing.T) {
+		db, err := store.Open(ctx, storetest.SQLiteDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := store.NewLogWriter(store.New(db, nil), store.LogWriterOptions{})
+		db.Close()
+		for i := range 10 {
+			w.Record(testLog(i))
+		}
+		err = w.Close(ctx)
+		if err == nil || !strings.Contains(err.Error(), "10 logs not written") {
+			t.Fatalf("Close() = %v", err)
+		}
+		if st := w.Stats(); st.Failed != 10 || st.Written != 0 {
+			t.Fatalf("Stats() = %+v", st)
+		}
+	})
+
+	t.Run("one bad log", func(t *testing.T) {
+		s, db := open(t, storetest.SQLiteDSN(t))
+		if _, err := store.Bun(db).Exec(`CREATE TRIGGER poison BEFORE INSERT ON logs WHEN NEW.request_id = 'poison'
+			BEGIN SELECT RAISE(ABORT, 'poisoned'); END`); err != nil {
+			t.Fatal(err)
+		}
+		w := store.NewLogWriter(s, store.LogWriterOptions{})
+		for i := range 20 {
+			l := testLog(i)
+			if i == 7 {
+				l.RequestID = "poison"
+			}
+			w.Record(l)
+		}
+		if err := w.Close(ctx); err == nil || !strings.Contains(err.Error(), "1 logs not written") {
+			t.Fatalf("Close() = %v", err)
+		}
+		if st := w.Stats(); st.Failed != 1 || st.Written != 19 {
+			t.Fatalf("Stats() = %+v", st)
+		}
+		if n := count(t, db, "logs"); n != 19 {
+			t.Fatalf("%d logs stored, want 19", n)
+		}
+	})
+
+	t.Run("close deadline", func(t *testing.T) {
+		dsn := storetest.SQLiteDSN(t)
+		s, _ := open(t, dsn)
+		// Another process holds the write lock.
+		other, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		conn, err := other.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.ExecContext(ctx, "ROLLBACK")
+
+		w := store.NewLogWriter(s, store.LogWriterOptions{})
+		for i := range 5 {
+			w.Record(testLog(i))
+		}
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		begin := time.Now()
+		err = w.Close(cctx)
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "5 logs not written") {
+			t.Fatalf("Close() = %v", err)
+		}
+		if d := time.Since(begin); d > 3*time.Second {
+			t.Errorf("Close took %v after its deadline", d)
+		}
+		if st := w.Stats(); st.Failed != 5 {
+			t.Fatalf("Stats() = %+v", st)
+		}
+	})
+
+	t.Run("record after close", func(t *testing.T) {
+		s, _ := open(t, storetest.SQLiteDSN(t))
+		w := store.NewLogWriter(s, store.LogWriterOptions{})
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.Record(testLog(1))
+		if st := w.Stats(); st.Failed != 1 {
+			t.Fatalf("Stats() = %+v", st)
+		}
+	})
+}
+
+// TestLogWriterBackpressure fills a tiny queue: Record waits instead of
+// dropping.
+func TestLogWriterBackpressure(t *testing.T) {
+	s, db := open(t, storetest.SQLiteDSN(t))
+	w := store.NewLogWriter(s, store.LogWriterOptions{QueueSize: 4, BatchSize: 2, FlushInterval: time.Millisecond})
+	for i := range 200 {
+		w.Record(testLog(i))
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Written != 200 || st.Waits == 0 {
+		t.Fatalf("Stats() = %+v", st)
+	}
+	if n := count(t, db, "logs"); n != 200 {
+		t.Fatalf("%d logs stored", n)
+	}
+}
+
+// BenchmarkLogWriter measures how many logs per second a LogWriter stores
+// in SQLite, with many goroutines recording.
+func BenchmarkLogWriter(b *testing.B) {
+	db := storetest.OpenDB(b, storetest.SQLiteDSN(b))
+	w := store.NewLogWriter(store.New(db, nil), store.LogWriterOptions{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	begin := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			w.Record(testLog(1))
+		}
+	})
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "rows/s")
+}
+
+// BenchmarkTokenByKey measures the hit path of the relay's key lookup.
+func BenchmarkTokenByKey(b *testing.B) {
+	s, _ := open(b, storetest.SQLiteDSN(b))
+	createGroup(b, s, "g")
+	keys := make([]string, 100)
+	for i := range keys {
+		_, keys[i] = createToken(b, s, "g", fmt.Sprint(i))
+	}
+	ctx := context.Background()
+	c := s.Cache()
+	for _, k := range keys {
+		if _, _, err := c.TokenByKey(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if _, _, err := c.TokenByKey(ctx, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+var (
+	_ aiproxy.ChannelService     = (*Store)(nil)
+	_ aiproxy.GroupService       = (*Store)(nil)
+	_ aiproxy.TokenService       = (*Store)(nil)
+	_ aiproxy.ModelConfigService = (*Store)(nil)
+	_ aiproxy.LogService         = (*Store)(nil)
+)
+
+// Store implements the services of package aiproxy on a database, and
+// keeps the Cache the relay reads from. Set its exported fields before
+// Start and before any other use.
+type Store struct {
+	// RefreshInterval is how often the Cache's channels and model configs
+	// are reloaded, to see writes made by other replicas. Zero means 10s.
+	RefreshInterval time.Duration
+	// TokenTTL is how long the Cache serves a token without asking the
+	// database again. Zero means one minute.
+	TokenTTL time.Duration
+	// NegativeTTL is how long the Cache remembers that a key is unknown.
+	// Zero means 5s.
+	NegativeTTL time.Duration
+
+	db    *DB
+	logDB *DB
+	cache *Cache
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // stops the refresh loop; nil before Start
+	done   chan struct{}      // closed when the refresh loop has stopped
+}
+
+// New returns a Store keeping everything in db, except logs, which go to
+// logDB. A nil logDB, like logDB == db, keeps logs in db. New does no I/O:
+// Start loads the Cache.
+func New(db, logDB *DB) *Store {
+	if logDB == nil {
+		logDB = db
+	}
+	s := &Store{db: db, logDB: logDB}
+	s.cache = newCache(s)
+	return s
+}
+
+// Start loads the Cache and then reloads its channels and model configs
+// every RefreshInterval until ctx is done or Close is called. It returns
+// the error of the first load; later failures are logged, and the Cache
+// keeps serving what it last loaded. Call it once.
+func (s *Store) Start(ctx context.Context) error {
+	if err := s.cache.refresh(ctx); err != nil {
+		return fmt.Errorf("store: start: %w", err)
+	}
+	interval := s.RefreshInterval
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.cache.refresh(ctx); err != nil && ctx.Err() == nil {
+					slog.Warn("store: refresh cache", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops the refresh loop started by Start. It does not close the
+// databases, which belong to the caller.
+func (s *Store) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+}
+
+// Cache returns the in-memory view of tokens, channels and model configs
+// that the relay reads on every request.
+func (s *Store) Cache() *Cache { return s.cache }
+
+// now returns the current time as stored: UTC, to the microsecond, which
+// every supported database keeps exactly.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// utc returns t as stored.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// wrap prefixes an unexpected error with the failed operation; domain
+// errors, which are safe to show, pass unchanged.
+func wrap(op string, err error) error {
+	var e *aiproxy.Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// notFound turns sql.ErrNoRows into an ENOTFOUND naming what is missing.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return aiproxy.Errorf(aiproxy.ENOTFOUND, format, args...)
+	}
+	return err
+}
+
+// forUpdate locks the selected rows until the transaction ends. SQLite
+// needs no row lock: a write transaction there holds the database.
+func forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
+	if q.DB().Dialect().Name() == dialect.SQLite {
+		return q
+	}
+	return q.For("UPDATE")
+}
+
+// mustDelete deletes the rows q selects and reports ENOTFOUND (with the
+// formatted message) when there were none.
+func mustDelete(ctx context.Context, q *bun.DeleteQuery, format string, args ...any) error {
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return aiproxy.Errorf(aiproxy.ENOTFOUND, format, args...)
+	}
+	return nil
+}
