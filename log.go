@@ -60,8 +60,9 @@ type LogService interface {
 	Logs(ctx context.Context, f LogFilter) (logs []*Log, more bool, err error)
 }
 
-// LogRecorder takes finished request logs. Record never blocks on a
-// database: implementations queue and write in batches.
+// LogRecorder takes finished request logs. Implementations queue them and
+// write in batches, so Record does no database work; it waits only while
+// the queue is full (backpressure instead of losing a log).
 type LogRecorder interface {
 	Record(l *Log)
 }
