@@ -538,3 +538,29 @@ func TestEarlyAnswerIsNotCutShort(t *testing.T) {
 		f.mem.nextLog(t)
 	}
 }
+
+func TestSaveBodies(t *testing.T) {
+	f := newFixture(t, &relay.Handler{SaveBodies: true, MaxSavedBody: 100})
+	resp := postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"keep me"}]}`)
+	io.Copy(io.Discard, resp.Body)
+	l := f.mem.nextLog(t)
+	if !strings.Contains(l.RequestBody, "keep me") || !strings.Contains(l.ResponseBody, "chat.completion") {
+		t.Errorf("saved bodies: request %q response %q", l.RequestBody, l.ResponseBody)
+	}
+	if len(l.ResponseBody) != 100+len("…(truncated)") {
+		t.Errorf("saved body not capped: %d bytes", len(l.ResponseBody))
+	}
+	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"stream me"}]}`)
+	io.Copy(io.Discard, resp.Body)
+	if l := f.mem.nextLog(t); !strings.Contains(l.ResponseBody, "stream me") {
+		t.Errorf("saved stream text %q", l.ResponseBody)
+	}
+
+	// Off by default.
+	f = newFixture(t, nil)
+	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"forget me"}]}`)
+	io.Copy(io.Discard, resp.Body)
+	if l := f.mem.nextLog(t); l.RequestBody != "" || l.ResponseBody != "" {
+		t.Errorf("bodies saved without SaveBodies")
+	}
+}

@@ -9,10 +9,30 @@
 // provider can serve many channels, and per provider through Options.
 //
 // Replies are deterministic. A chat reply echoes the last user message
-// ("Hello! You said: hi"), the model field echoes the request's model, and
-// token counts are words as counted by Tokens, so a test can predict every
-// byte of usage. Answering costs no reflection on the write path and no
-// logging, so a load test can run it at thousands of requests a second.
+// ("Hello! You said: hi", at most 256 runes of it; "Hello!" when there is
+// none), a completions reply the first prompt; WithReply fixes the reply
+// instead. The model field echoes the request's model, so a test sees the
+// model a gateway mapped to. Token counts are words as counted by Tokens:
+// prompt_tokens is the words of every message (or prompt, or input),
+// completion_tokens the words of the reply. max_completion_tokens or
+// max_tokens cuts the reply to that many words, with finish_reason
+// "length". Only one choice is ever sent, whatever n says.
+//
+// A stream has OpenAI's shape: for chat, a first chunk whose delta is
+// {"role":"assistant","content":"","refusal":null}, then one chunk per
+// content piece (a word by default, see WithChunks), then a finish chunk
+// whose delta is {} and finish_reason "stop"; legacy completions have no
+// role chunk and a finish chunk with text "". When the request sets
+// stream_options.include_usage, a last chunk has "choices":[] and the usage,
+// and every other chunk has "usage":null; otherwise no chunk has a usage
+// field. "data: [DONE]" ends the stream. Streams are sent with
+// Content-Type "text/event-stream; charset=utf-8" and flushed per event.
+// Every answer, errors included, has an x-request-id header ("req_" and 32
+// hex digits).
+//
+// Answering costs no reflection on the write path, no logging and few
+// allocations, so a load test can run it at thousands of requests a second
+// (WithoutRecording keeps its memory flat).
 package relaytest
 
 import (
@@ -31,10 +51,12 @@ import (
 )
 
 // Special model names. A request whose model starts with one of these
-// behaves as described; any other model is answered normally. A suffix keeps
-// the behaviour, so "fake-error-429-a" and "fake-error-429-b" can name two
-// channels' models. Authentication is checked first: a wrong key gets a 401
-// whatever the model.
+// behaves as described, on every endpoint but GET /v1/models; any other
+// model is answered normally. A suffix keeps the behaviour, so
+// "fake-error-429-a" and "fake-error-429-b" can name two channels' models.
+// Authentication is checked first: a wrong key gets a 401 whatever the
+// model. The error models answer a streaming request with the same JSON
+// error and status, not with a stream, as OpenAI does.
 const (
 	// ModelNoUsage is answered normally but with no usage at all: no usage
 	// field in a non-streaming reply, and no usage chunk (nor "usage":null)
@@ -42,15 +64,17 @@ const (
 	// to count tokens itself.
 	ModelNoUsage = "fake-no-usage"
 
-	// ModelHang never answers: no status, no header, no byte. The handler
-	// returns when the client goes away (counted by Cancelled) or the
-	// provider is closed. For timeout tests.
+	// ModelHang never answers, streamed or not: no status, no header, no
+	// byte. The handler returns when the client goes away (counted by
+	// Cancelled), or drops the connection when the provider is closed. For
+	// timeout tests.
 	ModelHang = "fake-hang"
 
 	// ModelHold, streamed, sends the headers and the first chunk and then
 	// holds the stream open until the client goes away (counted by
-	// Cancelled) or the provider is closed. Not streamed, it behaves as
-	// ModelHang. For long-lived and many-open-streams tests.
+	// Cancelled), or drops the connection when the provider is closed. Not
+	// streamed (embeddings included), it behaves as ModelHang. For
+	// long-lived and many-open-streams tests.
 	ModelHold = "fake-hold"
 
 	// ModelCut, streamed, sends the first chunk and the first content chunk,
@@ -139,8 +163,8 @@ func WithReply(text string) Option {
 	return func(p *Provider) { p.reply, p.fixed = text, true }
 }
 
-// WithChunks makes every stream carry exactly n content chunks (see split):
-// the reply's words grouped evenly, or its runes when it has fewer words than
+// WithChunks makes every stream carry exactly n content chunks: the reply's
+// words grouped evenly, or its runes when it has fewer words than
 // n, padded with empty chunks when it has fewer runes. With n <= 0, the
 // default, each word is a chunk, carrying the whitespace before it.
 func WithChunks(n int) Option {
@@ -180,9 +204,12 @@ func WithModels(ids ...string) Option {
 // body when the answer arrives. It enables full duplex on the response
 // (http.ResponseController.EnableFullDuplex), so net/http neither consumes
 // the body before the first write nor closes it. The answer is always a
-// stream whose chunks name EarlyModel, whatever the body says; with
-// EarlyDrain the usage chunk is sent when the body asks for it. The other
-// endpoints are not affected. The default is EarlyOff.
+// stream whose chunks name EarlyModel, whatever the body says, and special
+// model names have no effect; with EarlyDrain the reply echoes the body and
+// the usage chunk is sent when the body asks for it, with EarlyIgnore the
+// reply is the WithReply text or "Hello!" and has no usage. The key is still
+// checked first (WithKey). The other endpoints are not affected. The
+// default is EarlyOff.
 func WithEarlyAnswer(m EarlyMode) Option {
 	return func(p *Provider) { p.early = m }
 }
@@ -277,7 +304,8 @@ func (p *Provider) Close() {
 }
 
 // Requests returns a copy of the list of requests received so far, oldest
-// first; nil when recording is off.
+// first, unauthorized and malformed ones included; nil when there are none
+// or recording is off.
 func (p *Provider) Requests() []Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -385,7 +413,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, id, modelError(req.Model, id))
 		return
 	}
-	if b == hang || (b == hold && !req.Stream) {
+	if b == hang || (b == hold && (!req.Stream || ep == epEmbeddings)) {
 		p.hold(r.Context())
 		return
 	}
@@ -409,31 +437,8 @@ func (p *Provider) serveChat(w http.ResponseWriter, r *http.Request, id string, 
 		p.writeError(w, id, apiError{status: http.StatusBadRequest, message: "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", typ: "invalid_request_error", param: "messages", code: "empty_array"})
 		return
 	}
-	var said string
-	var prompt int64
-	for _, m := range req.Messages {
-		prompt += int64(Tokens(string(m.Content)))
-		if m.Role == "user" {
-			said = string(m.Content)
-		}
-	}
-	rep := p.replyFor(said, req.maxTokens())
-	u := p.usage(prompt, rep.tokens, b)
-	chatID := "chatcmpl-" + id
-	created := time.Now().Unix()
-	if req.Stream {
-		if !req.StreamOptions.IncludeUsage {
-			u = nil
-		}
-		s := p.newStream(w, r, id, &chatStream, chatID, created, req.Model, u != nil)
-		defer s.release()
-		p.stream(s, rep, u, b, true)
-		return
-	}
-	out := outPool.Get().(*[]byte)
-	defer outPool.Put(out)
-	*out = appendChatCompletion((*out)[:0], chatID, created, req.Model, rep, u)
-	p.answer(w, r, id, *out, b)
+	said, prompt := chatPrompt(req.Messages)
+	p.serveReply(w, r, id, req, b, &chatStream, said, prompt)
 }
 
 func (p *Provider) serveCompletions(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour) {
@@ -445,22 +450,27 @@ func (p *Provider) serveCompletions(w http.ResponseWriter, r *http.Request, id s
 			said = in.text
 		}
 	}
+	p.serveReply(w, r, id, req, b, &textStream, said, prompt)
+}
+
+// serveReply answers a chat or completions request, streamed or not.
+func (p *Provider) serveReply(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour, kind *streamKind, said string, prompt int64) {
 	rep := p.replyFor(said, req.maxTokens())
 	u := p.usage(prompt, rep.tokens, b)
-	cmplID := "cmpl-" + id
+	objID := kind.idPrefix + id
 	created := time.Now().Unix()
 	if req.Stream {
 		if !req.StreamOptions.IncludeUsage {
 			u = nil
 		}
-		s := p.newStream(w, r, id, &textStream, cmplID, created, req.Model, u != nil)
+		s := p.newStream(w, r, id, kind, objID, created, req.Model, u != nil)
 		defer s.release()
 		p.stream(s, rep, u, b, true)
 		return
 	}
 	out := outPool.Get().(*[]byte)
 	defer outPool.Put(out)
-	*out = appendTextCompletion((*out)[:0], cmplID, created, req.Model, rep, u)
+	*out = kind.whole((*out)[:0], objID, created, req.Model, rep, u)
 	p.answer(w, r, id, *out, b)
 }
 
@@ -496,6 +506,18 @@ func (p *Provider) serveEmbeddings(w http.ResponseWriter, r *http.Request, id st
 	p.answer(w, r, id, *out, b)
 }
 
+// chatPrompt returns the text of the last user message and the prompt's
+// token count: the words of every message.
+func chatPrompt(msgs []message) (said string, prompt int64) {
+	for _, m := range msgs {
+		prompt += int64(Tokens(string(m.Content)))
+		if m.Role == "user" {
+			said = string(m.Content)
+		}
+	}
+	return said, prompt
+}
+
 // serveEarly answers a chat completion before reading its body; see
 // WithEarlyAnswer.
 func (p *Provider) serveEarly(w http.ResponseWriter, r *http.Request) {
@@ -507,7 +529,7 @@ func (p *Provider) serveEarly(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, id, e)
 		return
 	}
-	s := p.newStream(w, r, id, &chatStream, "chatcmpl-"+id, time.Now().Unix(), EarlyModel, false)
+	s := p.newStream(w, r, id, &chatStream, chatStream.idPrefix+id, time.Now().Unix(), EarlyModel, false)
 	defer s.release()
 	if !s.send(s.kind.role) {
 		return
@@ -526,14 +548,7 @@ func (p *Provider) serveEarly(w http.ResponseWriter, r *http.Request) {
 		p.setBody(n, body)
 		var req request
 		if json.Unmarshal(body, &req) == nil {
-			var said string
-			var prompt int64
-			for _, m := range req.Messages {
-				prompt += int64(Tokens(string(m.Content)))
-				if m.Role == "user" {
-					said = string(m.Content)
-				}
-			}
+			said, prompt := chatPrompt(req.Messages)
 			rep = p.replyFor(said, req.maxTokens())
 			if req.StreamOptions.IncludeUsage {
 				u = p.usage(prompt, rep.tokens, normal)
@@ -869,17 +884,20 @@ func (p *Provider) sleep(ctx context.Context, t *time.Timer) bool {
 	}
 }
 
-// streamKind holds the byte pieces of one kind of stream.
+// streamKind holds what differs between chat and legacy completions.
 type streamKind struct {
-	object      string
+	idPrefix    string
+	object      string // of a chunk
 	role        []byte // first chunk; nil when the kind has none
 	open, close []byte // around a content piece's JSON string
 	stop, limit []byte // finish chunk for "stop" and "length"
+	// whole appends a non-streaming answer.
+	whole func(b []byte, id string, created int64, model string, rep *reply, u *usage) []byte
 }
 
 var (
-	chatStream = streamKind{"chat.completion.chunk", chatRoleChoice, chatDeltaOpen, chatDeltaClose, chatStopChoice, chatLimitChoice}
-	textStream = streamKind{"text_completion", nil, textDeltaOpen, textDeltaClose, textStopChoice, textLimitChoice}
+	chatStream = streamKind{"chatcmpl-", "chat.completion.chunk", chatRoleChoice, chatDeltaOpen, chatDeltaClose, chatStopChoice, chatLimitChoice, appendChatCompletion}
+	textStream = streamKind{"cmpl-", "text_completion", nil, textDeltaOpen, textDeltaClose, textStopChoice, textLimitChoice, appendTextCompletion}
 )
 
 // sse writes one server-sent event stream.
