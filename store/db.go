@@ -135,8 +135,10 @@ func parseDSN(dsn string) (*source, error) {
 
 // sqlitePragmas are set on every SQLite connection. _txlock=immediate makes
 // BEGIN take the write lock at once, so a transaction never fails to
-// upgrade a read lock to a write lock with SQLITE_BUSY.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+// upgrade a read lock to a write lock with SQLITE_BUSY. busy_timeout comes
+// first: the pragmas run in order, and switching a new database to WAL
+// takes a lock that another process may hold.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 func parseSQLite(dsn string) (*source, error) {
 	path := dsn
