@@ -413,7 +413,6 @@ func (h *Handler) attempt(x *exchange, ch *aiproxy.Channel) error {
 	}
 	defer resp.Body.Close()
 	x.log.TTFB = time.Since(x.start)
-	x.answered = true
 	res, err := ad.Response(call, resp)
 	if err != nil {
 		if x.r.Context().Err() == nil && !errors.Is(err, context.Canceled) {
@@ -423,6 +422,7 @@ func (h *Handler) attempt(x *exchange, ch *aiproxy.Channel) error {
 		x.log.Error = "client disconnected"
 		return nil
 	}
+	x.answered = true
 	x.usage, x.text = res.Usage, res.Text
 	if h.SaveBodies {
 		x.log.ResponseBody = h.clip(res.Body)
