@@ -87,22 +87,32 @@ func (h *Handler) Mount(r chi.Router) {
 	if h.Client == nil {
 		h.Client = &http.Client{Transport: NewTransport(TransportOptions{})}
 	}
-	r.Route("/v1", func(r chi.Router) {
-		r.Use(recoverer(h.logger()))
-		r.Post("/chat/completions", h.serve(aiproxy.ModeChat))
-		r.Post("/completions", h.serve(aiproxy.ModeCompletions))
-		r.Post("/embeddings", h.serve(aiproxy.ModeEmbeddings))
-		r.Get("/models", h.models)
-		r.Get("/models/*", h.model)
-		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-			writeErrorBody(w, http.StatusNotFound, appendError(nil, http.StatusNotFound,
-				"Unknown request URL: "+r.Method+" "+r.URL.Path, "", "unknown_url"))
-		})
-		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-			writeErrorBody(w, http.StatusMethodNotAllowed, appendError(nil, http.StatusMethodNotAllowed,
-				"Method "+r.Method+" is not allowed for "+r.URL.Path, "", "method_not_allowed"))
-		})
+	// Routes are registered on r itself rather than on a sub-router: every
+	// router layer deepens the stack each held stream keeps.
+	rr := r.With(recoverer(h.logger()))
+	endpoints := []struct {
+		method, path string
+		handler      http.HandlerFunc
+	}{
+		{http.MethodPost, "/v1/chat/completions", h.serve(aiproxy.ModeChat)},
+		{http.MethodPost, "/v1/completions", h.serve(aiproxy.ModeCompletions)},
+		{http.MethodPost, "/v1/embeddings", h.serve(aiproxy.ModeEmbeddings)},
+		{http.MethodGet, "/v1/models", h.models},
+		{http.MethodGet, "/v1/models/*", h.model},
+	}
+	for _, e := range endpoints {
+		rr.HandleFunc(e.path, methodNotAllowed)
+		rr.Method(e.method, e.path, e.handler)
+	}
+	rr.HandleFunc("/v1/*", func(w http.ResponseWriter, r *http.Request) {
+		writeErrorBody(w, http.StatusNotFound, appendError(nil, http.StatusNotFound,
+			"Unknown request URL: "+r.Method+" "+r.URL.Path, "", "unknown_url"))
 	})
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeErrorBody(w, http.StatusMethodNotAllowed, appendError(nil, http.StatusMethodNotAllowed,
+		"Method "+r.Method+" is not allowed for "+r.URL.Path, "", "method_not_allowed"))
 }
 
 func (h *Handler) logger() *slog.Logger {

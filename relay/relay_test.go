@@ -564,3 +564,28 @@ func TestSaveBodies(t *testing.T) {
 		t.Errorf("bodies saved without SaveBodies")
 	}
 }
+
+func TestUnknownRoutes(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{http.MethodGet, "/v1/chat/completions", 405, "method_not_allowed"},
+		{http.MethodPost, "/v1/models", 405, "method_not_allowed"},
+		{http.MethodPost, "/v1/audio/unknown", 404, "unknown_url"},
+	} {
+		req, _ := http.NewRequest(tt.method, f.srv.URL+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error struct{ Code string } }
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || e.Error.Code != tt.code {
+			t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, e.Error.Code, tt.status, tt.code)
+		}
+	}
+}

@@ -17,6 +17,11 @@ type TransportOptions struct {
 	// MaxIdleConnsPerHost is how many idle connections to one provider are
 	// kept for reuse. 0 means 1024.
 	MaxIdleConnsPerHost int
+	// ReadBufferSize and WriteBufferSize size each connection's buffers.
+	// 0 means 2 KiB each: half of net/http's default, which matters when
+	// thousands of streams are open, and plenty for JSON and SSE traffic
+	// (large bodies bypass the buffers).
+	ReadBufferSize, WriteBufferSize int
 }
 
 // NewTransport returns a transport for upstream requests: connections are
@@ -33,6 +38,12 @@ func NewTransport(o TransportOptions) *http.Transport {
 	if o.MaxIdleConnsPerHost <= 0 {
 		o.MaxIdleConnsPerHost = 1024
 	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 2 << 10
+	}
+	if o.WriteBufferSize <= 0 {
+		o.WriteBufferSize = 2 << 10
+	}
 	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -44,5 +55,7 @@ func NewTransport(o TransportOptions) *http.Transport {
 		TLSHandshakeTimeout:   o.DialTimeout,
 		ResponseHeaderTimeout: o.HeaderTimeout,
 		ExpectContinueTimeout: time.Second,
+		ReadBufferSize:        o.ReadBufferSize,
+		WriteBufferSize:       o.WriteBufferSize,
 	}
 }

@@ -168,9 +168,15 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
+// streamBuffer is the size of a stream's line reader. The transport
+// already buffers the connection, so this one only has to hold a typical
+// event; longer lines are gathered in stream.long. Small, because a
+// gateway holds thousands of streams at once.
+const streamBuffer = 512
+
 // Stream reads the server-sent events of an OpenAI stream.
 func (Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, error) {
-	return &stream{call: call, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 4096)}, nil
+	return &stream{call: call, body: resp.Body, r: bufio.NewReaderSize(resp.Body, streamBuffer)}, nil
 }
 
 type stream struct {
