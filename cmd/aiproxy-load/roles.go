@@ -71,7 +71,7 @@ func runProvider(args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", fast)
 	mux.Handle("/slow/", http.StripPrefix("/slow", slow))
-	mux.Handle("/early/", http.StripPrefix("/early", closingEarly(early)))
+	mux.Handle("/early/", http.StripPrefix("/early", early))
 	mux.HandleFunc("GET /__stats", func(w http.ResponseWriter, r *http.Request) {
 		st := providerStats{}
 		for name, p := range all {
@@ -87,25 +87,6 @@ func runProvider(args []string) error {
 		for _, p := range all {
 			p.Close()
 		}
-	})
-}
-
-// closingEarly makes an early-answering provider behave as a server that
-// answers before reading a body should: it says "Connection: close" (it
-// will not read the rest of the body, so the connection cannot be
-// reused) and closes the body before returning. Without this, relaytest's
-// EarlyIgnore trips over two net/http behaviours of full-duplex handlers,
-// which break the next request on the connection whoever the client is
-// (the load generator, the bare proxy or the gateway): a body of less
-// than 256 KiB left unread makes the server panic with "invalid
-// concurrent Body.Read call" (golang/go#68560), and a larger one makes it
-// close the connection without saying so, so a client reusing it at once
-// gets EOF or a reset.
-func closingEarly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Connection", "close")
-		h.ServeHTTP(w, r)
-		r.Body.Close()
 	})
 }
 

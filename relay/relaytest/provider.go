@@ -523,6 +523,15 @@ func chatPrompt(msgs []message) (said string, prompt int64) {
 func (p *Provider) serveEarly(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // HTTP/2 is always full duplex and says so with an error
+	if p.early == EarlyIgnore {
+		// A server that will not read the body cannot reuse the connection:
+		// it says so, and closes the body before returning. Otherwise
+		// net/http breaks the connection's next request (a body under
+		// 256 KiB left unread trips "invalid concurrent Body.Read call",
+		// golang/go#68560; a larger one closes the connection unannounced).
+		w.Header().Set("Connection", "close")
+		defer r.Body.Close()
+	}
 	n := p.record(r, nil)
 	id := p.newID()
 	if e, ok := p.authorize(r); !ok {
