@@ -66,6 +66,9 @@ func (r *channelRow) channel() (*aiproxy.Channel, error) {
 	return c, nil
 }
 
+func (r *channelRow) value() (*aiproxy.Channel, error) { return r.channel() }
+func (r *channelRow) touch(t time.Time)                { r.UpdatedAt = t }
+
 // Channel returns one channel, or ENOTFOUND.
 func (s *Store) Channel(ctx context.Context, id int64) (*aiproxy.Channel, error) {
 	c, err := findChannel(ctx, s.db.ro, id, false)
@@ -103,23 +106,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *aiproxy.Channel) error {
 // UpdateChannel applies upd and returns the channel as stored. It returns
 // ENOTFOUND or EINVALID. The Cache serves the change when it returns.
 func (s *Store) UpdateChannel(ctx context.Context, id int64, upd aiproxy.ChannelUpdate) (*aiproxy.Channel, error) {
-	var c *aiproxy.Channel
-	err := s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) (err error) {
-		if c, err = findChannel(ctx, tx, id, true); err != nil {
-			return err
-		}
-		upd.Apply(c)
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		c.UpdatedAt = now()
-		row := toChannelRow(c)
-		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		c, err = row.channel()
-		return err
-	})
+	c, err := updateRow(ctx, s.db.rw, findChannel, id, upd.Apply, toChannelRow)
 	if err != nil {
 		return nil, wrap("update channel", err)
 	}
@@ -141,13 +128,9 @@ func (s *Store) DeleteChannel(ctx context.Context, id int64) error {
 // findChannel returns a channel or ENOTFOUND; lock locks its row until
 // the transaction db ends.
 func findChannel(ctx context.Context, db bun.IDB, id int64, lock bool) (*aiproxy.Channel, error) {
-	var row channelRow
-	q := db.NewSelect().Model(&row).Where("id = ?", id)
-	if lock {
-		q = forUpdate(q)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, notFound(err, "channel %d not found", id)
+	row, err := findRow[channelRow](ctx, db, "id", id, lock, "channel %d not found")
+	if err != nil {
+		return nil, err
 	}
 	return row.channel()
 }

@@ -41,6 +41,9 @@ func (r *groupRow) group() *aiproxy.Group {
 	}
 }
 
+func (r *groupRow) value() (*aiproxy.Group, error) { return r.group(), nil }
+func (r *groupRow) touch(t time.Time)              { r.UpdatedAt = t }
+
 // Group returns one group, or ENOTFOUND.
 func (s *Store) Group(ctx context.Context, id string) (*aiproxy.Group, error) {
 	g, err := findGroup(ctx, s.db.ro, id, false)
@@ -81,19 +84,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *aiproxy.Group) error {
 // ENOTFOUND / EINVALID. The Cache serves the change to the group's tokens
 // when it returns.
 func (s *Store) UpdateGroup(ctx context.Context, id string, upd aiproxy.GroupUpdate) (*aiproxy.Group, error) {
-	var g *aiproxy.Group
-	err := s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) (err error) {
-		if g, err = findGroup(ctx, tx, id, true); err != nil {
-			return err
-		}
-		upd.Apply(g)
-		if err := g.Validate(); err != nil {
-			return err
-		}
-		g.UpdatedAt = now()
-		_, err = tx.NewUpdate().Model(toGroupRow(g)).WherePK().Exec(ctx)
-		return err
-	})
+	g, err := updateRow(ctx, s.db.rw, findGroup, id, upd.Apply, toGroupRow)
 	if err != nil {
 		return nil, wrap("update group", err)
 	}
@@ -127,13 +118,9 @@ func deleteGroup(ctx context.Context, db bun.IDB, id string) error {
 // findGroup returns a group or ENOTFOUND; lock locks its row until the
 // transaction db ends.
 func findGroup(ctx context.Context, db bun.IDB, id string, lock bool) (*aiproxy.Group, error) {
-	var row groupRow
-	q := db.NewSelect().Model(&row).Where("id = ?", id)
-	if lock {
-		q = forUpdate(q)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, notFound(err, "group %q not found", id)
+	row, err := findRow[groupRow](ctx, db, "id", id, lock, "group %q not found")
+	if err != nil {
+		return nil, err
 	}
 	return row.group(), nil
 }

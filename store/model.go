@@ -54,6 +54,9 @@ func (r *modelConfigRow) modelConfig() *aiproxy.ModelConfig {
 	}
 }
 
+func (r *modelConfigRow) value() (*aiproxy.ModelConfig, error) { return r.modelConfig(), nil }
+func (r *modelConfigRow) touch(t time.Time)                    { r.UpdatedAt = t }
+
 // ModelConfig returns the config of one model, or ENOTFOUND.
 func (s *Store) ModelConfig(ctx context.Context, model string) (*aiproxy.ModelConfig, error) {
 	m, err := findModelConfig(ctx, s.db.ro, model, false)
@@ -90,19 +93,7 @@ func (s *Store) CreateModelConfig(ctx context.Context, m *aiproxy.ModelConfig) e
 // returns ENOTFOUND / EINVALID. The Cache serves the change when it
 // returns.
 func (s *Store) UpdateModelConfig(ctx context.Context, model string, upd aiproxy.ModelConfigUpdate) (*aiproxy.ModelConfig, error) {
-	var m *aiproxy.ModelConfig
-	err := s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) (err error) {
-		if m, err = findModelConfig(ctx, tx, model, true); err != nil {
-			return err
-		}
-		upd.Apply(m)
-		if err := m.Validate(); err != nil {
-			return err
-		}
-		m.UpdatedAt = now()
-		_, err = tx.NewUpdate().Model(toModelConfigRow(m)).WherePK().Exec(ctx)
-		return err
-	})
+	m, err := updateRow(ctx, s.db.rw, findModelConfig, model, upd.Apply, toModelConfigRow)
 	if err != nil {
 		return nil, wrap("update model config", err)
 	}
@@ -124,13 +115,9 @@ func (s *Store) DeleteModelConfig(ctx context.Context, model string) error {
 // findModelConfig returns a config or ENOTFOUND; lock locks its row until
 // the transaction db ends.
 func findModelConfig(ctx context.Context, db bun.IDB, model string, lock bool) (*aiproxy.ModelConfig, error) {
-	var row modelConfigRow
-	q := db.NewSelect().Model(&row).Where("model = ?", model)
-	if lock {
-		q = forUpdate(q)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, notFound(err, "model config %q not found", model)
+	row, err := findRow[modelConfigRow](ctx, db, "model", model, lock, "model config %q not found")
+	if err != nil {
+		return nil, err
 	}
 	return row.modelConfig(), nil
 }

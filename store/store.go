@@ -141,6 +141,58 @@ func forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
 	return q.For("UPDATE")
 }
 
+// storedRow is a table row that converts back to the domain value T it
+// stores and can be stamped with an update time.
+type storedRow[T any] interface {
+	value() (T, error)
+	touch(updatedAt time.Time)
+}
+
+// findRow selects the row whose column equals key, or returns ENOTFOUND
+// with the message format (given key); lock locks the row until the
+// transaction db ends.
+func findRow[R any](ctx context.Context, db bun.IDB, column string, key any, lock bool, format string) (*R, error) {
+	row := new(R)
+	q := db.NewSelect().Model(row).Where(column+" = ?", key)
+	if lock {
+		q = forUpdate(q)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, notFound(err, format, key)
+	}
+	return row, nil
+}
+
+// updateRow is the read-modify-write behind every Update method, in one
+// transaction: it finds the value with key id (locking its row), applies
+// apply, validates the result, stamps UpdatedAt, writes the row and
+// returns the value as stored.
+func updateRow[K any, T interface{ Validate() error }, R storedRow[T]](
+	ctx context.Context, db bun.IDB,
+	find func(context.Context, bun.IDB, K, bool) (T, error), id K,
+	apply func(T), toRow func(T) R,
+) (T, error) {
+	var stored T
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		v, err := find(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		apply(v)
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		row := toRow(v)
+		row.touch(now())
+		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		stored, err = row.value()
+		return err
+	})
+	return stored, err
+}
+
 // mustDelete deletes the rows q selects and reports ENOTFOUND (with the
 // formatted message) when there were none.
 func mustDelete(ctx context.Context, q *bun.DeleteQuery, format string, args ...any) error {

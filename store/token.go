@@ -72,6 +72,9 @@ func (r *tokenRow) token() (*aiproxy.Token, error) {
 	return t, nil
 }
 
+func (r *tokenRow) value() (*aiproxy.Token, error) { return r.token() }
+func (r *tokenRow) touch(t time.Time)              { r.UpdatedAt = t }
+
 // Token returns one token, or ENOTFOUND.
 func (s *Store) Token(ctx context.Context, id int64) (*aiproxy.Token, error) {
 	t, err := findToken(ctx, s.db.ro, id, false)
@@ -131,23 +134,7 @@ func (s *Store) CreateToken(ctx context.Context, t *aiproxy.Token) (string, erro
 // UpdateToken applies upd and returns the token as stored, or returns
 // ENOTFOUND / EINVALID. The Cache serves the change when it returns.
 func (s *Store) UpdateToken(ctx context.Context, id int64, upd aiproxy.TokenUpdate) (*aiproxy.Token, error) {
-	var t *aiproxy.Token
-	err := s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) (err error) {
-		if t, err = findToken(ctx, tx, id, true); err != nil {
-			return err
-		}
-		upd.Apply(t)
-		if err := t.Validate(); err != nil {
-			return err
-		}
-		t.UpdatedAt = now()
-		row := toTokenRow(t)
-		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		t, err = row.token()
-		return err
-	})
+	t, err := updateRow(ctx, s.db.rw, findToken, id, upd.Apply, toTokenRow)
 	if err != nil {
 		return nil, wrap("update token", err)
 	}
@@ -169,13 +156,9 @@ func (s *Store) DeleteToken(ctx context.Context, id int64) error {
 // findToken returns a token or ENOTFOUND; lock locks its row until the
 // transaction db ends.
 func findToken(ctx context.Context, db bun.IDB, id int64, lock bool) (*aiproxy.Token, error) {
-	var row tokenRow
-	q := db.NewSelect().Model(&row).Where("id = ?", id)
-	if lock {
-		q = forUpdate(q)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, notFound(err, "token %d not found", id)
+	row, err := findRow[tokenRow](ctx, db, "id", id, lock, "token %d not found")
+	if err != nil {
+		return nil, err
 	}
 	return row.token()
 }
