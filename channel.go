@@ -1,43 +1,34 @@
 package aiproxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
 
-// ChannelType names the provider protocol a channel speaks.
+// ChannelType names the kind of provider account a channel is, such as
+// "openai" or "anthropic". What each type means (its protocol, default base
+// URL and config) is provider knowledge and lives with the provider's
+// adaptor (package relay/providers lists them); the domain only carries
+// the name.
 type ChannelType string
 
-// Channel types. Only OpenAI (and everything OpenAI-compatible) exists now.
+var channelTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// Protocol is a wire protocol for AI requests: the one a client speaks to
+// the gateway, and the one a channel's provider speaks.
+type Protocol string
+
+// Protocols.
 const (
-	ChannelTypeOpenAI ChannelType = "openai"
+	ProtocolOpenAI    Protocol = "openai"    // OpenAI's chat completions API and every compatible server
+	ProtocolAnthropic Protocol = "anthropic" // Anthropic's Messages API
+	ProtocolGemini    Protocol = "gemini"    // Google's Gemini API (generateContent)
 )
-
-// ChannelTypes lists every known channel type.
-var ChannelTypes = []ChannelType{ChannelTypeOpenAI}
-
-// Valid reports whether t is a known channel type.
-func (t ChannelType) Valid() bool {
-	for _, v := range ChannelTypes {
-		if t == v {
-			return true
-		}
-	}
-	return false
-}
-
-// DefaultBaseURL returns the base URL used when a channel of this type has
-// none, following the OpenAI SDK convention (the path ends before the
-// endpoint name, as in https://api.openai.com/v1). It is "" for unknown types.
-func (t ChannelType) DefaultBaseURL() string {
-	switch t {
-	case ChannelTypeOpenAI:
-		return "https://api.openai.com/v1"
-	}
-	return ""
-}
 
 // ModelMapping rewrites the model name a client asked for (From) into the
 // name sent upstream (To).
@@ -50,11 +41,15 @@ type ModelMapping struct {
 // for which models. Channels with a lower Priority number are not preferred:
 // higher Priority wins, and Weight shares load within one priority.
 type Channel struct {
-	ID           int64
-	Name         string
-	Type         ChannelType
-	BaseURL      string // "" means Type.DefaultBaseURL()
-	Key          string // secret; masked by every read API
+	ID      int64
+	Name    string
+	Type    ChannelType
+	BaseURL string // "" means the type's default base URL
+	Key     string // secret; masked by every read API
+	// Config holds the type's own settings as a JSON object (such as an
+	// Anthropic channel's API version); nil or empty means the type's
+	// defaults. Its shape is the provider's: see package relay/providers.
+	Config       json.RawMessage
 	Models       []string
 	ModelMapping []ModelMapping
 	Priority     int
@@ -62,14 +57,6 @@ type Channel struct {
 	Enabled      bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
-}
-
-// URL returns the base URL requests go to: BaseURL, or the type's default.
-func (c *Channel) URL() string {
-	if c.BaseURL != "" {
-		return c.BaseURL
-	}
-	return c.Type.DefaultBaseURL()
 }
 
 // UpstreamModel returns the name to send upstream for the model a client
@@ -95,6 +82,9 @@ func (c *Channel) HasModel(model string) bool {
 
 // Validate checks the channel and normalizes it (trims names, drops empty
 // and duplicate models). It returns an EINVALID *Error naming the field.
+// It checks that Type is well formed and Config is a JSON object; whether
+// the type exists and its config is right is for the provider registry to
+// say (see ChannelCheck).
 func (c *Channel) Validate() error {
 	c.Name = strings.TrimSpace(c.Name)
 	if c.Name == "" {
@@ -102,7 +92,7 @@ func (c *Channel) Validate() error {
 	} else if len(c.Name) > 128 {
 		return FieldErrorf("name", "name must be at most 128 characters")
 	}
-	if !c.Type.Valid() {
+	if !channelTypePattern.MatchString(string(c.Type)) {
 		return FieldErrorf("type", "unknown channel type %q", c.Type)
 	}
 	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
@@ -114,6 +104,13 @@ func (c *Channel) Validate() error {
 	}
 	if strings.TrimSpace(c.Key) != c.Key || strings.ContainsAny(c.Key, "\r\n") {
 		return FieldErrorf("key", "key must not contain spaces or line breaks")
+	}
+	if cfg := bytes.TrimSpace(c.Config); len(cfg) == 0 || string(cfg) == "null" {
+		c.Config = nil
+	} else if cfg[0] != '{' || !json.Valid(cfg) {
+		return FieldErrorf("config", "config must be a JSON object")
+	} else {
+		c.Config = cfg
 	}
 	c.Models = CleanNames(c.Models)
 	if len(c.Models) == 0 {
@@ -167,7 +164,8 @@ type ChannelUpdate struct {
 	Type         *ChannelType
 	BaseURL      *string
 	Key          *string
-	Models       []string // nil leaves the models; empty is invalid
+	Config       *json.RawMessage // an empty or null value resets to the type's defaults
+	Models       []string         // nil leaves the models; empty is invalid
 	ModelMapping *[]ModelMapping
 	Priority     *int
 	Weight       *int
@@ -188,6 +186,9 @@ func (u ChannelUpdate) Apply(c *Channel) {
 	if u.Key != nil {
 		c.Key = *u.Key
 	}
+	if u.Config != nil {
+		c.Config = *u.Config
+	}
 	if u.Models != nil {
 		c.Models = u.Models
 	}
@@ -204,6 +205,11 @@ func (u ChannelUpdate) Apply(c *Channel) {
 		c.Enabled = *u.Enabled
 	}
 }
+
+// ChannelCheck checks what the domain cannot: that a channel's type exists
+// and its Config suits the type. It returns an EINVALID *Error naming the
+// field ("type", or "config.<name>"), and may normalize c.Config.
+type ChannelCheck func(c *Channel) error
 
 // ChannelService manages channels. Read methods return keys in full: the
 // edges (GraphQL, UI) mask them with MaskKey.

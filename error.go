@@ -27,11 +27,15 @@ const (
 
 // Error is the error type of the domain. Code is one of the E* constants;
 // Message is safe to show to the caller; Field, when set, names the input
-// field at fault (for EINVALID).
+// field at fault (for EINVALID); Reason, when set, says more precisely what
+// went wrong within Code, in snake_case (such as "ip_not_allowed" within
+// EFORBIDDEN), and becomes the machine-readable code of the edges that have
+// one (OpenAI's error "code").
 type Error struct {
 	Code    string
 	Message string
 	Field   string
+	Reason  string
 }
 
 // Error implements the error interface.
@@ -72,6 +76,20 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// ReasonErrorf returns an *Error with a code, a reason and a formatted message.
+func ReasonErrorf(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorReason returns the Reason of the first *Error in err's chain, or "".
+func ErrorReason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
 }
 
 // ErrorField returns the Field of the first *Error in err's chain, or "".

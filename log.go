@@ -5,12 +5,28 @@ import (
 	"time"
 )
 
-// Usage counts the tokens of one request.
+// Usage counts the tokens of one request, the same way whatever the
+// protocol: PromptTokens is every input token, those read from and written
+// to the provider's prompt cache included (Anthropic reports them apart;
+// they are added), and CompletionTokens every output token, reasoning
+// included (Gemini reports thoughts apart; they are added).
 type Usage struct {
-	PromptTokens     int64
-	CompletionTokens int64
-	CachedTokens     int64 // part of PromptTokens served from the provider's cache
-	TotalTokens      int64
+	PromptTokens        int64
+	CompletionTokens    int64
+	CachedTokens        int64 // part of PromptTokens read from the provider's prompt cache
+	CacheCreationTokens int64 // part of PromptTokens written to the provider's prompt cache
+	ReasoningTokens     int64 // part of CompletionTokens spent on reasoning
+	TotalTokens         int64
+}
+
+// Add adds v's counts to u.
+func (u *Usage) Add(v Usage) {
+	u.PromptTokens += v.PromptTokens
+	u.CompletionTokens += v.CompletionTokens
+	u.CachedTokens += v.CachedTokens
+	u.CacheCreationTokens += v.CacheCreationTokens
+	u.ReasoningTokens += v.ReasoningTokens
+	u.TotalTokens += v.TotalTokens
 }
 
 // Log is the record of one relayed request.
@@ -26,18 +42,23 @@ type Log struct {
 	UpstreamModel string // as sent to the provider, after mapping
 	Endpoint      string // e.g. "/v1/chat/completions"
 	Mode          Mode
-	Stream        bool
-	StatusCode    int
-	Usage         Usage
-	UsageCounted  bool          // true when the gateway counted tokens because the provider reported none
-	Amount        Amount        // cost at the model's prices
-	Unpriced      bool          // no model config: Amount is 0
-	TTFB          time.Duration // time to the first byte of the upstream answer
-	Latency       time.Duration // total time until the answer was complete
-	ClientIP      string
-	Error         string // "" on success
-	RequestBody   string // kept only when detailed logging is on
-	ResponseBody  string // kept only when detailed logging is on
+	// ClientProtocol is the protocol the client spoke, ChannelProtocol the
+	// one sent to the provider ("" when no channel was reached); they
+	// differ when the request was converted.
+	ClientProtocol  Protocol
+	ChannelProtocol Protocol
+	Stream          bool
+	StatusCode      int
+	Usage           Usage
+	UsageCounted    bool          // true when the gateway counted tokens because the provider reported none
+	Amount          Amount        // cost at the model's prices
+	Unpriced        bool          // no model config: Amount is 0
+	TTFB            time.Duration // time to the first byte of the upstream answer
+	Latency         time.Duration // total time until the answer was complete
+	ClientIP        string
+	Error           string // "" on success
+	RequestBody     string // kept only when detailed logging is on
+	ResponseBody    string // kept only when detailed logging is on
 }
 
 // LogFilter selects logs. Zero fields do not filter.

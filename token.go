@@ -126,6 +126,38 @@ func (t *Token) Expired(now time.Time) bool {
 	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
 }
 
+// Reasons a token is refused, as Error.Reason.
+const (
+	ReasonTokenDisabled   = "token_disabled"
+	ReasonTokenExpired    = "token_expired"
+	ReasonIPNotAllowed    = "ip_not_allowed"
+	ReasonGroupDisabled   = "group_disabled"
+	ReasonModelNotAllowed = "model_not_allowed"
+)
+
+// Authorize applies every rule on using token t of group g (nil when the
+// group is unknown) from address ip at time now for model ("" when no model
+// is involved yet): the token is enabled and not expired, the address is
+// in its subnets, the group is enabled, the model is in its allow-list.
+// It returns nil, or an *Error with code EUNAUTHORIZED (disabled, expired)
+// or EFORBIDDEN, and the rule broken as its Reason. The relay, the MCP
+// endpoints and the admin API's group view all decide with it.
+func (t *Token) Authorize(g *Group, ip netip.Addr, model string, now time.Time) error {
+	switch {
+	case !t.Enabled:
+		return ReasonErrorf(EUNAUTHORIZED, ReasonTokenDisabled, "This API key is disabled.")
+	case t.Expired(now):
+		return ReasonErrorf(EUNAUTHORIZED, ReasonTokenExpired, "This API key has expired.")
+	case !t.AllowsIP(ip):
+		return ReasonErrorf(EFORBIDDEN, ReasonIPNotAllowed, "This API key may not be used from %s.", ip)
+	case g != nil && !g.Enabled:
+		return ReasonErrorf(EFORBIDDEN, ReasonGroupDisabled, "The group of this API key is disabled.")
+	case model != "" && !t.AllowsModel(model):
+		return ReasonErrorf(EFORBIDDEN, ReasonModelNotAllowed, "This API key is not allowed to use the model `%s`.", model)
+	}
+	return nil
+}
+
 // TokenUpdate holds the fields to change on a token; nil leaves a field.
 type TokenUpdate struct {
 	Name      *string

@@ -3,117 +3,154 @@ package relay
 import (
 	"context"
 	"net/http"
-	"time"
+	"slices"
+	"strings"
 
 	"github.com/aiproxy/aiproxy"
+)
+
+// Op is what a request asks of a model.
+type Op uint8
+
+// Ops.
+const (
+	// OpGenerate asks for an answer: a chat message, a completion, an
+	// embedding, as the Mode says.
+	OpGenerate Op = iota
+	// OpCountTokens asks how many input tokens a chat request has.
+	OpCountTokens
 )
 
 // Call is one request on its way to one channel. The relay fills it; an
 // Adaptor reads it and must not modify Body in place.
 type Call struct {
-	Mode          aiproxy.Mode
-	Endpoint      string // the client's path, e.g. "/v1/chat/completions"
-	Channel       *aiproxy.Channel
-	Model         string // as the client asked
-	UpstreamModel string // after the channel's model mapping
+	// Request is the client's request.
+	Request *Request
+	Op      Op
+	Mode    aiproxy.Mode
+	Channel *aiproxy.Channel
+	// BaseURL is where the channel's requests go: its BaseURL, or its
+	// type's default.
+	BaseURL string
+	// Model is the model as the client asked; UpstreamModel the name
+	// after the channel's model mapping.
+	Model         string
+	UpstreamModel string
 	Stream        bool
-	Body          []byte // the client's JSON body, in OpenAI format
+	// Body is the request body in the adaptor's protocol, the model
+	// already named (when the protocol puts it in the body).
+	Body []byte
+	// Converted is set when Body was converted from the client's protocol
+	// rather than passed through.
+	Converted bool
 }
 
 // Mapped reports whether the model name sent upstream differs from the one
-// the client asked for, so answers must be rewritten back.
+// the client asked for, so answers must be renamed back.
 func (c *Call) Mapped() bool { return c.Model != c.UpstreamModel }
 
-// Adaptor translates between the OpenAI format the relay speaks and one
-// provider's wire format. The relay does the HTTP: it sends the request an
-// adaptor builds and hands it the answer. Every method must be safe for
-// concurrent use.
+// Adaptor is what the relay knows of one kind of provider: how to build
+// its HTTP requests and read its answers. It translates and does no HTTP
+// of its own: the relay sends the request an adaptor builds and hands it
+// the answer. Bodies are in the adaptor's Format; the relay converts
+// them when the client speaks another protocol. Every method must be safe
+// for concurrent use.
 type Adaptor interface {
+	// Format is the wire format of the bodies the provider takes and gives.
+	Format() Format
+	// Supports reports whether the provider can serve op in mode.
+	Supports(mode aiproxy.Mode, op Op) bool
 	// Request builds the upstream HTTP request for call, carrying ctx.
-	// It returns EINVALID when the call cannot be expressed for the provider.
+	// It returns EINVALID when the call cannot be expressed.
 	Request(ctx context.Context, call *Call) (*http.Request, error)
-	// Response decodes a successful (2xx) non-streaming answer into the
-	// OpenAI-format body for the client and the usage, if reported. It does
-	// not close resp.Body.
+	// Response reads a successful (2xx) non-streaming answer: Body as the
+	// provider sent it, the usage if reported (and TokenCount for
+	// OpCountTokens). It does not close resp.Body.
 	Response(call *Call, resp *http.Response) (*Response, error)
-	// Stream decodes a successful streaming answer. The returned Stream owns
-	// resp.Body and closes it in Close.
+	// Stream reads a successful streaming answer chunk by chunk, each with
+	// the usage and text it reports. The returned Stream owns resp.Body
+	// and closes it in Close.
 	Stream(call *Call, resp *http.Response) (Stream, error)
-	// Error decodes a failed (status >= 400) answer. It does not close resp.Body.
+	// Error reads a failed (status >= 400) answer. It does not close
+	// resp.Body.
 	Error(call *Call, resp *http.Response) *UpstreamError
 }
 
-// Response is a decoded non-streaming answer.
-type Response struct {
-	Body        []byte         // OpenAI-format JSON for the client
-	ContentType string         // "" means application/json
-	Usage       *aiproxy.Usage // nil when the provider reported none
-	Text        []byte         // generated text, for counting tokens when Usage is nil
+// Provider is what the gateway knows of one channel type, in one place:
+// its name, default base URL, per-type config and adaptor. Package
+// relay/providers lists them all.
+type Provider struct {
+	// Type is the channel type, such as "openai".
+	Type aiproxy.ChannelType
+	// Title is a human name, such as "Anthropic".
+	Title string
+	// DefaultBaseURL is used for channels with no base URL of their own.
+	DefaultBaseURL string
+	// Config documents the keys of a channel's Config object.
+	Config []ConfigField
+	// CheckConfig validates (and may normalize) a channel's Config, which
+	// is a JSON object or nil; it returns EINVALID naming the field as
+	// "config.<key>". Nil accepts only an empty config.
+	CheckConfig func(cfg []byte) ([]byte, error)
+	// Adaptor serves the type's channels.
+	Adaptor Adaptor
 }
 
-// Stream yields the events of a streaming answer, pulled one at a time so
-// that an aborted request leaks no goroutine.
-type Stream interface {
-	// Next returns the next chunk, or io.EOF after the last one. The chunk
-	// and its slices are valid only until the following call.
-	Next() (*Chunk, error)
-	// Close releases the upstream connection.
-	Close() error
+// ConfigField documents one key of a channel type's Config.
+type ConfigField struct {
+	Name        string
+	Type        string // "string", "integer", "boolean" or "string list"
+	Default     string // "" none
+	Description string
 }
 
-// Chunk is one server-sent event of an OpenAI-format stream.
-type Chunk struct {
-	// Data is the event's JSON payload, written to the client as
-	// "data: <Data>\n\n". Nil for Done and Comment chunks.
-	Data []byte
-	// Comment is an SSE comment line (": ..."), passed on to keep the
-	// connection alive.
-	Comment []byte
-	// Done marks the end of the stream ("data: [DONE]").
-	Done bool
-	// Usage is set when the chunk reports usage.
-	Usage *aiproxy.Usage
-	// UsageOnly is set for the final usage chunk OpenAI sends when
-	// stream_options.include_usage is on; the relay drops it for clients
-	// that did not ask for usage.
-	UsageOnly bool
-	// Text is the generated text the chunk carries, counted when the
-	// provider reports no usage.
-	Text []byte
-	// Error is set when the provider reported an error inside the stream;
-	// the chunk is still passed on.
-	Error string
-}
+// Providers is the registry of channel types, by type.
+type Providers map[aiproxy.ChannelType]*Provider
 
-// UpstreamError is a provider's failure, translated for the client.
-type UpstreamError struct {
-	// Status is the provider's HTTP status (0 when no answer came).
-	Status int
-	// Message describes the failure; it is shown to the client only when
-	// the client caused the error (ClientFault).
-	Message string
-	// Code is the provider's error code, such as "model_not_found".
-	Code string
-	// Body is the provider's error in OpenAI format, passed on to the
-	// client verbatim when ClientFault is set.
-	Body []byte
-	// RetryAfter is the provider's Retry-After, 0 when none.
-	RetryAfter time.Duration
-}
-
-// ClientFault reports whether the client's request caused the failure (a
-// 4xx other than those that indicate a problem with the channel itself:
-// 401, 403, 408, 429), so that retrying on another channel cannot help and
-// the provider's answer is passed on.
-func (e *UpstreamError) ClientFault() bool {
-	switch e.Status {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
-		return false
+// NewProviders returns a registry of ps.
+func NewProviders(ps ...*Provider) Providers {
+	m := make(Providers, len(ps))
+	for _, p := range ps {
+		m[p.Type] = p
 	}
-	return e.Status >= 400 && e.Status < 500
+	return m
 }
 
-// Error implements error.
-func (e *UpstreamError) Error() string {
-	return "upstream: " + e.Message
+// BaseURL returns where c's requests go: its BaseURL, or its type's
+// default ("" for an unknown type).
+func (ps Providers) BaseURL(c *aiproxy.Channel) string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	if p := ps[c.Type]; p != nil {
+		return p.DefaultBaseURL
+	}
+	return ""
+}
+
+// Check is an aiproxy.ChannelCheck: c's type must be registered and its
+// Config must suit it.
+func (ps Providers) Check(c *aiproxy.Channel) error {
+	p := ps[c.Type]
+	if p == nil {
+		names := make([]string, 0, len(ps))
+		for t := range ps {
+			names = append(names, string(t))
+		}
+		slices.Sort(names)
+		return aiproxy.FieldErrorf("type", "unknown channel type %q (known: %s)", c.Type, strings.Join(names, ", "))
+	}
+	if p.CheckConfig == nil {
+		if len(c.Config) > 0 && string(c.Config) != "{}" {
+			return aiproxy.FieldErrorf("config", "channels of type %s take no config", c.Type)
+		}
+		c.Config = nil
+		return nil
+	}
+	cfg, err := p.CheckConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	c.Config = cfg
+	return nil
 }

@@ -46,7 +46,7 @@ func BenchmarkRelay(b *testing.B) {
 
 func newBenchFixture(b *testing.B) *fixture {
 	f := newFixture(b, nil, relaytest.WithoutRecording())
-	f.mem.got = nil
+	f.mem.DiscardLogs()
 	return f
 }
 

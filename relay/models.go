@@ -2,73 +2,57 @@ package relay
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
-
-	"github.com/go-chi/chi/v5"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
 )
 
-// models serves GET /v1/models: the models the token may use.
-func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
-	tok, _, err := h.authenticate(r, clientIP(r))
-	if err != nil {
-		writeError(w, err)
+// serveModels answers the models endpoints in in's protocol: every model
+// the key may use, or only the one named (model != "").
+func (s *Server) serveModels(w http.ResponseWriter, r *http.Request, in Ingress, model string) {
+	req := &Request{Ingress: in, Protocol: in.Protocol(), ClientIP: clientIP(r), Received: time.Now(), Log: &aiproxy.Log{}}
+	if err := s.authenticate(r, req); err != nil {
+		s.writeError(w, nil, in, err, 0)
 		return
 	}
-	b := append(make([]byte, 0, 4096), `{"object":"list","data":[`...)
-	n := 0
-	for _, m := range h.Catalog.Models() {
-		if !tok.AllowsModel(m) {
-			continue
+	tok := req.Token
+	var b []byte
+	if model != "" {
+		chs := s.Catalog.Channels(model)
+		if len(chs) == 0 || !tok.AllowsModel(model) {
+			s.writeError(w, nil, in, aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "model_not_found", "The model `%s` does not exist or you do not have access to it.", model), 0)
+			return
 		}
-		chs := h.Catalog.Channels(m)
-		if len(chs) == 0 {
-			continue
+		b = in.AppendModel(nil, modelInfo(model, chs[0]))
+	} else {
+		var infos []ModelInfo
+		for _, m := range s.Catalog.Models() {
+			if !tok.AllowsModel(m) {
+				continue
+			}
+			if chs := s.Catalog.Channels(m); len(chs) > 0 {
+				infos = append(infos, modelInfo(m, chs[0]))
+			}
 		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		b = appendModel(b, m, chs[0])
-		n++
+		b = in.AppendModels(make([]byte, 0, 64+96*len(infos)), infos)
 	}
-	b = append(b, "]}"...)
-	writeJSON(w, b)
-}
-
-// model serves GET /v1/models/{model}; model names may contain slashes.
-func (h *Handler) model(w http.ResponseWriter, r *http.Request) {
-	tok, _, err := h.authenticate(r, clientIP(r))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	m, err := url.PathUnescape(chi.URLParam(r, "*"))
-	if err != nil {
-		m = chi.URLParam(r, "*")
-	}
-	chs := h.Catalog.Channels(m)
-	if len(chs) == 0 || !tok.AllowsModel(m) {
-		writeError(w, aiproxy.Errorf(aiproxy.ENOTFOUND, "The model `%s` does not exist or you do not have access to it.", m))
-		return
-	}
-	writeJSON(w, appendModel(nil, m, chs[0]))
-}
-
-// appendModel appends an OpenAI model object.
-func appendModel(b []byte, model string, ch *aiproxy.Channel) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, model)
-	b = append(b, `,"object":"model","created":`...)
-	b = strconv.AppendInt(b, ch.CreatedAt.Unix(), 10)
-	b = append(b, `,"owned_by":`...)
-	b = appendString(b, string(ch.Type))
-	return append(b, '}')
-}
-
-func writeJSON(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
+}
+
+func modelInfo(model string, ch *aiproxy.Channel) ModelInfo {
+	return ModelInfo{ID: model, Created: ch.CreatedAt, OwnedBy: string(ch.Type)}
+}
+
+// countLocally answers a token count no channel can make: the tokenizer
+// counts the request. Nothing reached a provider, so nothing is logged.
+func (s *Server) countLocally(req *Request) (*Response, error) {
+	c, err := req.Chat()
+	if err != nil {
+		return nil, err
+	}
+	req.unlogged = true
+	return &Response{TokenCount: countChat(req.Model, c), Usage: &aiproxy.Usage{}}, nil
 }

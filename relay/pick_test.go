@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -51,24 +50,6 @@ func TestPick(t *testing.T) {
 			t.Fatalf("zero-weight channels not both picked: %v", seen)
 		}
 	})
-}
-
-func TestAppendErrorIsOpenAIJSON(t *testing.T) {
-	b := appendError(nil, 400, "bad \"input\"\x00 \u00e9\x7f", "model", "invalid_model")
-	var v struct {
-		Error struct {
-			Message string  `json:"message"`
-			Type    string  `json:"type"`
-			Param   *string `json:"param"`
-			Code    string  `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, b)
-	}
-	if v.Error.Message != "bad \"input\"\x00 \u00e9\x7f" || v.Error.Type != "invalid_request_error" || v.Error.Param == nil || *v.Error.Param != "model" || v.Error.Code != "invalid_model" {
-		t.Fatalf("decoded %+v", v.Error)
-	}
 }
 
 func TestCountUsage(t *testing.T) {

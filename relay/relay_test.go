@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,89 +19,19 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	openaiad "github.com/aiproxy/aiproxy/relay/openai"
 	"github.com/aiproxy/aiproxy/relay/providers"
 	"github.com/aiproxy/aiproxy/relay/relaytest"
 )
 
 const testKey = "sk-test-key"
 
-// memory holds tokens, channels and logs for one test: the relay's Keys,
-// Catalog and LogRecorder.
-type memory struct {
-	token    *aiproxy.Token
-	group    *aiproxy.Group
-	channels []*aiproxy.Channel
-	configs  map[string]*aiproxy.ModelConfig
-
-	mu   sync.Mutex
-	logs []*aiproxy.Log
-	got  chan struct{}
-}
-
-func (m *memory) TokenByKey(_ context.Context, key string) (*aiproxy.Token, *aiproxy.Group, error) {
-	if key != testKey {
-		return nil, nil, aiproxy.Errorf(aiproxy.EUNAUTHORIZED, "invalid API key")
-	}
-	return m.token, m.group, nil
-}
-
-func (m *memory) Channels(model string) []*aiproxy.Channel {
-	var out []*aiproxy.Channel
-	for _, c := range m.channels {
-		if c.Enabled && c.HasModel(model) {
-			out = append(out, c)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Priority > out[j].Priority })
-	return out
-}
-
-func (m *memory) ModelConfig(model string) (*aiproxy.ModelConfig, bool) {
-	c, ok := m.configs[model]
-	return c, ok
-}
-
-func (m *memory) Models() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range m.channels {
-		for _, mo := range c.Models {
-			if c.Enabled && !seen[mo] {
-				seen[mo] = true
-				out = append(out, mo)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (m *memory) Record(l *aiproxy.Log) {
-	if m.got == nil { // benchmarks keep nothing
-		return
-	}
-	m.mu.Lock()
-	m.logs = append(m.logs, l)
-	m.mu.Unlock()
-	m.got <- struct{}{}
-}
-
-// nextLog waits for the next log entry the relay records.
-func (m *memory) nextLog(tb testing.TB) *aiproxy.Log {
-	tb.Helper()
-	select {
-	case <-m.got:
-	case <-time.After(10 * time.Second):
-		tb.Fatal("no log recorded")
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.logs[len(m.logs)-1]
-}
-
 // fixture is a relay in front of a fake provider.
 type fixture struct {
-	mem      *memory
+	mem      *relaytest.Memory
+	token    *aiproxy.Token
+	group    *aiproxy.Group
+	configs  map[string]*aiproxy.ModelConfig
 	provider *relaytest.Provider
 	upstream *httptest.Server
 	srv      *httptest.Server
@@ -111,34 +39,36 @@ type fixture struct {
 }
 
 // newFixture starts a provider and a relay with one channel for the
-// usual models; edit f.mem.channels before the first request to change that.
-func newFixture(t testing.TB, h *relay.Handler, opts ...relaytest.Option) *fixture {
+// usual models; change f.mem's channels before the first request to change that.
+func newFixture(t testing.TB, h *relay.Server, opts ...relaytest.Option) *fixture {
 	t.Helper()
 	p, up := relaytest.Start(t, append([]relaytest.Option{relaytest.WithKey("sk-upstream")}, opts...)...)
-	mem := &memory{
-		token: &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true},
-		group: &aiproxy.Group{ID: "acme", Enabled: true},
-		channels: []*aiproxy.Channel{{
-			ID: 1, Name: "main", Type: aiproxy.ChannelTypeOpenAI, BaseURL: up.URL + "/v1", Key: "sk-upstream",
-			Models:       []string{"gpt-4o-mini", "mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct", relaytest.ModelNoUsage, relaytest.ModelHold, relaytest.ModelBadRequest, relaytest.ModelHang, relaytest.ModelCut, "org/model-with/slash"},
-			ModelMapping: []aiproxy.ModelMapping{{From: "mini", To: "gpt-4o-mini"}},
-			Enabled:      true,
-		}},
-		configs: map[string]*aiproxy.ModelConfig{
-			"gpt-4o-mini": {Model: "gpt-4o-mini", InputPrice: 150_000_000, OutputPrice: 600_000_000},
-		},
-		got: make(chan struct{}, 100),
+	mem := relaytest.NewMemory()
+	tok := &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true}
+	grp := &aiproxy.Group{ID: "acme", Enabled: true}
+	mem.AddToken(testKey, tok, grp)
+	mem.SetChannels(&aiproxy.Channel{
+		ID: 1, Name: "main", Type: openaiad.Type, BaseURL: up.URL + "/v1", Key: "sk-upstream",
+		Models:       []string{"gpt-4o-mini", "mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct", relaytest.ModelNoUsage, relaytest.ModelHold, relaytest.ModelBadRequest, relaytest.ModelHang, relaytest.ModelCut, "org/model-with/slash"},
+		ModelMapping: []aiproxy.ModelMapping{{From: "mini", To: "gpt-4o-mini"}},
+		Enabled:      true,
+	})
+	configs := map[string]*aiproxy.ModelConfig{
+		"gpt-4o-mini": {Model: "gpt-4o-mini", InputPrice: 150_000_000, OutputPrice: 600_000_000},
+	}
+	for _, mc := range configs {
+		mem.SetModelConfig(mc)
 	}
 	if h == nil {
-		h = &relay.Handler{}
+		h = &relay.Server{}
 	}
-	h.Keys, h.Catalog, h.Logs, h.Adaptors = mem, mem, mem, providers.Adaptors()
+	h.Keys, h.Catalog, h.Logs, h.Providers, h.Ingresses = mem, mem, mem, providers.Providers(), providers.Ingresses()
 	r := chi.NewRouter()
 	h.Mount(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &fixture{
-		mem: mem, provider: p, upstream: up, srv: srv,
+		mem: mem, token: tok, group: grp, configs: configs, provider: p, upstream: up, srv: srv,
 		client: openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(testKey), option.WithMaxRetries(0)),
 	}
 }
@@ -169,7 +99,7 @@ func TestChat(t *testing.T) {
 	if auth := reqs[len(reqs)-1].Header.Get("Authorization"); auth != "Bearer sk-upstream" {
 		t.Errorf("upstream Authorization = %q: the client's key must not be forwarded", auth)
 	}
-	l := f.mem.nextLog(t)
+	l := f.mem.NextLog(t)
 	if l.StatusCode != 200 || l.Model != "mini" || l.UpstreamModel != "gpt-4o-mini" || l.ChannelID != 1 || l.GroupID != "acme" || l.TokenID != 7 {
 		t.Errorf("log = %+v", l)
 	}
@@ -188,8 +118,8 @@ func TestChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l = f.mem.nextLog(t)
-	want := f.mem.configs["gpt-4o-mini"].Cost(l.Usage)
+	l = f.mem.NextLog(t)
+	want := f.configs["gpt-4o-mini"].Cost(l.Usage)
 	if l.Unpriced || l.Amount != want || want == 0 {
 		t.Errorf("amount = %d, want %d (unpriced %v)", l.Amount, want, l.Unpriced)
 	}
@@ -269,7 +199,7 @@ func TestStreamUsageChoice(t *testing.T) {
 			if so, _ := reqs[len(reqs)-1].JSON["stream_options"].(map[string]any); so["include_usage"] != true {
 				t.Errorf("upstream stream_options = %v: usage must always be asked for", so)
 			}
-			l := f.mem.nextLog(t)
+			l := f.mem.NextLog(t)
 			if !l.Stream || l.StatusCode != 200 || l.Usage.CompletionTokens == 0 || l.UsageCounted {
 				t.Errorf("log = %+v", l)
 			}
@@ -292,7 +222,7 @@ func TestStreamWithSDK(t *testing.T) {
 	if !strings.Contains(acc.Choices[0].Message.Content, "stream please") || acc.Usage.TotalTokens == 0 {
 		t.Fatalf("accumulated %q, usage %+v", acc.Choices[0].Message.Content, acc.Usage)
 	}
-	l := f.mem.nextLog(t)
+	l := f.mem.NextLog(t)
 	if l.Usage.TotalTokens != acc.Usage.TotalTokens {
 		t.Errorf("logged %d tokens, client saw %d", l.Usage.TotalTokens, acc.Usage.TotalTokens)
 	}
@@ -307,7 +237,7 @@ func TestUsageCountedWhenProviderReportsNone(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		l := f.mem.nextLog(t)
+		l := f.mem.NextLog(t)
 		if !l.UsageCounted || l.Usage.PromptTokens == 0 || l.Usage.CompletionTokens == 0 || l.Usage.TotalTokens != l.Usage.PromptTokens+l.Usage.CompletionTokens {
 			t.Errorf("stream=%v: log usage %+v counted=%v", stream, l.Usage, l.UsageCounted)
 		}
@@ -326,7 +256,7 @@ func TestEmbeddingsAndCompletions(t *testing.T) {
 	if len(emb.Data) != 2 || len(emb.Data[0].Embedding) == 0 {
 		t.Fatalf("embeddings: %+v", emb.Data)
 	}
-	if l := f.mem.nextLog(t); l.Mode != aiproxy.ModeEmbeddings || l.Usage.PromptTokens != emb.Usage.PromptTokens || l.Endpoint != "/v1/embeddings" {
+	if l := f.mem.NextLog(t); l.Mode != aiproxy.ModeEmbeddings || l.Usage.PromptTokens != emb.Usage.PromptTokens || l.Endpoint != "/v1/embeddings" {
 		t.Errorf("log %+v", l)
 	}
 	c, err := f.client.Completions.New(context.Background(), openai.CompletionNewParams{
@@ -339,14 +269,14 @@ func TestEmbeddingsAndCompletions(t *testing.T) {
 	if c.Choices[0].Text == "" {
 		t.Fatal("empty completion")
 	}
-	if l := f.mem.nextLog(t); l.Mode != aiproxy.ModeCompletions || l.Usage.CompletionTokens != c.Usage.CompletionTokens {
+	if l := f.mem.NextLog(t); l.Mode != aiproxy.ModeCompletions || l.Usage.CompletionTokens != c.Usage.CompletionTokens {
 		t.Errorf("log %+v", l)
 	}
 }
 
 func TestModels(t *testing.T) {
 	f := newFixture(t, nil)
-	f.mem.token.Models = []string{"gpt-4o-mini", "org/model-with/slash"}
+	f.token.Models = []string{"gpt-4o-mini", "org/model-with/slash"}
 	page, err := f.client.Models.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -378,10 +308,10 @@ func asAPIError(tb testing.TB, err error) *openai.Error {
 }
 
 func TestErrors(t *testing.T) {
-	f := newFixture(t, &relay.Handler{MaxBodyBytes: 1 << 10, StreamIdleTimeout: time.Second,
+	f := newFixture(t, &relay.Server{MaxBodyBytes: 1 << 10, StreamIdleTimeout: time.Second,
 		Client: &http.Client{Transport: relay.NewTransport(relay.TransportOptions{HeaderTimeout: 300 * time.Millisecond})}})
-	f.mem.token.Models = []string{"gpt-4o-mini", "mini", "text-embedding-3-small", relaytest.ModelBadRequest, relaytest.ModelHang, relaytest.ModelCut, "fake-error-500", "fake-error-429"}
-	f.mem.channels = append(f.mem.channels, &aiproxy.Channel{ID: 2, Type: aiproxy.ChannelTypeOpenAI, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"fake-error-500", "fake-error-429", "fake-error-401"}, Enabled: true})
+	f.token.Models = []string{"gpt-4o-mini", "mini", "text-embedding-3-small", relaytest.ModelBadRequest, relaytest.ModelHang, relaytest.ModelCut, "fake-error-500", "fake-error-429"}
+	f.mem.AddChannel(&aiproxy.Channel{ID: 2, Type: openaiad.Type, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"fake-error-500", "fake-error-429", "fake-error-401"}, Enabled: true})
 	big := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 2000) + `"}]}`
 	tests := []struct {
 		name    string
@@ -405,7 +335,11 @@ func TestErrors(t *testing.T) {
 		{"provider rate limits", `{"model":"fake-error-429"}`, nil, 429, "rate_limit_exceeded", true, ""},
 		{"provider hangs", `{"model":"` + relaytest.ModelHang + `"}`, nil, 504, "upstream_timeout", true, ""},
 	}
+	logged := 0
 	for _, tt := range tests {
+		if tt.logged {
+			logged++
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			resp := postJSON(t, f.srv.URL+"/v1/chat/completions", tt.body, tt.header...)
 			var e struct {
@@ -428,16 +362,14 @@ func TestErrors(t *testing.T) {
 				t.Error("429 without Retry-After")
 			}
 			if tt.logged {
-				if l := f.mem.nextLog(t); l.StatusCode != tt.status || l.Error == "" {
+				if l := f.mem.NextLog(t); l.StatusCode != tt.status || l.Error == "" {
 					t.Errorf("log status %d error %q", l.StatusCode, l.Error)
 				}
 			}
 		})
 	}
-	select {
-	case <-f.mem.got:
-		t.Fatal("a request without a valid key was logged")
-	default:
+	if n := len(f.mem.Logs()); n != logged {
+		t.Fatalf("%d logs, want %d: a request without a valid key was logged", n, logged)
 	}
 }
 
@@ -447,20 +379,20 @@ func TestRetryOnAnotherChannel(t *testing.T) {
 	// must land on the second one and be logged with it.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	f.mem.channels = []*aiproxy.Channel{
-		{ID: 10, Type: aiproxy.ChannelTypeOpenAI, BaseURL: dead.URL + "/v1", Models: []string{"gpt-4o-mini"}, Priority: 5, Enabled: true},
-		{ID: 11, Type: aiproxy.ChannelTypeOpenAI, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"gpt-4o-mini"}, Enabled: true},
-	}
+	f.mem.SetChannels(
+		&aiproxy.Channel{ID: 10, Type: openaiad.Type, BaseURL: dead.URL + "/v1", Models: []string{"gpt-4o-mini"}, Priority: 5, Enabled: true},
+		&aiproxy.Channel{ID: 11, Type: openaiad.Type, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"gpt-4o-mini"}, Enabled: true},
+	)
 	if _, err := f.client.Chat.Completions.New(context.Background(), chatParams("gpt-4o-mini", "hi")); err != nil {
 		t.Fatal(err)
 	}
-	if l := f.mem.nextLog(t); l.ChannelID != 11 || l.StatusCode != 200 {
+	if l := f.mem.NextLog(t); l.ChannelID != 11 || l.StatusCode != 200 {
 		t.Errorf("log channel %d status %d, want 11 200", l.ChannelID, l.StatusCode)
 	}
 }
 
 func TestStreamBrokenOrIdle(t *testing.T) {
-	f := newFixture(t, &relay.Handler{StreamIdleTimeout: 200 * time.Millisecond})
+	f := newFixture(t, &relay.Server{StreamIdleTimeout: 200 * time.Millisecond})
 	for _, tt := range []struct {
 		model  string
 		status int
@@ -472,7 +404,7 @@ func TestStreamBrokenOrIdle(t *testing.T) {
 			if !strings.Contains(last, `"error"`) {
 				t.Fatalf("the client is not told the stream broke off; last event %q", last)
 			}
-			l := f.mem.nextLog(t)
+			l := f.mem.NextLog(t)
 			if l.StatusCode != tt.status || l.Error == "" || l.Usage.PromptTokens == 0 || tt.model == relaytest.ModelCut && l.Usage.CompletionTokens == 0 {
 				t.Errorf("log status %d error %q usage %+v", l.StatusCode, l.Error, l.Usage)
 			}
@@ -503,7 +435,7 @@ func TestClientDisconnectCancelsUpstreamAndIsLogged(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	l := f.mem.nextLog(t)
+	l := f.mem.NextLog(t)
 	if l.StatusCode != relay.StatusClientClosed || l.Usage.CompletionTokens < 3 || !l.UsageCounted || l.Usage.PromptTokens == 0 {
 		t.Errorf("log status %d usage %+v counted %v: tokens generated so far must be logged", l.StatusCode, l.Usage, l.UsageCounted)
 	}
@@ -521,7 +453,7 @@ func TestKeyHeaders(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			t.Errorf("%s: status %d: %s", h, resp.StatusCode, b)
 		}
-		f.mem.nextLog(t)
+		f.mem.NextLog(t)
 	}
 }
 
@@ -535,15 +467,15 @@ func TestEarlyAnswerIsNotCutShort(t *testing.T) {
 		if len(events) < 22 || events[len(events)-1] != "[DONE]" {
 			t.Fatalf("mode %d: stream cut short: %d events, last %q", mode, len(events), events[len(events)-1])
 		}
-		f.mem.nextLog(t)
+		f.mem.NextLog(t)
 	}
 }
 
 func TestSaveBodies(t *testing.T) {
-	f := newFixture(t, &relay.Handler{SaveBodies: true, MaxSavedBody: 100})
+	f := newFixture(t, &relay.Server{SaveBodies: true, MaxSavedBody: 100})
 	resp := postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"keep me"}]}`)
 	io.Copy(io.Discard, resp.Body)
-	l := f.mem.nextLog(t)
+	l := f.mem.NextLog(t)
 	if !strings.Contains(l.RequestBody, "keep me") || !strings.Contains(l.ResponseBody, "chat.completion") {
 		t.Errorf("saved bodies: request %q response %q", l.RequestBody, l.ResponseBody)
 	}
@@ -552,7 +484,7 @@ func TestSaveBodies(t *testing.T) {
 	}
 	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"stream me"}]}`)
 	io.Copy(io.Discard, resp.Body)
-	if l := f.mem.nextLog(t); !strings.Contains(l.ResponseBody, "stream me") {
+	if l := f.mem.NextLog(t); !strings.Contains(l.ResponseBody, "stream me") {
 		t.Errorf("saved stream text %q", l.ResponseBody)
 	}
 
@@ -560,7 +492,7 @@ func TestSaveBodies(t *testing.T) {
 	f = newFixture(t, nil)
 	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"forget me"}]}`)
 	io.Copy(io.Discard, resp.Body)
-	if l := f.mem.nextLog(t); l.RequestBody != "" || l.ResponseBody != "" {
+	if l := f.mem.NextLog(t); l.RequestBody != "" || l.ResponseBody != "" {
 		t.Errorf("bodies saved without SaveBodies")
 	}
 }

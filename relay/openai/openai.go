@@ -1,7 +1,10 @@
-// Package openai is the adaptor for OpenAI and every provider that speaks
-// its API (Ollama, vLLM, DeepSeek, OpenRouter, ...). Requests pass through
-// nearly untouched: the model name is mapped and streams are asked to
-// report usage.
+// Package openai is OpenAI's chat completions protocol, on both sides of
+// the gateway: the Codec serves OpenAI clients (and converts between the
+// protocol and the neutral form of package chat), the Adaptor calls
+// OpenAI and every provider that speaks its API (Ollama, vLLM, DeepSeek,
+// OpenRouter, ...). Requests of OpenAI clients to OpenAI channels pass
+// through nearly untouched: the model name is mapped and streams are asked
+// to report usage.
 package openai
 
 import (
@@ -12,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -22,10 +27,34 @@ import (
 	"github.com/aiproxy/aiproxy/relay"
 )
 
-// Adaptor speaks the OpenAI API. Its zero value is ready to use.
-type Adaptor struct{}
+// Type is the channel type of OpenAI and OpenAI-compatible providers.
+const Type aiproxy.ChannelType = "openai"
 
-var _ relay.Adaptor = Adaptor{}
+// DefaultBaseURL follows the OpenAI SDK convention: the path ends before
+// the endpoint name.
+const DefaultBaseURL = "https://api.openai.com/v1"
+
+// Provider returns what the gateway knows of OpenAI channels.
+func Provider() *relay.Provider {
+	return &relay.Provider{
+		Type:           Type,
+		Title:          "OpenAI (and OpenAI-compatible servers)",
+		DefaultBaseURL: DefaultBaseURL,
+		Adaptor:        NewAdaptor(),
+	}
+}
+
+// Adaptor speaks the OpenAI API. Create it with NewAdaptor.
+type Adaptor struct {
+	// noStreamOptions holds the channels (by id and base URL) that
+	// refused stream_options, so streams to them go without it.
+	noStreamOptions sync.Map
+}
+
+// NewAdaptor returns an adaptor.
+func NewAdaptor() *Adaptor { return &Adaptor{} }
+
+var _ relay.Adaptor = (*Adaptor)(nil)
 
 // paths maps modes to endpoint paths below a channel's base URL.
 var paths = map[aiproxy.Mode]string{
@@ -34,27 +63,39 @@ var paths = map[aiproxy.Mode]string{
 	aiproxy.ModeEmbeddings:  "/embeddings",
 }
 
-// Request builds the upstream request: the client's body with the mapped
-// model and, for streams, stream_options.include_usage switched on so
-// that usage is always known.
-func (Adaptor) Request(ctx context.Context, call *relay.Call) (*http.Request, error) {
+// Format returns the OpenAI format.
+func (*Adaptor) Format() relay.Format { return Codec{} }
+
+// Supports reports whether mode has an endpoint; OpenAI has no token
+// counting endpoint.
+func (*Adaptor) Supports(mode aiproxy.Mode, op relay.Op) bool {
+	_, ok := paths[mode]
+	return ok && op == relay.OpGenerate
+}
+
+func channelKey(ch *aiproxy.Channel) string {
+	return strconv.FormatInt(ch.ID, 10) + " " + ch.BaseURL
+}
+
+// Request builds the upstream request: the body (already in OpenAI
+// format, the model named) with, for streams, stream_options.include_usage
+// switched on so that usage is always known, unless the channel refused
+// that option before.
+func (a *Adaptor) Request(ctx context.Context, call *relay.Call) (*http.Request, error) {
 	path, ok := paths[call.Mode]
 	if !ok {
 		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The %s endpoint is not supported by OpenAI channels.", call.Mode)
 	}
 	body := call.Body
-	var err error
-	if call.Mapped() {
-		if body, err = sjson.SetBytes(body, "model", call.UpstreamModel); err != nil {
-			return nil, fmt.Errorf("openai: map model: %w", err)
-		}
-	}
 	if call.Stream && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
-		if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
-			return nil, fmt.Errorf("openai: include usage: %w", err)
+		if _, refused := a.noStreamOptions.Load(channelKey(call.Channel)); !refused {
+			var err error
+			if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
+				return nil, fmt.Errorf("openai: include usage: %w", err)
+			}
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, call.Channel.URL()+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, call.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("openai: new request: %w", err)
 	}
@@ -78,8 +119,8 @@ func readAll(resp *http.Response) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// Response passes the answer on with the model name the client asked for.
-func (Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response, error) {
+// Response reads the answer and the usage it reports.
+func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response, error) {
 	body, err := readAll(resp)
 	if err != nil {
 		return nil, fmt.Errorf("openai: read answer: %w", err)
@@ -93,11 +134,6 @@ func (Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response,
 			res.Text = append(res.Text, c.Get("text").Str...)
 			return true
 		})
-	}
-	if call.Mapped() && gjson.GetBytes(body, "model").Exists() {
-		if res.Body, err = sjson.SetBytes(body, "model", call.Model); err != nil {
-			return nil, fmt.Errorf("openai: map model back: %w", err)
-		}
 	}
 	return res, nil
 }
@@ -115,6 +151,13 @@ func usage(u gjson.Result) *aiproxy.Usage {
 			out.TotalTokens = v.Int()
 		case "prompt_tokens_details", "input_tokens_details":
 			out.CachedTokens = v.Get("cached_tokens").Int()
+			out.CacheCreationTokens = v.Get("cache_creation_tokens").Int()
+		case "completion_tokens_details", "output_tokens_details":
+			out.ReasoningTokens = v.Get("reasoning_tokens").Int()
+		case "prompt_cache_hit_tokens": // DeepSeek
+			if out.CachedTokens == 0 {
+				out.CachedTokens = v.Int()
+			}
 		}
 		return true
 	})
@@ -124,16 +167,21 @@ func usage(u gjson.Result) *aiproxy.Usage {
 	return &out
 }
 
-// Error decodes an OpenAI error answer. Bodies that are not OpenAI errors
-// (an HTML page from a proxy, say) are wrapped into one.
-func (Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamError {
+// Error reads an OpenAI error answer. Bodies that are not OpenAI errors
+// (an HTML page from a proxy, say) are wrapped into one. A streaming
+// request refused because of the stream_options the adaptor added is
+// retried once without them, and the channel remembered.
+func (a *Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	ue := &relay.UpstreamError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolOpenAI, RetryAfter: RetryAfter(resp.Header.Get("Retry-After"))}
 	e := gjson.GetBytes(body, "error")
 	switch {
 	case e.IsObject():
 		ue.Message = e.Get("message").String()
-		ue.Code = e.Get("code").String()
+		ue.Type = e.Get("code").String()
+		if ue.Type == "" {
+			ue.Type = e.Get("type").String()
+		}
 		ue.Body = body
 	case e.Type == gjson.String:
 		ue.Message = e.Str
@@ -149,11 +197,26 @@ func (Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamError
 	if ue.Body == nil {
 		ue.Body, _ = sjson.SetBytes([]byte(`{"error":{"type":"invalid_request_error","param":null,"code":null}}`), "error.message", ue.Message)
 	}
+	if call.Stream && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity) &&
+		!gjson.GetBytes(call.Body, "stream_options.include_usage").Bool() && mentionsStreamOptions(ue.Message) {
+		if _, known := a.noStreamOptions.LoadOrStore(channelKey(call.Channel), true); !known {
+			ue.RetrySame = true
+		}
+	}
 	return ue
 }
 
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
+// mentionsStreamOptions reports whether an error message is about the
+// stream_options field, as servers that do not know it word it
+// ("Unrecognized request argument supplied: stream_options", "extra
+// fields not permitted: stream_options", ...).
+func mentionsStreamOptions(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "stream_options") || strings.Contains(m, "include_usage") || strings.Contains(m, "stream options")
+}
+
+// RetryAfter parses a Retry-After header: seconds or an HTTP date.
+func RetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -170,28 +233,37 @@ func retryAfter(v string) time.Duration {
 
 // streamBuffer is the size of a stream's line reader. The transport
 // already buffers the connection, so this one only has to hold a typical
-// event; longer lines are gathered in stream.long. Small, because a
+// event; longer lines are gathered in LineReader.long. Small, because a
 // gateway holds thousands of streams at once.
 const streamBuffer = 512
 
 // Stream reads the server-sent events of an OpenAI stream.
-func (Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, error) {
-	return &stream{call: call, body: resp.Body, r: bufio.NewReaderSize(resp.Body, streamBuffer)}, nil
+func (*Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, error) {
+	return &stream{body: resp.Body, lines: NewLineReader(resp.Body)}, nil
 }
 
 type stream struct {
-	call  *relay.Call
 	body  io.ReadCloser
-	r     *bufio.Reader
-	long  []byte // a line longer than the reader's buffer
+	lines *LineReader
 	chunk relay.Chunk
-	usage aiproxy.Usage
 	text  []byte
 }
 
-// line returns the next line without its line ending; the slice is valid
-// until the next call.
-func (s *stream) line() ([]byte, error) {
+// LineReader reads the lines of a server-sent event stream with a small
+// buffer; the other protocol packages read their SSE streams with it too.
+type LineReader struct {
+	r    *bufio.Reader
+	long []byte // a line longer than the reader's buffer
+}
+
+// NewLineReader returns a line reader of r.
+func NewLineReader(r io.Reader) *LineReader {
+	return &LineReader{r: bufio.NewReaderSize(r, streamBuffer)}
+}
+
+// Line returns the next line without its line ending; the slice is valid
+// until the next call. At the end it returns io.EOF.
+func (s *LineReader) Line() ([]byte, error) {
 	b, err := s.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		s.long = append(s.long[:0], b...)
@@ -211,7 +283,7 @@ func (s *stream) line() ([]byte, error) {
 // Next returns the next event: data, a comment, or [DONE].
 func (s *stream) Next() (*relay.Chunk, error) {
 	for {
-		line, err := s.line()
+		line, err := s.lines.Line()
 		if err != nil {
 			return nil, err
 		}
@@ -229,13 +301,13 @@ func (s *stream) Next() (*relay.Chunk, error) {
 			s.chunk = relay.Chunk{Done: true}
 			return &s.chunk, nil
 		}
-		return s.decode(data)
+		return s.decode(data), nil
 	}
 }
 
 // decode fills the chunk for one data payload. It reads the payload in
 // place (no copies), in one pass over its top-level keys.
-func (s *stream) decode(data []byte) (*relay.Chunk, error) {
+func (s *stream) decode(data []byte) *relay.Chunk {
 	s.chunk = relay.Chunk{Data: data}
 	s.text = s.text[:0]
 	var hasChoices bool
@@ -248,9 +320,15 @@ func (s *stream) decode(data []byte) (*relay.Chunk, error) {
 		case "choices":
 			v.ForEach(func(_, c gjson.Result) bool {
 				hasChoices = true
-				s.text = append(s.text, c.Get("delta.content").Str...)
-				s.text = append(s.text, c.Get("delta.reasoning_content").Str...)
+				d := c.Get("delta")
+				s.text = append(s.text, d.Get("content").Str...)
+				s.text = append(s.text, d.Get("reasoning_content").Str...)
 				s.text = append(s.text, c.Get("text").Str...)
+				d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+					s.text = append(s.text, tc.Get("function.name").Str...)
+					s.text = append(s.text, tc.Get("function.arguments").Str...)
+					return true
+				})
 				return true
 			})
 		case "error":
@@ -264,14 +342,7 @@ func (s *stream) decode(data []byte) (*relay.Chunk, error) {
 	if len(s.text) > 0 {
 		s.chunk.Text = s.text
 	}
-	if s.call.Mapped() {
-		mapped, err := sjson.SetBytes(data, "model", s.call.Model)
-		if err != nil {
-			return nil, fmt.Errorf("openai: map model back: %w", err)
-		}
-		s.chunk.Data = mapped
-	}
-	return &s.chunk, nil
+	return &s.chunk
 }
 
 // unsafeString views b as a string without copying; b must not change

@@ -1,17 +1,26 @@
-// Package providers lists the adaptor of every channel type, in one
-// explicit map: adding a provider means adding its line here.
+// Package providers lists every channel type and every client protocol the
+// gateway serves, in explicit lists: adding a provider or a protocol means
+// adding its line here, and touches neither the relay's pipeline nor the
+// other providers.
 package providers
 
 import (
-	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/openai"
 )
 
-// Adaptors returns a fresh map from channel type to adaptor, with an
-// adaptor for every type in aiproxy.ChannelTypes.
-func Adaptors() map[aiproxy.ChannelType]relay.Adaptor {
-	return map[aiproxy.ChannelType]relay.Adaptor{
-		aiproxy.ChannelTypeOpenAI: openai.Adaptor{},
+// Providers returns a fresh registry of every channel type.
+func Providers() relay.Providers {
+	return relay.NewProviders(
+		openai.Provider(),
+	)
+}
+
+// Ingresses returns every client protocol with its routes. The OpenAI one
+// is last: on the routes several protocols share (GET /v1/models), it
+// answers what the others do not claim.
+func Ingresses() []relay.RoutedIngress {
+	return []relay.RoutedIngress{
+		{Ingress: openai.Codec{}, Routes: openai.Routes()},
 	}
 }

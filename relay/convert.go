@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"io"
+
+	"github.com/aiproxy/aiproxy/relay/chat"
+)
+
+// converter turns a stream of one protocol into a stream of another,
+// chunk by chunk: each upstream chunk is decoded into events of the
+// neutral form and the events are encoded at once, so nothing is held
+// back longer than the target protocol requires.
+type converter struct {
+	up     Stream
+	dec    StreamDecoder
+	enc    StreamEncoder
+	model  string // the model as the client named it
+	events []chat.Event
+	out    []Chunk
+	next   int  // index of the next chunk of out to return
+	ended  bool // the upstream stream ended
+	carry  Chunk
+}
+
+func newConverter(up Stream, dec StreamDecoder, enc StreamEncoder, model string) *converter {
+	return &converter{up: up, dec: dec, enc: enc, model: model}
+}
+
+var _ Stream = (*converter)(nil)
+
+// Next returns the next converted chunk. Usage and text of the upstream
+// chunks are recorded by the stream below (guard), not carried here.
+func (c *converter) Next() (*Chunk, error) {
+	for c.next >= len(c.out) {
+		if c.ended {
+			return nil, io.EOF
+		}
+		c.out, c.next = c.out[:0], 0
+		c.events = c.events[:0]
+		uc, err := c.up.Next()
+		switch {
+		case err == io.EOF:
+			c.ended = true
+			if c.events, err = c.dec.End(c.events); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			if uc.Comment != nil {
+				// Keep-alives pass as the target protocol's own: a
+				// comment for SSE clients, which every framer writes.
+				c.carry = Chunk{Comment: uc.Comment}
+				return &c.carry, nil
+			}
+			if c.events, err = c.dec.Decode(uc, c.events); err != nil {
+				return nil, err
+			}
+		}
+		for i := range c.events {
+			ev := &c.events[i]
+			if ev.Type == chat.EventStart {
+				ev.Model = c.model
+			}
+			if c.out, err = c.enc.Encode(ev, c.out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ch := &c.out[c.next]
+	c.next++
+	return ch, nil
+}
+
+// Close closes the upstream stream.
+func (c *converter) Close() error { return c.up.Close() }

@@ -1,0 +1,106 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay/chat"
+)
+
+// Request is one client request on its way through the chain of
+// handlers. The HTTP front fills what the client sent and who it is;
+// handlers add what they learn (Attempts, the log entry). It belongs to
+// one request: handlers may change it, but only from the goroutine
+// serving the request.
+type Request struct {
+	// ID is the gateway's id of the request, sent as X-Request-Id.
+	ID string
+	// Ingress is the client's protocol; Protocol its name.
+	Ingress  Ingress
+	Protocol aiproxy.Protocol
+	// Mode is the kind of work asked for, Op what is asked of it.
+	Mode aiproxy.Mode
+	Op   Op
+	// Path, Query and Header are the client's (read-only).
+	Path   string
+	Query  url.Values
+	Header http.Header
+	// Model is the model as the client named it.
+	Model string
+	// Stream is set when the client asked for a stream; WantsUsage when
+	// an OpenAI client asked for the usage chunk of a stream.
+	Stream     bool
+	WantsUsage bool
+	// Body is the body as the client sent it, in its protocol. Handlers
+	// must not change it in place.
+	Body []byte
+	// Token and Group are whose request it is (shared, read-only).
+	Token *aiproxy.Token
+	Group *aiproxy.Group
+	// ClientIP is the client's address.
+	ClientIP netip.Addr
+	// Received is when the request arrived.
+	Received time.Time
+	// Attempts records every channel tried, in order.
+	Attempts []Attempt
+	// Log is the request's log entry, completed along the way and recorded
+	// when the request ends.
+	Log *aiproxy.Log
+
+	chat     *chat.Request
+	chatErr  error
+	unlogged bool // nothing reached a provider and nothing is owed: no log entry
+	bodies  map[string][]byte // converted bodies by protocol and model, kept across attempts
+}
+
+// Chat returns the request decoded into the neutral form, decoding it on
+// the first call only. It returns the Ingress's decoding error (EINVALID).
+func (r *Request) Chat() (*chat.Request, error) {
+	if r.chat == nil && r.chatErr == nil {
+		r.chat, r.chatErr = r.Ingress.DecodeRequest(r)
+		if r.chat == nil && r.chatErr == nil {
+			r.chatErr = aiproxy.Errorf(aiproxy.EINTERNAL, "relay: decoder returned nothing")
+		}
+	}
+	return r.chat, r.chatErr
+}
+
+// Attempt is the record of one channel tried.
+type Attempt struct {
+	ChannelID     int64
+	ChannelType   aiproxy.ChannelType
+	UpstreamModel string
+	// Status is the provider's HTTP status, 0 when none came.
+	Status int
+	// Err is why the attempt failed, nil when it succeeded.
+	Err error
+	// Start is when it began, Duration how long it took until the answer
+	// began (headers received) or it failed.
+	Start    time.Time
+	Duration time.Duration
+}
+
+// Handler is one step of the relay's chain: it serves a request, usually
+// by calling the next handler, and returns the answer in the client's
+// protocol. Errors are *aiproxy.Error or *UpstreamError; the HTTP front
+// writes them in the client's protocol. A Response holding a Stream is
+// closed by whoever ends the request, once.
+type Handler interface {
+	Serve(ctx context.Context, req *Request) (*Response, error)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, req *Request) (*Response, error)
+
+// Serve calls f.
+func (f HandlerFunc) Serve(ctx context.Context, req *Request) (*Response, error) { return f(ctx, req) }
+
+// Middleware wraps a Handler: code before calling next is its pre-hook,
+// code after it the post-hook; not calling next answers on its own (a
+// cache hit). A middleware that changes a stream wraps the Response's
+// Stream in a Stream of its own.
+type Middleware func(next Handler) Handler

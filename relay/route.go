@@ -1,0 +1,329 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// errIdle ends a stream whose provider went silent.
+var errIdle = errors.New("relay: stream idle timeout")
+
+// route is the innermost handler: it picks channels for the model and
+// tries them in turn until one answers, recording every Attempt. Another
+// channel is tried only when the failure was not the client's fault.
+// The answer is in the client's protocol.
+func (s *Server) route(ctx context.Context, req *Request) (*Response, error) {
+	all := s.Catalog.Channels(req.Model)
+	if len(all) == 0 {
+		return nil, errNoModel(req.Model)
+	}
+	chs := make([]*aiproxy.Channel, 0, len(all))
+	for _, c := range all {
+		if p := s.Providers[c.Type]; p != nil && p.Adaptor.Supports(req.Mode, req.Op) {
+			chs = append(chs, c)
+		}
+	}
+	if len(chs) == 0 {
+		if req.Op == OpCountTokens {
+			return s.countLocally(req)
+		}
+		return nil, aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "model_not_found", "The model `%s` is not available for %s requests.", req.Model, req.Mode)
+	}
+	attempts := s.MaxAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	var tried [8]int64
+	var lastErr error
+	sameAgain := false
+	for n := 0; n < attempts && n < len(tried); n++ {
+		ch := pick(chs, tried[:n])
+		if ch == nil {
+			break
+		}
+		tried[n] = ch.ID
+		resp, err := s.attempt(ctx, req, ch)
+		var ue *UpstreamError
+		if err != nil && errors.As(err, &ue) && ue.RetrySame && !sameAgain {
+			sameAgain = true
+			resp, err = s.attempt(ctx, req, ch)
+		}
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !retryable(err) {
+			break
+		}
+		s.logger().Warn("relay: channel failed", "request_id", req.ID, "channel", ch.ID, "model", req.Model, "err", err)
+	}
+	if lastErr == nil {
+		lastErr = aiproxy.Errorf(aiproxy.EUNAVAILABLE, "No channel is available for the model `%s`.", req.Model)
+	}
+	return nil, lastErr
+}
+
+// retryable reports whether another channel may succeed where err failed.
+func retryable(err error) bool {
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		return !ue.ClientFault()
+	}
+	// A request one channel's protocol cannot express may suit another.
+	return aiproxy.ErrorCode(err) == aiproxy.EINVALID || aiproxy.ErrorCode(err) == aiproxy.EINTERNAL
+}
+
+// attempt sends the request to one channel and returns its answer in the
+// client's protocol. A returned stream owns the upstream request: closing
+// it cancels the request.
+func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel) (resp *Response, err error) {
+	p := s.Providers[ch.Type]
+	ad := p.Adaptor
+	format := ad.Format()
+	call := &Call{
+		Request:       req,
+		Op:            req.Op,
+		Mode:          req.Mode,
+		Channel:       ch,
+		BaseURL:       s.Providers.BaseURL(ch),
+		Model:         req.Model,
+		UpstreamModel: ch.UpstreamModel(req.Model),
+		Stream:        req.Stream && req.Op == OpGenerate,
+	}
+	l := req.Log
+	l.ChannelID, l.UpstreamModel, l.ChannelProtocol = ch.ID, call.UpstreamModel, format.Protocol()
+	at := Attempt{ChannelID: ch.ID, ChannelType: ch.Type, UpstreamModel: call.UpstreamModel, Start: time.Now()}
+	defer func() {
+		at.Err = err
+		at.Duration = time.Since(at.Start)
+		req.Attempts = append(req.Attempts, at)
+	}()
+
+	if call.Body, call.Converted, err = s.upstreamBody(req, call, format); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	hreq, err := ad.Request(ctx, call)
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	hresp, err := s.Client.Do(hreq)
+	if err != nil {
+		cancel(nil)
+		return nil, transportError(err)
+	}
+	at.Status = hresp.StatusCode
+	if hresp.StatusCode >= 400 {
+		ue := ad.Error(call, hresp)
+		hresp.Body.Close()
+		cancel(nil)
+		if ue.Protocol == "" {
+			ue.Protocol = format.Protocol()
+		}
+		return nil, ue
+	}
+	if call.Stream {
+		return s.openStream(ctx, cancel, req, call, ad, hresp)
+	}
+	defer cancel(nil)
+	defer hresp.Body.Close()
+	resp, err = ad.Response(call, hresp)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			return nil, transportError(err)
+		}
+		return nil, err
+	}
+	l.TTFB = time.Since(req.Received)
+	if req.Op == OpCountTokens {
+		resp.Body = nil
+		if resp.Usage == nil {
+			resp.Usage = &aiproxy.Usage{}
+		}
+		return resp, nil
+	}
+	if resp.Status == 0 {
+		resp.Status = hresp.StatusCode
+	}
+	if call.Converted {
+		cr, err := format.DecodeResponse(resp.Body)
+		if err != nil {
+			return nil, &UpstreamError{Status: hresp.StatusCode, Message: fmt.Sprintf("the provider's answer could not be read: %v", aiproxy.ErrorMessage(err))}
+		}
+		cr.Model = req.Model
+		if resp.Usage == nil {
+			resp.Usage = cr.Usage
+		}
+		if resp.Body, err = req.Ingress.EncodeResponse(cr, req); err != nil {
+			return nil, err
+		}
+		resp.ContentType = ""
+		resp.Status = http.StatusOK
+	} else if call.Mapped() {
+		if resp.Body, err = format.SetModel(resp.Body, req.Model); err != nil {
+			return nil, fmt.Errorf("relay: rename model: %w", err)
+		}
+	}
+	return resp, nil
+}
+
+// upstreamBody returns the body to send on call: the client's own when
+// the channel speaks the client's protocol (renamed when the channel maps
+// the model), else the request converted through the neutral form.
+func (s *Server) upstreamBody(req *Request, call *Call, format Format) ([]byte, bool, error) {
+	if format.Protocol() == req.Protocol {
+		if !call.Mapped() {
+			return req.Body, false, nil
+		}
+		b, err := format.SetModel(req.Body, call.UpstreamModel)
+		if err != nil {
+			return nil, false, aiproxy.Errorf(aiproxy.EINVALID, "The request body could not be read: %v.", err)
+		}
+		return b, false, nil
+	}
+	key := string(format.Protocol()) + "\x00" + call.UpstreamModel
+	if b, ok := req.bodies[key]; ok {
+		return b, true, nil
+	}
+	c, err := req.Chat()
+	if err != nil {
+		return nil, true, err
+	}
+	b, err := format.EncodeRequest(c, call)
+	if err != nil {
+		return nil, true, err
+	}
+	if req.bodies == nil {
+		req.bodies = map[string][]byte{}
+	}
+	req.bodies[key] = b
+	return b, true, nil
+}
+
+// openStream starts reading a streaming answer: metered (usage, text,
+// first byte), guarded (idle timeout; closing cancels the upstream
+// request), and converted or renamed for the client.
+func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc, req *Request, call *Call, ad Adaptor, hresp *http.Response) (*Response, error) {
+	st, err := ad.Stream(call, hresp)
+	if err != nil {
+		hresp.Body.Close()
+		cancel(nil)
+		return nil, transportError(err)
+	}
+	resp := &Response{Status: http.StatusOK}
+	idle := s.StreamIdleTimeout
+	if idle <= 0 {
+		idle = 5 * time.Minute
+	}
+	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved()}
+	g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })
+	var out Stream = g
+	format := ad.Format()
+	switch {
+	case call.Converted:
+		out = newConverter(g, format.NewStreamDecoder(), req.Ingress.NewStreamEncoder(req), req.Model)
+	case call.Mapped():
+		out = &renamer{Stream: g, format: format, model: req.Model}
+	}
+	resp.Stream = out
+	return resp, nil
+}
+
+// guard is the innermost wrapper of an upstream stream: it ends the
+// stream when the provider goes silent, records usage and text on the
+// Response as chunks pass, and cancels the upstream request on Close.
+type guard struct {
+	Stream
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	timer    *time.Timer
+	idle     time.Duration
+	resp     *Response
+	req      *Request
+	save     bool
+	maxSaved int
+	started  bool
+}
+
+func (g *guard) Next() (*Chunk, error) {
+	c, err := g.Stream.Next()
+	if err != nil {
+		if err != io.EOF {
+			if errors.Is(context.Cause(g.ctx), errIdle) {
+				err = errIdle
+			}
+			var ue *UpstreamError
+			if !errors.As(err, &ue) {
+				err = transportError(err)
+			}
+		}
+		return nil, err
+	}
+	g.timer.Reset(g.idle)
+	if !g.started {
+		g.started = true
+		g.req.Log.TTFB = time.Since(g.req.Received)
+	}
+	r := g.resp
+	if c.Usage != nil {
+		u := *c.Usage
+		r.Usage = &u
+		r.Text = nil
+	} else if r.Usage == nil && len(c.Text) > 0 {
+		r.Text = append(r.Text, c.Text...)
+	}
+	if g.save && len(c.Text) > 0 && len(r.saved) < g.maxSaved {
+		r.saved = append(r.saved, c.Text...)
+	}
+	if c.Error != "" {
+		g.req.Log.Error = c.Error
+	}
+	return c, nil
+}
+
+func (g *guard) Close() error {
+	g.timer.Stop()
+	err := g.Stream.Close()
+	g.cancel(nil)
+	return err
+}
+
+// renamer passes a stream through with the model named as the client
+// asked.
+type renamer struct {
+	Stream
+	format Format
+	model  string
+}
+
+func (r *renamer) Next() (*Chunk, error) {
+	c, err := r.Stream.Next()
+	if err != nil || c.Data == nil {
+		return c, err
+	}
+	if c.Data, err = r.format.SetModel(c.Data, r.model); err != nil {
+		return nil, &UpstreamError{Status: http.StatusOK, Message: "the provider's stream could not be read: " + err.Error()}
+	}
+	return c, nil
+}
+
+// transportError turns a failed round trip into an *UpstreamError.
+func transportError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errIdle) {
+		return &UpstreamError{Timeout: true, Message: "timeout: " + err.Error()}
+	}
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		return ue
+	}
+	return &UpstreamError{Message: err.Error()}
+}

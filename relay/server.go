@@ -1,0 +1,422 @@
+// Package relay serves the AI endpoints of the gateway, in every client
+// protocol it knows (OpenAI, Anthropic, Gemini), in front of channels of
+// every provider type. It reads top to bottom:
+//
+//   - the HTTP front (this file) finds the client's Ingress by route,
+//     authenticates the key, reads the body and lets the Ingress parse it
+//     into a Request;
+//   - the Request goes down a chain of Handlers (chain.go): authorize the
+//     model, account for usage (settle.go), the configured middleware
+//     (plugins), and innermost the channel loop (route.go), which picks
+//     channels and tries them in turn, records each Attempt, and returns
+//     the answer converted to the client's protocol (convert.go) when the
+//     channel speaks another;
+//   - the front writes the Response, or the error, in the client's
+//     protocol (write.go), and records the log entry.
+//
+// Providers are Adaptors (adaptor.go) that build HTTP requests and read
+// answers; protocols are Formats and Ingresses (codec.go); the neutral
+// form they convert through is package chat.
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// Keys resolves API keys to tokens. The relay calls it on every request,
+// so it must answer from memory.
+type Keys interface {
+	// TokenByKey returns the token of a key and its group, or an error with
+	// code EUNAUTHORIZED for an unknown key. The values are shared and
+	// read-only.
+	TokenByKey(ctx context.Context, key string) (*aiproxy.Token, *aiproxy.Group, error)
+}
+
+// Catalog tells which channels serve which models. The relay calls it on
+// every request, so it must answer from memory.
+type Catalog interface {
+	// Channels returns the enabled channels serving model, highest priority
+	// first; nil when there are none. The values are shared and read-only.
+	Channels(model string) []*aiproxy.Channel
+	// ModelConfig returns the model's config, if it has one.
+	ModelConfig(model string) (*aiproxy.ModelConfig, bool)
+	// Models returns every model served by an enabled channel, sorted.
+	Models() []string
+}
+
+// Server serves the relay endpoints of its Ingresses. Keys, Catalog,
+// Logs, Providers and Ingresses are required; every other field has a
+// working zero value. Fields must not change once Mount was called.
+type Server struct {
+	Keys      Keys
+	Catalog   Catalog
+	Logs      aiproxy.LogRecorder
+	Providers Providers
+	// Ingresses are the client protocols served, each on its Routes. On a
+	// route several of them share (GET /v1/models), the first whose
+	// Route.Claims accepts the request serves it.
+	Ingresses []RoutedIngress
+
+	// Middleware wraps the channel loop, outermost first, inside the
+	// relay's own authorization and accounting: plugins go here.
+	Middleware []Middleware
+	// Client does the upstream round trips. Nil means a client with
+	// NewTransport(TransportOptions{}).
+	Client *http.Client
+	// MaxBodyBytes caps a request body; larger ones get 413. 0 means 32 MiB.
+	MaxBodyBytes int64
+	// MaxAttempts is how many channels one request may try before it fails.
+	// 0 means 3.
+	MaxAttempts int
+	// StreamIdleTimeout ends a stream whose provider sends nothing for this
+	// long. 0 means 5 minutes.
+	StreamIdleTimeout time.Duration
+	// SaveBodies keeps request and response bodies (up to MaxSavedBody
+	// bytes each) in the logs.
+	SaveBodies bool
+	// MaxSavedBody caps a saved body. 0 means 1 MiB.
+	MaxSavedBody int
+	// Logger receives internal failures. Nil means slog.Default().
+	Logger *slog.Logger
+
+	chain    Handler
+	idPrefix string
+	counter  atomic.Uint64
+}
+
+// RoutedIngress is an Ingress with the endpoints it serves.
+type RoutedIngress struct {
+	Ingress Ingress
+	Routes  []Route
+}
+
+// RouteKind is what an endpoint does.
+type RouteKind uint8
+
+// Route kinds.
+const (
+	// RouteCall relays a request to a model (Route.Mode, Route.Op; the
+	// Ingress's Parse may set the Op from the path).
+	RouteCall RouteKind = iota
+	// RouteModels lists the models the key may use.
+	RouteModels
+	// RouteModel describes one model, named by the pattern's "*".
+	RouteModel
+)
+
+// Route is one endpoint of an Ingress.
+type Route struct {
+	Method  string
+	Pattern string // a chi pattern
+	Kind    RouteKind
+	Mode    aiproxy.Mode
+	Op      Op
+	// Claims, on a pattern several ingresses serve, reports whether the
+	// request is this ingress's (by its headers, say). Nil claims every
+	// request.
+	Claims func(r *http.Request) bool
+}
+
+// Mount builds the chain and registers every route of the Ingresses on
+// r, and a 404 in OpenAI's shape for other paths under /v1.
+func (s *Server) Mount(r chi.Router) {
+	var b [6]byte
+	rand.Read(b[:])
+	s.idPrefix = hex.EncodeToString(b[:])
+	if s.Client == nil {
+		s.Client = &http.Client{Transport: NewTransport(TransportOptions{})}
+	}
+	s.chain = s.buildChain()
+
+	// Routes are registered on r itself rather than on a sub-router: every
+	// router layer deepens the stack each held stream keeps.
+	rr := r.With(recoverer(s))
+	type shared struct {
+		method, pattern string
+		handlers        []http.HandlerFunc
+		claims          []func(*http.Request) bool
+	}
+	var order []*shared
+	byKey := map[string]*shared{}
+	patterns := map[string]bool{}
+	for _, ri := range s.Ingresses {
+		for _, rt := range ri.Routes {
+			key := rt.Method + " " + rt.Pattern
+			sh := byKey[key]
+			if sh == nil {
+				sh = &shared{method: rt.Method, pattern: rt.Pattern}
+				byKey[key] = sh
+				order = append(order, sh)
+			}
+			sh.handlers = append(sh.handlers, s.handler(ri.Ingress, rt))
+			sh.claims = append(sh.claims, rt.Claims)
+			patterns[rt.Pattern] = true
+		}
+	}
+	fallback := s.fallbackIngress()
+	for p := range patterns {
+		rr.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, nil, fallback, aiproxy.ReasonErrorf(aiproxy.EINVALID, "method_not_allowed", "Method %s is not allowed for %s.", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+		})
+	}
+	for _, sh := range order {
+		hs, cs := sh.handlers, sh.claims
+		if len(hs) == 1 {
+			rr.Method(sh.method, sh.pattern, hs[0])
+			continue
+		}
+		rr.Method(sh.method, sh.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i, c := range cs {
+				if c == nil || c(r) || i == len(cs)-1 {
+					hs[i](w, r)
+					return
+				}
+			}
+		}))
+	}
+	rr.HandleFunc("/v1/*", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, nil, fallback, aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "unknown_url", "Unknown request URL: %s %s.", r.Method, r.URL.Path), 0)
+	})
+}
+
+// fallbackIngress is the Ingress that answers requests no route matched:
+// the OpenAI one when there is one.
+func (s *Server) fallbackIngress() Ingress {
+	for _, ri := range s.Ingresses {
+		if ri.Ingress.Protocol() == aiproxy.ProtocolOpenAI {
+			return ri.Ingress
+		}
+	}
+	return s.Ingresses[0].Ingress
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// recoverer turns a panic into a 500.
+func recoverer(s *Server) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					s.logger().Error("relay: panic", "path", r.URL.Path, "panic", v)
+					s.writeError(w, nil, s.fallbackIngress(), errors.New("panic"), 0)
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requestID returns a new id: a per-process random prefix and a counter.
+func (s *Server) requestID() string {
+	return "req_" + s.idPrefix + strconv.FormatUint(s.counter.Add(1), 36)
+}
+
+// clientIP returns the address of the peer that sent r.
+func clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// handler returns the HTTP handler of one route of in.
+func (s *Server) handler(in Ingress, rt Route) http.HandlerFunc {
+	switch rt.Kind {
+	case RouteModels:
+		return func(w http.ResponseWriter, r *http.Request) { s.serveModels(w, r, in, "") }
+	case RouteModel:
+		return func(w http.ResponseWriter, r *http.Request) { s.serveModels(w, r, in, modelParam(r)) }
+	}
+	return func(w http.ResponseWriter, r *http.Request) { s.serveCall(w, r, in, rt) }
+}
+
+// newRequest starts the Request of r.
+func (s *Server) newRequest(r *http.Request, in Ingress, rt Route) *Request {
+	now := time.Now()
+	req := &Request{
+		ID:       s.requestID(),
+		Ingress:  in,
+		Protocol: in.Protocol(),
+		Mode:     rt.Mode,
+		Op:       rt.Op,
+		Path:     r.URL.Path,
+		Query:    r.URL.Query(),
+		Header:   r.Header,
+		ClientIP: clientIP(r),
+		Received: now,
+	}
+	req.Log = &aiproxy.Log{
+		RequestID:      req.ID,
+		CreatedAt:      now.UTC(),
+		Endpoint:       r.URL.Path,
+		Mode:           rt.Mode,
+		ClientIP:       req.ClientIP.String(),
+		ClientProtocol: req.Protocol,
+	}
+	return req
+}
+
+// authenticate resolves the request's key to its token and applies every
+// rule that does not depend on the model. Its failures are not logged:
+// there is no group to log them for.
+func (s *Server) authenticate(r *http.Request, req *Request) error {
+	key := req.Ingress.Key(r)
+	if key == "" {
+		return aiproxy.Errorf(aiproxy.EUNAUTHORIZED, "You didn't provide an API key.")
+	}
+	tok, grp, err := s.Keys.TokenByKey(r.Context(), key)
+	if err != nil {
+		if aiproxy.ErrorCode(err) == aiproxy.EINTERNAL {
+			s.logger().Error("relay: look up token", "err", err)
+		}
+		return err
+	}
+	if err := tok.Authorize(grp, req.ClientIP, "", req.Received); err != nil {
+		return err
+	}
+	req.Token, req.Group = tok, grp
+	l := req.Log
+	l.TokenID, l.TokenName, l.GroupID = tok.ID, tok.Name, tok.GroupID
+	if grp != nil {
+		l.GroupID = grp.ID
+	}
+	return nil
+}
+
+// serveCall serves a request to a model: front, chain, answer.
+func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, in Ingress, rt Route) {
+	req := s.newRequest(r, in, rt)
+	w.Header().Set("X-Request-Id", req.ID)
+	if err := s.authenticate(r, req); err != nil {
+		s.writeError(w, req, in, err, 0)
+		return
+	}
+	defer s.record(req)
+	if err := s.readBody(r, req); err != nil {
+		s.writeError(w, req, in, err, 0)
+		return
+	}
+	if err := in.Parse(req); err != nil {
+		s.writeError(w, req, in, err, 0)
+		return
+	}
+	l := req.Log
+	l.Model, l.Stream, l.Mode = req.Model, req.Stream, req.Mode
+	if req.Model == "" {
+		s.writeError(w, req, in, aiproxy.FieldErrorf("model", "You must provide a model parameter."), 0)
+		return
+	}
+	resp, err := s.chain.Serve(r.Context(), req)
+	if err != nil {
+		if r.Context().Err() != nil {
+			l.StatusCode, l.Error = StatusClientClosed, "client disconnected"
+			return
+		}
+		s.writeError(w, req, in, err, 0)
+		return
+	}
+	s.writeResponse(w, r, req, resp)
+}
+
+// readBody reads the request body, up to the limit.
+func (s *Server) readBody(r *http.Request, req *Request) error {
+	limit := s.MaxBodyBytes
+	if limit <= 0 {
+		limit = 32 << 20
+	}
+	if r.ContentLength > limit {
+		return aiproxy.Errorf(aiproxy.ETOOLARGE, "Request body is larger than the limit of %d bytes.", limit)
+	}
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if int64(len(body)) > limit {
+			return aiproxy.Errorf(aiproxy.ETOOLARGE, "Request body is larger than the limit of %d bytes.", limit)
+		}
+	}
+	if err != nil {
+		return aiproxy.Errorf(aiproxy.EINVALID, "Could not read the request body: %v.", err)
+	}
+	req.Body = body
+	if s.SaveBodies {
+		req.Log.RequestBody = s.clip(body)
+	}
+	return nil
+}
+
+// clip returns b as a string of at most MaxSavedBody bytes.
+func (s *Server) clip(b []byte) string {
+	max := s.maxSaved()
+	if len(b) > max {
+		return string(b[:max]) + "…(truncated)"
+	}
+	return string(b)
+}
+
+func (s *Server) maxSaved() int {
+	if s.MaxSavedBody <= 0 {
+		return 1 << 20
+	}
+	return s.MaxSavedBody
+}
+
+// record completes the request's log entry and hands it to the recorder.
+// It runs deferred, once the answer is written (a stream closed and
+// settled), so a request whose client went away is recorded too.
+func (s *Server) record(req *Request) {
+	if req.unlogged {
+		return
+	}
+	l := req.Log
+	l.Latency = time.Since(req.Received)
+	if l.StatusCode == 0 {
+		l.StatusCode = http.StatusInternalServerError
+	}
+	s.Logs.Record(l)
+}
+
+// modelParam returns the model named by a route's "*", unescaped.
+func modelParam(r *http.Request) string {
+	p := chi.URLParam(r, "*")
+	if m, err := unescapePath(p); err == nil {
+		return m
+	}
+	return p
+}
+
+func unescapePath(p string) (string, error) {
+	if !strings.Contains(p, "%") {
+		return p, nil
+	}
+	return url.PathUnescape(p)
+}
