@@ -53,8 +53,8 @@ type Request struct {
 
 	chat     *chat.Request
 	chatErr  error
-	unlogged bool // nothing reached a provider and nothing is owed: no log entry
-	bodies  map[string][]byte // converted bodies by protocol and model, kept across attempts
+	unlogged bool              // nothing reached a provider and nothing is owed: no log entry
+	bodies   map[string][]byte // converted bodies by protocol and model, kept across attempts
 }
 
 // Chat returns the request decoded into the neutral form, decoding it on
