@@ -28,7 +28,7 @@ func TestErrorHelpers(t *testing.T) {
 
 func TestChannelValidate(t *testing.T) {
 	valid := func() *aiproxy.Channel {
-		return &aiproxy.Channel{Name: " main ", Type: aiproxy.ChannelTypeOpenAI, BaseURL: "http://127.0.0.1:11434/v1/", Key: "k", Models: []string{"a", " a", "", "b"}}
+		return &aiproxy.Channel{Name: " main ", Type: aiproxy.ChannelType("openai"), BaseURL: "http://127.0.0.1:11434/v1/", Key: "k", Models: []string{"a", " a", "", "b"}}
 	}
 	c := valid()
 	if err := c.Validate(); err != nil {
@@ -42,7 +42,10 @@ func TestChannelValidate(t *testing.T) {
 		change func(*aiproxy.Channel)
 	}{
 		{"name", func(c *aiproxy.Channel) { c.Name = " " }},
-		{"type", func(c *aiproxy.Channel) { c.Type = "nope" }},
+		{"type", func(c *aiproxy.Channel) { c.Type = "No Type" }},
+		{"type", func(c *aiproxy.Channel) { c.Type = "" }},
+		{"config", func(c *aiproxy.Channel) { c.Config = []byte(`"x"`) }},
+		{"config", func(c *aiproxy.Channel) { c.Config = []byte(`{"a":`) }},
 		{"baseURL", func(c *aiproxy.Channel) { c.BaseURL = "api.openai.com/v1" }},
 		{"baseURL", func(c *aiproxy.Channel) { c.BaseURL = "ftp://x/v1" }},
 		{"key", func(c *aiproxy.Channel) { c.Key = "sk-1\nInjected: header" }},
@@ -58,10 +61,54 @@ func TestChannelValidate(t *testing.T) {
 		}
 	}
 	c = valid()
-	c.BaseURL = ""
 	c.ModelMapping = []aiproxy.ModelMapping{{From: "a", To: "a-2024"}}
-	if c.URL() != "https://api.openai.com/v1" || c.UpstreamModel("a") != "a-2024" || c.UpstreamModel("b") != "b" {
-		t.Errorf("URL %q, mapping %q %q", c.URL(), c.UpstreamModel("a"), c.UpstreamModel("b"))
+	if c.UpstreamModel("a") != "a-2024" || c.UpstreamModel("b") != "b" {
+		t.Errorf("mapping %q %q", c.UpstreamModel("a"), c.UpstreamModel("b"))
+	}
+	for in, want := range map[string]string{"": "", "null": "", " {} ": "", ` {"a":1} `: `{"a":1}`} {
+		c = valid()
+		c.Config = []byte(in)
+		if err := c.Validate(); err != nil || string(c.Config) != want {
+			t.Errorf("config %q: %v, normalized to %q, want %q", in, err, c.Config, want)
+		}
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	past := now.Add(-time.Second)
+	ip := netip.MustParseAddr("10.1.2.3")
+	valid := func() (*aiproxy.Token, *aiproxy.Group) {
+		return &aiproxy.Token{Enabled: true, Models: []string{"m"}, Subnets: []string{"10.0.0.0/8"}}, &aiproxy.Group{Enabled: true}
+	}
+	tests := []struct {
+		name   string
+		change func(*aiproxy.Token, *aiproxy.Group)
+		model  string
+		code   string
+		reason string
+	}{
+		{"ok", func(*aiproxy.Token, *aiproxy.Group) {}, "m", "", ""},
+		{"ok without a model", func(*aiproxy.Token, *aiproxy.Group) {}, "", "", ""},
+		{"disabled", func(t *aiproxy.Token, _ *aiproxy.Group) { t.Enabled = false }, "m", aiproxy.EUNAUTHORIZED, aiproxy.ReasonTokenDisabled},
+		{"expired", func(t *aiproxy.Token, _ *aiproxy.Group) { t.ExpiresAt = &past }, "m", aiproxy.EUNAUTHORIZED, aiproxy.ReasonTokenExpired},
+		{"ip", func(t *aiproxy.Token, _ *aiproxy.Group) { t.Subnets = []string{"192.168.0.0/16"} }, "m", aiproxy.EFORBIDDEN, aiproxy.ReasonIPNotAllowed},
+		{"group disabled", func(_ *aiproxy.Token, g *aiproxy.Group) { g.Enabled = false }, "m", aiproxy.EFORBIDDEN, aiproxy.ReasonGroupDisabled},
+		{"model", func(*aiproxy.Token, *aiproxy.Group) {}, "other", aiproxy.EFORBIDDEN, aiproxy.ReasonModelNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, grp := valid()
+			tt.change(tok, grp)
+			err := tok.Authorize(grp, ip, tt.model, now)
+			if aiproxy.ErrorCode(err) != tt.code || aiproxy.ErrorReason(err) != tt.reason {
+				t.Fatalf("Authorize = %v (reason %q), want %q %q", err, aiproxy.ErrorReason(err), tt.code, tt.reason)
+			}
+		})
+	}
+	tok, _ := valid()
+	if err := tok.Authorize(nil, ip, "m", now); err != nil {
+		t.Errorf("a token whose group is unknown: %v", err)
 	}
 }
 

@@ -105,7 +105,7 @@ func (c *Channel) Validate() error {
 	if strings.TrimSpace(c.Key) != c.Key || strings.ContainsAny(c.Key, "\r\n") {
 		return FieldErrorf("key", "key must not contain spaces or line breaks")
 	}
-	if cfg := bytes.TrimSpace(c.Config); len(cfg) == 0 || string(cfg) == "null" {
+	if cfg := bytes.TrimSpace(c.Config); len(cfg) == 0 || string(cfg) == "null" || string(cfg) == "{}" {
 		c.Config = nil
 	} else if cfg[0] != '{' || !json.Valid(cfg) {
 		return FieldErrorf("config", "config must be a JSON object")
@@ -164,8 +164,8 @@ type ChannelUpdate struct {
 	Type         *ChannelType
 	BaseURL      *string
 	Key          *string
-	Config       *json.RawMessage // an empty or null value resets to the type's defaults
-	Models       []string         // nil leaves the models; empty is invalid
+	Config       json.RawMessage // nil leaves the config; null or {} resets it to the type's defaults
+	Models       []string        // nil leaves the models; empty is invalid
 	ModelMapping *[]ModelMapping
 	Priority     *int
 	Weight       *int
@@ -187,7 +187,7 @@ func (u ChannelUpdate) Apply(c *Channel) {
 		c.Key = *u.Key
 	}
 	if u.Config != nil {
-		c.Config = *u.Config
+		c.Config = u.Config
 	}
 	if u.Models != nil {
 		c.Models = u.Models

@@ -7,11 +7,18 @@ package graph
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph/generated"
 	"github.com/aiproxy/aiproxy/graph/model"
+	"github.com/aiproxy/aiproxy/relay"
 )
+
+func (r *channelResolver) Type(ctx context.Context, obj *aiproxy.Channel) (string, error) {
+	return string(obj.Type), nil
+}
 
 func (r *channelResolver) BaseURL(ctx context.Context, obj *aiproxy.Channel) (*string, error) {
 	if obj.BaseURL == "" {
@@ -20,8 +27,24 @@ func (r *channelResolver) BaseURL(ctx context.Context, obj *aiproxy.Channel) (*s
 	return &obj.BaseURL, nil
 }
 
+func (r *channelResolver) EffectiveBaseURL(ctx context.Context, obj *aiproxy.Channel) (string, error) {
+	return r.Providers.BaseURL(obj), nil
+}
+
 func (r *channelResolver) Key(ctx context.Context, obj *aiproxy.Channel) (string, error) {
 	return aiproxy.MaskKey(obj.Key), nil
+}
+
+func (r *channelConfigFieldResolver) Default(ctx context.Context, obj *relay.ConfigField) (*string, error) {
+	return optional(obj.Default), nil
+}
+
+func (r *channelTypeResolver) Type(ctx context.Context, obj *relay.Provider) (string, error) {
+	return string(obj.Type), nil
+}
+
+func (r *channelTypeResolver) Protocol(ctx context.Context, obj *relay.Provider) (aiproxy.Protocol, error) {
+	return obj.Adaptor.Format().Protocol(), nil
 }
 
 func (r *mutationResolver) CreateChannel(ctx context.Context, input aiproxy.Channel) (*aiproxy.Channel, error) {
@@ -47,6 +70,15 @@ func (r *mutationResolver) DeleteChannel(ctx context.Context, id string) (string
 	return id, r.ChannelService.DeleteChannel(ctx, n)
 }
 
+func (r *queryResolver) ChannelTypes(ctx context.Context) ([]*relay.Provider, error) {
+	ps := make([]*relay.Provider, 0, len(r.Providers))
+	for _, p := range r.Providers {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b *relay.Provider) int { return strings.Compare(string(a.Type), string(b.Type)) })
+	return ps, nil
+}
+
 func (r *queryResolver) Channels(ctx context.Context) ([]*aiproxy.Channel, error) {
 	return r.ChannelService.Channels(ctx)
 }
@@ -59,6 +91,39 @@ func (r *queryResolver) Channel(ctx context.Context, id string) (*aiproxy.Channe
 	return orNotFound(r.ChannelService.Channel(ctx, n))
 }
 
+func (r *createChannelInputResolver) Type(ctx context.Context, obj *aiproxy.Channel, data string) error {
+	obj.Type = aiproxy.ChannelType(data)
+	return nil
+}
+
+func (r *updateChannelInputResolver) Type(ctx context.Context, obj *aiproxy.ChannelUpdate, data *string) error {
+	if data != nil {
+		t := aiproxy.ChannelType(*data)
+		obj.Type = &t
+	}
+	return nil
+}
+
 func (r *Resolver) Channel() generated.ChannelResolver { return &channelResolver{r} }
 
-type channelResolver struct{ *Resolver }
+func (r *Resolver) ChannelConfigField() generated.ChannelConfigFieldResolver {
+	return &channelConfigFieldResolver{r}
+}
+
+func (r *Resolver) ChannelType() generated.ChannelTypeResolver { return &channelTypeResolver{r} }
+
+func (r *Resolver) CreateChannelInput() generated.CreateChannelInputResolver {
+	return &createChannelInputResolver{r}
+}
+
+func (r *Resolver) UpdateChannelInput() generated.UpdateChannelInputResolver {
+	return &updateChannelInputResolver{r}
+}
+
+type (
+	channelResolver            struct{ *Resolver }
+	channelConfigFieldResolver struct{ *Resolver }
+	channelTypeResolver        struct{ *Resolver }
+	createChannelInputResolver struct{ *Resolver }
+	updateChannelInputResolver struct{ *Resolver }
+)

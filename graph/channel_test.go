@@ -37,7 +37,7 @@ const providerKey = "sk-provider-secret-0123456789"
 func (a *api) createChannel(tb testing.TB, name, input string) channel {
 	tb.Helper()
 	var out struct{ CreateChannel channel }
-	a.mustPost(tb, `mutation { createChannel(input: {name: "`+name+`", type: OPENAI, key: "`+providerKey+`", models: ["gpt-4o"]`+input+`}) { `+channelFields+` } }`, &out)
+	a.mustPost(tb, `mutation { createChannel(input: {name: "`+name+`", type: "openai", key: "`+providerKey+`", models: ["gpt-4o"]`+input+`}) { `+channelFields+` } }`, &out)
 	return out.CreateChannel
 }
 
@@ -58,7 +58,7 @@ func (a *api) storedChannel(tb testing.TB, id string) *aiproxy.Channel {
 func TestCreateChannelDefaults(t *testing.T) {
 	a := newAPI(t)
 	c := a.createChannel(t, "main", "")
-	if c.ID == "" || c.Name != "main" || c.Type != "OPENAI" || strings.Join(c.Models, ",") != "gpt-4o" {
+	if c.ID == "" || c.Name != "main" || c.Type != "openai" || strings.Join(c.Models, ",") != "gpt-4o" {
 		t.Errorf("channel %+v", c)
 	}
 	if !c.Enabled || c.Weight != 1 || c.Priority != 0 {
@@ -77,7 +77,7 @@ func TestCreateChannelDefaults(t *testing.T) {
 		t.Errorf("times %q %q", c.CreatedAt, c.UpdatedAt)
 	}
 	stored := a.storedChannel(t, c.ID)
-	if stored.Key != providerKey || stored.Type != aiproxy.ChannelTypeOpenAI || !stored.Enabled || stored.Weight != 1 {
+	if stored.Key != providerKey || stored.Type != aiproxy.ChannelType("openai") || !stored.Enabled || stored.Weight != 1 {
 		t.Errorf("stored %+v", stored)
 	}
 }
@@ -102,7 +102,7 @@ func TestChannelKeyIsAlwaysMasked(t *testing.T) {
 	newKey := "sk-another-secret-9876543210"
 	header := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + adminKey}
 	for _, q := range []string{
-		`mutation { createChannel(input: {name: "b", type: OPENAI, key: "` + providerKey + `", models: ["m"]}) { key } }`,
+		`mutation { createChannel(input: {name: "b", type: "openai", key: "` + providerKey + `", models: ["m"]}) { key } }`,
 		`mutation { updateChannel(id: "` + c.ID + `", input: {key: "` + newKey + `"}) { key } }`,
 		`mutation { updateChannel(id: "` + c.ID + `", input: {name: "renamed"}) { key } }`,
 		`{ channels { key } }`,
@@ -167,11 +167,15 @@ func TestChannelErrors(t *testing.T) {
 	tests := []struct {
 		name, query, code, field string
 	}{
-		{"bad baseURL", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: ["m"], baseURL: "ftp://files"}) { id } }`, "INVALID", "baseURL"},
-		{"blank name", `mutation { createChannel(input: {name: "  ", type: OPENAI, key: "k", models: ["m"]}) { id } }`, "INVALID", "name"},
-		{"no models", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: [" "]}) { id } }`, "INVALID", "models"},
-		{"negative weight", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: ["m"], weight: -1}) { id } }`, "INVALID", "weight"},
-		{"key with newline", `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k\n", models: ["m"]}) { id } }`, "INVALID", "key"},
+		{"bad baseURL", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], baseURL: "ftp://files"}) { id } }`, "INVALID", "baseURL"},
+		{"blank name", `mutation { createChannel(input: {name: "  ", type: "openai", key: "k", models: ["m"]}) { id } }`, "INVALID", "name"},
+		{"no models", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: [" "]}) { id } }`, "INVALID", "models"},
+		{"negative weight", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], weight: -1}) { id } }`, "INVALID", "weight"},
+		{"key with newline", `mutation { createChannel(input: {name: "x", type: "openai", key: "k\n", models: ["m"]}) { id } }`, "INVALID", "key"},
+		{"unknown type", `mutation { createChannel(input: {name: "x", type: "nope", key: "k", models: ["m"]}) { id } }`, "INVALID", "type"},
+		{"config not an object", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], config: [1]}) { id } }`, "INVALID", "config"},
+		{"config for a type without one", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], config: {a: 1}}) { id } }`, "INVALID", "config"},
+		{"update unknown type", `mutation { updateChannel(id: "` + c.ID + `", input: {type: "nope"}) { id } }`, "INVALID", "type"},
 		{"update bad baseURL", `mutation { updateChannel(id: "` + c.ID + `", input: {baseURL: "not a url"}) { id } }`, "INVALID", "baseURL"},
 		{"update empty models", `mutation { updateChannel(id: "` + c.ID + `", input: {models: []}) { id } }`, "INVALID", "models"},
 		{"update missing", `mutation { updateChannel(id: "999", input: {name: "x"}) { id } }`, "NOT_FOUND", ""},

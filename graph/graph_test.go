@@ -16,6 +16,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph"
+	"github.com/aiproxy/aiproxy/relay/providers"
 	"github.com/aiproxy/aiproxy/store"
 	"github.com/aiproxy/aiproxy/store/storetest"
 )
@@ -41,12 +42,15 @@ func newAPI(tb testing.TB) *api {
 func newAPIWith(tb testing.TB, change func(*graph.Resolver)) *api {
 	tb.Helper()
 	svc := storetest.Open(tb, storetest.SQLiteDSN(tb))
+	ps := providers.Providers()
+	svc.CheckChannel = ps.Check
 	r := graph.Resolver{
 		ChannelService:     svc,
 		GroupService:       svc,
 		TokenService:       svc,
 		ModelConfigService: svc,
 		LogService:         svc,
+		Providers:          ps,
 	}
 	if change != nil {
 		change(&r)

@@ -181,7 +181,7 @@ func TestValidationErrorsKeepGqlgenMessages(t *testing.T) {
 		want  string // in the message
 	}{
 		{`{ channel { id } }`, `argument "id"`},
-		{`mutation { createChannel(input: {name: "c", type: OPENAI, key: "k", models: ["m"], weight: "heavy"}) { id } }`, "Int cannot represent"},
+		{`mutation { createChannel(input: {name: "c", type: "openai", key: "k", models: ["m"], weight: "heavy"}) { id } }`, "Int cannot represent"},
 		{`mutation { createChannel(input: {name: "c", type: ANTHROPIC, key: "k", models: ["m"]}) { id } }`, "ANTHROPIC"},
 		{`{ tokens { id key } }`, `"key"`},
 		{`{ tokens { keyHash } }`, `"keyHash"`},

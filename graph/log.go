@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"encoding/base64"
 	"strconv"
 	"time"
@@ -75,31 +76,35 @@ func logConnection(logs []*aiproxy.Log, more bool) *model.LogConnection {
 
 func logNode(l *aiproxy.Log) *model.Log {
 	return &model.Log{
-		ID:               strconv.FormatInt(l.ID, 10),
-		RequestID:        l.RequestID,
-		CreatedAt:        l.CreatedAt,
-		Group:            l.GroupID,
-		TokenID:          optionalID(l.TokenID),
-		TokenName:        l.TokenName,
-		ChannelID:        optionalID(l.ChannelID),
-		Model:            l.Model,
-		UpstreamModel:    l.UpstreamModel,
-		Endpoint:         l.Endpoint,
-		Stream:           l.Stream,
-		StatusCode:       l.StatusCode,
-		PromptTokens:     int(l.Usage.PromptTokens),
-		CompletionTokens: int(l.Usage.CompletionTokens),
-		CachedTokens:     int(l.Usage.CachedTokens),
-		TotalTokens:      int(l.Usage.TotalTokens),
-		UsageCounted:     l.UsageCounted,
-		Amount:           l.Amount.Float(),
-		Unpriced:         l.Unpriced,
-		TtfbMs:           int(l.TTFB / time.Millisecond),
-		LatencyMs:        int(l.Latency / time.Millisecond),
-		ClientIP:         l.ClientIP,
-		Error:            optional(l.Error),
-		RequestBody:      optional(l.RequestBody),
-		ResponseBody:     optional(l.ResponseBody),
+		ID:                  strconv.FormatInt(l.ID, 10),
+		RequestID:           l.RequestID,
+		CreatedAt:           l.CreatedAt,
+		Group:               l.GroupID,
+		TokenID:             optionalID(l.TokenID),
+		TokenName:           l.TokenName,
+		ChannelID:           optionalID(l.ChannelID),
+		Model:               l.Model,
+		UpstreamModel:       l.UpstreamModel,
+		Endpoint:            l.Endpoint,
+		ClientProtocol:      cmp.Or(l.ClientProtocol, aiproxy.ProtocolOpenAI),
+		ChannelProtocol:     optionalProtocol(l.ChannelProtocol),
+		Stream:              l.Stream,
+		StatusCode:          l.StatusCode,
+		PromptTokens:        int(l.Usage.PromptTokens),
+		CompletionTokens:    int(l.Usage.CompletionTokens),
+		CachedTokens:        int(l.Usage.CachedTokens),
+		CacheCreationTokens: int(l.Usage.CacheCreationTokens),
+		ReasoningTokens:     int(l.Usage.ReasoningTokens),
+		TotalTokens:         int(l.Usage.TotalTokens),
+		UsageCounted:        l.UsageCounted,
+		Amount:              l.Amount.Float(),
+		Unpriced:            l.Unpriced,
+		TtfbMs:              int(l.TTFB / time.Millisecond),
+		LatencyMs:           int(l.Latency / time.Millisecond),
+		ClientIP:            l.ClientIP,
+		Error:               optional(l.Error),
+		RequestBody:         optional(l.RequestBody),
+		ResponseBody:        optional(l.ResponseBody),
 	}
 }
 
@@ -124,6 +129,13 @@ func optionalID(id int64) *string {
 	}
 	s := strconv.FormatInt(id, 10)
 	return &s
+}
+
+func optionalProtocol(p aiproxy.Protocol) *aiproxy.Protocol {
+	if p == "" {
+		return nil
+	}
+	return &p
 }
 
 func optional(s string) *string {

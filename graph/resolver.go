@@ -2,7 +2,10 @@ package graph
 
 //go:generate go tool gqlgen generate
 
-import "github.com/aiproxy/aiproxy"
+import (
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
+)
 
 // Resolver holds the services the admin API works on; every field is
 // required. The fields are named after their interfaces because the
@@ -13,6 +16,8 @@ type Resolver struct {
 	TokenService       aiproxy.TokenService
 	ModelConfigService aiproxy.ModelConfigService
 	LogService         aiproxy.LogService
+	// Providers is the registry of channel types.
+	Providers relay.Providers
 }
 
 // orNotFound turns ENOTFOUND into a null answer, for the lookups whose field

@@ -18,6 +18,7 @@ type channelRow struct {
 	Type         string    `bun:"type"`
 	BaseURL      string    `bun:"base_url"`
 	APIKey       string    `bun:"api_key"`
+	Config       string    `bun:"config"`        // JSON object; "" none
 	Models       string    `bun:"models"`        // JSON array of strings
 	ModelMapping string    `bun:"model_mapping"` // JSON array of aiproxy.ModelMapping
 	Priority     int       `bun:"priority"`
@@ -34,6 +35,7 @@ func toChannelRow(c *aiproxy.Channel) *channelRow {
 		Type:         string(c.Type),
 		BaseURL:      c.BaseURL,
 		APIKey:       c.Key,
+		Config:       string(c.Config),
 		Models:       marshal(c.Models),
 		ModelMapping: marshal(c.ModelMapping),
 		Priority:     c.Priority,
@@ -51,6 +53,7 @@ func (r *channelRow) channel() (*aiproxy.Channel, error) {
 		Type:      aiproxy.ChannelType(r.Type),
 		BaseURL:   r.BaseURL,
 		Key:       r.APIKey,
+		Config:    configValue(r.Config),
 		Priority:  r.Priority,
 		Weight:    r.Weight,
 		Enabled:   r.Enabled,
@@ -88,6 +91,9 @@ func (s *Store) CreateChannel(ctx context.Context, c *aiproxy.Channel) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := s.checkChannel(c); err != nil {
+		return err
+	}
 	c.CreatedAt = now()
 	c.UpdatedAt = c.CreatedAt
 	row := toChannelRow(c)
@@ -106,7 +112,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *aiproxy.Channel) error {
 // UpdateChannel applies upd and returns the channel as stored. It returns
 // ENOTFOUND or EINVALID. The Cache serves the change when it returns.
 func (s *Store) UpdateChannel(ctx context.Context, id int64, upd aiproxy.ChannelUpdate) (*aiproxy.Channel, error) {
-	c, err := updateRow(ctx, s.db.rw, findChannel, id, upd.Apply, toChannelRow)
+	c, err := updateRow(ctx, s.db.rw, findChannel, id, upd.Apply, toChannelRow, s.checkChannel)
 	if err != nil {
 		return nil, wrap("update channel", err)
 	}
@@ -123,6 +129,21 @@ func (s *Store) DeleteChannel(ctx context.Context, id int64) error {
 	}
 	s.cache.changed(ctx)
 	return nil
+}
+
+func (s *Store) checkChannel(c *aiproxy.Channel) error {
+	if s.CheckChannel == nil {
+		return nil
+	}
+	return s.CheckChannel(c)
+}
+
+// configValue returns a stored config column as a channel's Config.
+func configValue(s string) json.RawMessage {
+	if s == "" || s == "{}" || s == "null" {
+		return nil
+	}
+	return json.RawMessage(s)
 }
 
 // findChannel returns a channel or ENOTFOUND; lock locks its row until

@@ -25,11 +25,15 @@ type logRow struct {
 	UpstreamModel    string    `bun:"upstream_model"`
 	Endpoint         string    `bun:"endpoint"`
 	Mode             string    `bun:"mode"`
+	ClientProtocol   string    `bun:"client_protocol"`
+	ChannelProtocol  string    `bun:"channel_protocol"`
 	Stream           bool      `bun:"stream"`
 	StatusCode       int       `bun:"status_code"`
 	PromptTokens     int64     `bun:"prompt_tokens"`
 	CompletionTokens int64     `bun:"completion_tokens"`
 	CachedTokens     int64     `bun:"cached_tokens"`
+	CacheCreation    int64     `bun:"cache_creation_tokens"`
+	ReasoningTokens  int64     `bun:"reasoning_tokens"`
 	TotalTokens      int64     `bun:"total_tokens"`
 	UsageCounted     bool      `bun:"usage_counted"`
 	Amount           int64     `bun:"amount"`
@@ -58,11 +62,15 @@ func toLogRow(l *aiproxy.Log) logRow {
 		UpstreamModel:    text(l.UpstreamModel, 256),
 		Endpoint:         text(l.Endpoint, 256),
 		Mode:             text(string(l.Mode), 32),
+		ClientProtocol:   text(string(l.ClientProtocol), 16),
+		ChannelProtocol:  text(string(l.ChannelProtocol), 16),
 		Stream:           l.Stream,
 		StatusCode:       l.StatusCode,
 		PromptTokens:     l.Usage.PromptTokens,
 		CompletionTokens: l.Usage.CompletionTokens,
 		CachedTokens:     l.Usage.CachedTokens,
+		CacheCreation:    l.Usage.CacheCreationTokens,
+		ReasoningTokens:  l.Usage.ReasoningTokens,
 		TotalTokens:      l.Usage.TotalTokens,
 		UsageCounted:     l.UsageCounted,
 		Amount:           int64(l.Amount),
@@ -78,24 +86,28 @@ func toLogRow(l *aiproxy.Log) logRow {
 
 func (r *logRow) log() *aiproxy.Log {
 	return &aiproxy.Log{
-		ID:            r.ID,
-		RequestID:     r.RequestID,
-		CreatedAt:     r.CreatedAt.UTC(),
-		GroupID:       r.GroupID,
-		TokenID:       r.TokenID,
-		TokenName:     r.TokenName,
-		ChannelID:     r.ChannelID,
-		Model:         r.Model,
-		UpstreamModel: r.UpstreamModel,
-		Endpoint:      r.Endpoint,
-		Mode:          aiproxy.Mode(r.Mode),
-		Stream:        r.Stream,
-		StatusCode:    r.StatusCode,
+		ID:              r.ID,
+		RequestID:       r.RequestID,
+		CreatedAt:       r.CreatedAt.UTC(),
+		GroupID:         r.GroupID,
+		TokenID:         r.TokenID,
+		TokenName:       r.TokenName,
+		ChannelID:       r.ChannelID,
+		Model:           r.Model,
+		UpstreamModel:   r.UpstreamModel,
+		Endpoint:        r.Endpoint,
+		Mode:            aiproxy.Mode(r.Mode),
+		ClientProtocol:  aiproxy.Protocol(r.ClientProtocol),
+		ChannelProtocol: aiproxy.Protocol(r.ChannelProtocol),
+		Stream:          r.Stream,
+		StatusCode:      r.StatusCode,
 		Usage: aiproxy.Usage{
-			PromptTokens:     r.PromptTokens,
-			CompletionTokens: r.CompletionTokens,
-			CachedTokens:     r.CachedTokens,
-			TotalTokens:      r.TotalTokens,
+			PromptTokens:        r.PromptTokens,
+			CompletionTokens:    r.CompletionTokens,
+			CachedTokens:        r.CachedTokens,
+			CacheCreationTokens: r.CacheCreation,
+			ReasoningTokens:     r.ReasoningTokens,
+			TotalTokens:         r.TotalTokens,
 		},
 		UsageCounted: r.UsageCounted,
 		Amount:       aiproxy.Amount(r.Amount),

@@ -20,6 +20,7 @@ func migrations(dialect string) *migrate.Migrations {
 	r := ddl[dialect]
 	ms := migrate.NewMigrations()
 	ms.Add(migrate.Migration{Name: "0001", Comment: "init", Up: execSchema(r, schemaV1)})
+	ms.Add(migrate.Migration{Name: "0002", Comment: "protocols", Up: execSchema(r, schemaV2)})
 	return ms
 }
 
@@ -113,6 +114,20 @@ var schemaV1 = []string{
 	`CREATE INDEX IF NOT EXISTS "logs_request_id" ON "logs" ("request_id")`,
 }
 
+// schemaV2 adds what the Anthropic and Gemini protocols brought: a
+// channel's per-type config, the protocols of a logged request, and the
+// cache-creation and reasoning token counts. SQLite and PostgreSQL run it
+// in one transaction; on MySQL, whose DDL cannot be rolled back, a run
+// that failed half-way is finished by the next, which skips the columns
+// already added.
+var schemaV2 = []string{
+	`ALTER TABLE "channels" ADD COLUMN "config" {text} NULL`,
+	`ALTER TABLE "logs" ADD COLUMN "client_protocol" VARCHAR(16) NOT NULL DEFAULT 'openai'`,
+	`ALTER TABLE "logs" ADD COLUMN "channel_protocol" VARCHAR(16) NOT NULL DEFAULT ''`,
+	`ALTER TABLE "logs" ADD COLUMN "cache_creation_tokens" BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE "logs" ADD COLUMN "reasoning_tokens" BIGINT NOT NULL DEFAULT 0`,
+}
+
 // ddl turns the portable DDL of a migration into the dialect's.
 var ddl = map[string]*strings.Replacer{
 	SQLite: strings.NewReplacer(
@@ -149,7 +164,7 @@ func execSchema(r *strings.Replacer, stmts []string) func(context.Context, *migr
 			for _, stmt := range stmts {
 				_, err := tx.ExecContext(ctx, r.Replace(stmt))
 				var myErr *mysql.MySQLError
-				if errors.As(err, &myErr) && myErr.Number == 1061 { // duplicate key name
+				if errors.As(err, &myErr) && (myErr.Number == 1061 || myErr.Number == 1060) { // duplicate key or column name
 					err = nil
 				}
 				if err != nil {

@@ -36,6 +36,10 @@ type Store struct {
 	// NegativeTTL is how long the Cache remembers that a key is unknown.
 	// Zero means 5s.
 	NegativeTTL time.Duration
+	// CheckChannel checks a channel's type and config when it is created
+	// or updated (the provider registry's Check, wired by cmd/aiproxy).
+	// Nil accepts every well-formed type and config.
+	CheckChannel aiproxy.ChannelCheck
 
 	db    *DB
 	logDB *DB
@@ -165,12 +169,12 @@ func findRow[R any](ctx context.Context, db bun.IDB, column string, key any, loc
 
 // updateRow is the read-modify-write behind every Update method, in one
 // transaction: it finds the value with key id (locking its row), applies
-// apply, validates the result, stamps UpdatedAt, writes the row and
-// returns the value as stored.
+// apply, validates the result (Validate, then each check), stamps
+// UpdatedAt, writes the row and returns the value as stored.
 func updateRow[K any, T interface{ Validate() error }, R storedRow[T]](
 	ctx context.Context, db bun.IDB,
 	find func(context.Context, bun.IDB, K, bool) (T, error), id K,
-	apply func(T), toRow func(T) R,
+	apply func(T), toRow func(T) R, checks ...func(T) error,
 ) (T, error) {
 	var stored T
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -181,6 +185,11 @@ func updateRow[K any, T interface{ Validate() error }, R storedRow[T]](
 		apply(v)
 		if err := v.Validate(); err != nil {
 			return err
+		}
+		for _, check := range checks {
+			if err := check(v); err != nil {
+				return err
+			}
 		}
 		row := toRow(v)
 		row.touch(now())

@@ -160,8 +160,8 @@ func TestMigrations(t *testing.T) {
 		// Opening again finds nothing to do.
 		db := storetest.OpenDB(t, dsn)
 		storetest.OpenDB(t, dsn)
-		if n := count(t, db, "bun_migrations"); n != 1 {
-			t.Errorf("%d migrations recorded, want 1", n)
+		if n := count(t, db, "bun_migrations"); n != 2 { // 0001 and 0002
+			t.Errorf("%d migrations recorded, want 2", n)
 		}
 		if n := count(t, db, "bun_migration_locks"); n != 0 {
 			t.Errorf("%d migration locks left", n)

@@ -100,7 +100,7 @@ func setupGateway(ctx context.Context, a *admin, providerURL string) (string, er
 	for _, ch := range channels {
 		in := map[string]any{
 			"name":    "load-" + ch.name,
-			"type":    "OPENAI",
+			"type":    "openai",
 			"baseURL": providerURL + ch.route.prefix() + "/v1",
 			"key":     "sk-load",
 			"models":  ch.models,

@@ -1,5 +1,5 @@
-// Command aiproxy runs the gateway: the OpenAI-compatible relay under /v1
-// and the GraphQL admin API at /graphql, from one binary. Configuration
+// Command aiproxy runs the gateway: the relay (OpenAI, Anthropic and
+// Gemini endpoints) and the GraphQL admin API at /graphql, from one binary. Configuration
 // comes from the environment; see the README.
 package main
 
@@ -92,18 +92,21 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			return nil, err
 		}
 	}
+	ps := providers.Providers()
 	a.store = store.New(a.db, a.logDB)
+	a.store.CheckChannel = ps.Check
 	if err := a.store.Start(ctx); err != nil {
 		a.closeDBs()
 		return nil, err
 	}
 	a.logs = store.NewLogWriter(a.store, store.LogWriterOptions{})
 
-	rl := &relay.Handler{
-		Keys:     a.store.Cache(),
-		Catalog:  a.store.Cache(),
-		Logs:     a.logs,
-		Adaptors: providers.Adaptors(),
+	rl := &relay.Server{
+		Keys:      a.store.Cache(),
+		Catalog:   a.store.Cache(),
+		Logs:      a.logs,
+		Providers: ps,
+		Ingresses: providers.Ingresses(),
 		Client: &http.Client{Transport: relay.NewTransport(relay.TransportOptions{
 			DialTimeout:   cfg.DialTimeout,
 			HeaderTimeout: cfg.HeaderTimeout,
@@ -123,6 +126,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			TokenService:       a.store,
 			ModelConfigService: a.store,
 			LogService:         a.store,
+			Providers:          ps,
 		},
 	})
 	r.Handle("/graphql", gql)

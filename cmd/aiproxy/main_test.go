@@ -132,7 +132,7 @@ func admin(tb testing.TB, url, query string, vars map[string]any, v any) {
 // It returns the token's key.
 func setup(tb testing.TB, url, upstream string) string {
 	tb.Helper()
-	admin(tb, url, `mutation($u: String!) { createChannel(input: {name: "fake", type: OPENAI, baseURL: $u, key: "sk-upstream-secret-key",
+	admin(tb, url, `mutation($u: String!) { createChannel(input: {name: "fake", type: "openai", baseURL: $u, key: "sk-upstream-secret-key",
 		models: ["gpt-4o-mini", "mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct", "fake-hold"],
 		modelMapping: [{from: "mini", to: "gpt-4o-mini"}]}) { id } }`, map[string]any{"u": upstream + "/v1"}, nil)
 	admin(tb, url, `mutation { createGroup(input: {id: "acme"}) { id } }`, nil, nil)
@@ -327,7 +327,7 @@ func TestAdminAPIRequiresTheKey(t *testing.T) {
 		t.Errorf("an unauthorized mutation ran: %+v", out.Groups)
 	}
 	// Invalid input names the field.
-	_, _, errs := graphql(t, g.srv.URL, adminKey, `mutation { createChannel(input: {name: "x", type: OPENAI, key: "k", models: ["m"], baseURL: "not a url"}) { id } }`, nil)
+	_, _, errs := graphql(t, g.srv.URL, adminKey, `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], baseURL: "not a url"}) { id } }`, nil)
 	if len(errs) != 1 || errs[0].Extensions["field"] != "baseURL" || !strings.Contains(errs[0].Message, "baseURL") {
 		t.Errorf("invalid baseURL: %+v", errs)
 	}

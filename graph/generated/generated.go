@@ -5,6 +5,7 @@ package generated
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -16,6 +17,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph/model"
+	"github.com/aiproxy/aiproxy/relay"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -31,9 +33,13 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Channel() ChannelResolver
+	ChannelConfigField() ChannelConfigFieldResolver
+	ChannelType() ChannelTypeResolver
 	Group() GroupResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	CreateChannelInput() CreateChannelInputResolver
+	UpdateChannelInput() UpdateChannelInputResolver
 	UpdateTokenInput() UpdateTokenInputResolver
 }
 
@@ -42,19 +48,35 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Channel struct {
-		BaseURL      func(childComplexity int) int
-		CreatedAt    func(childComplexity int) int
-		Enabled      func(childComplexity int) int
-		ID           func(childComplexity int) int
-		Key          func(childComplexity int) int
-		ModelMapping func(childComplexity int) int
-		Models       func(childComplexity int) int
-		Name         func(childComplexity int) int
-		Priority     func(childComplexity int) int
-		Type         func(childComplexity int) int
-		URL          func(childComplexity int) int
-		UpdatedAt    func(childComplexity int) int
-		Weight       func(childComplexity int) int
+		BaseURL          func(childComplexity int) int
+		Config           func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		EffectiveBaseURL func(childComplexity int) int
+		Enabled          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Key              func(childComplexity int) int
+		ModelMapping     func(childComplexity int) int
+		Models           func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Priority         func(childComplexity int) int
+		Type             func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+		Weight           func(childComplexity int) int
+	}
+
+	ChannelConfigField struct {
+		Default     func(childComplexity int) int
+		Description func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Type        func(childComplexity int) int
+	}
+
+	ChannelType struct {
+		Config         func(childComplexity int) int
+		DefaultBaseURL func(childComplexity int) int
+		Protocol       func(childComplexity int) int
+		Title          func(childComplexity int) int
+		Type           func(childComplexity int) int
 	}
 
 	CreatedToken struct {
@@ -72,31 +94,35 @@ type ComplexityRoot struct {
 	}
 
 	Log struct {
-		Amount           func(childComplexity int) int
-		CachedTokens     func(childComplexity int) int
-		ChannelID        func(childComplexity int) int
-		ClientIP         func(childComplexity int) int
-		CompletionTokens func(childComplexity int) int
-		CreatedAt        func(childComplexity int) int
-		Endpoint         func(childComplexity int) int
-		Error            func(childComplexity int) int
-		Group            func(childComplexity int) int
-		ID               func(childComplexity int) int
-		LatencyMs        func(childComplexity int) int
-		Model            func(childComplexity int) int
-		PromptTokens     func(childComplexity int) int
-		RequestBody      func(childComplexity int) int
-		RequestID        func(childComplexity int) int
-		ResponseBody     func(childComplexity int) int
-		StatusCode       func(childComplexity int) int
-		Stream           func(childComplexity int) int
-		TokenID          func(childComplexity int) int
-		TokenName        func(childComplexity int) int
-		TotalTokens      func(childComplexity int) int
-		TtfbMs           func(childComplexity int) int
-		Unpriced         func(childComplexity int) int
-		UpstreamModel    func(childComplexity int) int
-		UsageCounted     func(childComplexity int) int
+		Amount              func(childComplexity int) int
+		CacheCreationTokens func(childComplexity int) int
+		CachedTokens        func(childComplexity int) int
+		ChannelID           func(childComplexity int) int
+		ChannelProtocol     func(childComplexity int) int
+		ClientIP            func(childComplexity int) int
+		ClientProtocol      func(childComplexity int) int
+		CompletionTokens    func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Endpoint            func(childComplexity int) int
+		Error               func(childComplexity int) int
+		Group               func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		LatencyMs           func(childComplexity int) int
+		Model               func(childComplexity int) int
+		PromptTokens        func(childComplexity int) int
+		ReasoningTokens     func(childComplexity int) int
+		RequestBody         func(childComplexity int) int
+		RequestID           func(childComplexity int) int
+		ResponseBody        func(childComplexity int) int
+		StatusCode          func(childComplexity int) int
+		Stream              func(childComplexity int) int
+		TokenID             func(childComplexity int) int
+		TokenName           func(childComplexity int) int
+		TotalTokens         func(childComplexity int) int
+		TtfbMs              func(childComplexity int) int
+		Unpriced            func(childComplexity int) int
+		UpstreamModel       func(childComplexity int) int
+		UsageCounted        func(childComplexity int) int
 	}
 
 	LogConnection struct {
@@ -148,6 +174,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Channel      func(childComplexity int, id string) int
+		ChannelTypes func(childComplexity int) int
 		Channels     func(childComplexity int) int
 		Group        func(childComplexity int, id string) int
 		Groups       func(childComplexity int) int
@@ -177,9 +204,18 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type ChannelResolver interface {
+	Type(ctx context.Context, obj *aiproxy.Channel) (string, error)
 	BaseURL(ctx context.Context, obj *aiproxy.Channel) (*string, error)
-
+	EffectiveBaseURL(ctx context.Context, obj *aiproxy.Channel) (string, error)
 	Key(ctx context.Context, obj *aiproxy.Channel) (string, error)
+}
+type ChannelConfigFieldResolver interface {
+	Default(ctx context.Context, obj *relay.ConfigField) (*string, error)
+}
+type ChannelTypeResolver interface {
+	Type(ctx context.Context, obj *relay.Provider) (string, error)
+
+	Protocol(ctx context.Context, obj *relay.Provider) (aiproxy.Protocol, error)
 }
 type GroupResolver interface {
 	Tokens(ctx context.Context, obj *aiproxy.Group) ([]*aiproxy.Token, error)
@@ -199,6 +235,7 @@ type MutationResolver interface {
 	DeleteToken(ctx context.Context, id string) (string, error)
 }
 type QueryResolver interface {
+	ChannelTypes(ctx context.Context) ([]*relay.Provider, error)
 	Channels(ctx context.Context) ([]*aiproxy.Channel, error)
 	Channel(ctx context.Context, id string) (*aiproxy.Channel, error)
 	Groups(ctx context.Context) ([]*aiproxy.Group, error)
@@ -210,6 +247,12 @@ type QueryResolver interface {
 	Token(ctx context.Context, id string) (*aiproxy.Token, error)
 }
 
+type CreateChannelInputResolver interface {
+	Type(ctx context.Context, obj *aiproxy.Channel, data string) error
+}
+type UpdateChannelInputResolver interface {
+	Type(ctx context.Context, obj *aiproxy.ChannelUpdate, data *string) error
+}
 type UpdateTokenInputResolver interface {
 	ExpiresAt(ctx context.Context, obj *aiproxy.TokenUpdate, data *time.Time) error
 }
@@ -238,12 +281,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.BaseURL(childComplexity), true
+	case "Channel.config":
+		if e.ComplexityRoot.Channel.Config == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Config(childComplexity), true
 	case "Channel.createdAt":
 		if e.ComplexityRoot.Channel.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Channel.CreatedAt(childComplexity), true
+	case "Channel.effectiveBaseURL":
+		if e.ComplexityRoot.Channel.EffectiveBaseURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.EffectiveBaseURL(childComplexity), true
 	case "Channel.enabled":
 		if e.ComplexityRoot.Channel.Enabled == nil {
 			break
@@ -292,12 +347,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Type(childComplexity), true
-	case "Channel.effectiveBaseURL":
-		if e.ComplexityRoot.Channel.URL == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Channel.URL(childComplexity), true
 	case "Channel.updatedAt":
 		if e.ComplexityRoot.Channel.UpdatedAt == nil {
 			break
@@ -310,6 +359,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Weight(childComplexity), true
+
+	case "ChannelConfigField.default":
+		if e.ComplexityRoot.ChannelConfigField.Default == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelConfigField.Default(childComplexity), true
+	case "ChannelConfigField.description":
+		if e.ComplexityRoot.ChannelConfigField.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelConfigField.Description(childComplexity), true
+	case "ChannelConfigField.name":
+		if e.ComplexityRoot.ChannelConfigField.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelConfigField.Name(childComplexity), true
+	case "ChannelConfigField.type":
+		if e.ComplexityRoot.ChannelConfigField.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelConfigField.Type(childComplexity), true
+
+	case "ChannelType.config":
+		if e.ComplexityRoot.ChannelType.Config == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelType.Config(childComplexity), true
+	case "ChannelType.defaultBaseURL":
+		if e.ComplexityRoot.ChannelType.DefaultBaseURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelType.DefaultBaseURL(childComplexity), true
+	case "ChannelType.protocol":
+		if e.ComplexityRoot.ChannelType.Protocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelType.Protocol(childComplexity), true
+	case "ChannelType.title":
+		if e.ComplexityRoot.ChannelType.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelType.Title(childComplexity), true
+	case "ChannelType.name":
+		if e.ComplexityRoot.ChannelType.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelType.Type(childComplexity), true
 
 	case "CreatedToken.key":
 		if e.ComplexityRoot.CreatedToken.Key == nil {
@@ -367,6 +472,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.Amount(childComplexity), true
+	case "Log.cacheCreationTokens":
+		if e.ComplexityRoot.Log.CacheCreationTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.CacheCreationTokens(childComplexity), true
 	case "Log.cachedTokens":
 		if e.ComplexityRoot.Log.CachedTokens == nil {
 			break
@@ -379,12 +490,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.ChannelID(childComplexity), true
+	case "Log.channelProtocol":
+		if e.ComplexityRoot.Log.ChannelProtocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.ChannelProtocol(childComplexity), true
 	case "Log.clientIp":
 		if e.ComplexityRoot.Log.ClientIP == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Log.ClientIP(childComplexity), true
+	case "Log.clientProtocol":
+		if e.ComplexityRoot.Log.ClientProtocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.ClientProtocol(childComplexity), true
 	case "Log.completionTokens":
 		if e.ComplexityRoot.Log.CompletionTokens == nil {
 			break
@@ -439,6 +562,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.PromptTokens(childComplexity), true
+	case "Log.reasoningTokens":
+		if e.ComplexityRoot.Log.ReasoningTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.ReasoningTokens(childComplexity), true
 	case "Log.requestBody":
 		if e.ComplexityRoot.Log.RequestBody == nil {
 			break
@@ -763,6 +892,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Channel(childComplexity, args["id"].(string)), true
+	case "Query.channelTypes":
+		if e.ComplexityRoot.Query.ChannelTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ChannelTypes(childComplexity), true
 	case "Query.channels":
 		if e.ComplexityRoot.Query.Channels == nil {
 			break
@@ -994,8 +1129,27 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../schema/channel.graphqls", Input: `enum ChannelType {
-  OPENAI
+	{Name: "../schema/channel.graphqls", Input: `"A kind of channel: a provider API the gateway can call."
+type ChannelType {
+  "The name channels use as their type, e.g. openai, anthropic, gemini."
+  name: String!
+  title: String!
+  "The protocol its requests and answers are in."
+  protocol: Protocol!
+  "Where requests go when a channel sets no baseURL."
+  defaultBaseURL: String!
+  "The keys of a channel's config object."
+  config: [ChannelConfigField!]!
+}
+
+"One key of a channel type's config object."
+type ChannelConfigField {
+  name: String!
+  "string, integer, boolean or string list."
+  type: String!
+  "The value used when the key is absent; null when there is none."
+  default: String
+  description: String!
 }
 
 type ModelMapping {
@@ -1012,13 +1166,16 @@ input ModelMappingInput {
 type Channel {
   id: ID!
   name: String!
-  type: ChannelType!
+  "One of channelTypes' names."
+  type: String!
   "The base URL as configured, or null when the type's default is used."
   baseURL: String
   "The base URL requests go to."
   effectiveBaseURL: String!
   "The provider key, masked. The full key is never returned."
   key: String!
+  "The type's own settings (see channelTypes), or null for its defaults."
+  config: JSON
   models: [String!]!
   modelMapping: [ModelMapping!]!
   priority: Int!
@@ -1030,10 +1187,13 @@ type Channel {
 
 input CreateChannelInput {
   name: String!
-  type: ChannelType!
-  "OpenAI SDK convention, e.g. https://api.openai.com/v1; omitted means the type's default."
+  "One of channelTypes' names."
+  type: String!
+  "For OpenAI channels the OpenAI SDK convention, e.g. https://api.openai.com/v1; omitted means the type's default."
   baseURL: String
   key: String!
+  "A JSON object of the type's settings (see channelTypes); omitted means the type's defaults."
+  config: JSON
   models: [String!]!
   modelMapping: [ModelMappingInput!]
   "Higher is preferred."
@@ -1046,10 +1206,12 @@ input CreateChannelInput {
 "Fields to change; omitted or null fields keep their value."
 input UpdateChannelInput {
   name: String
-  type: ChannelType
+  type: String
   "An empty string resets to the type's default."
   baseURL: String
   key: String
+  "A JSON object replacing the config; an empty object resets it to the type's defaults."
+  config: JSON
   "At least one model when given."
   models: [String!]
   "An empty list removes every mapping."
@@ -1060,6 +1222,8 @@ input UpdateChannelInput {
 }
 
 extend type Query {
+  "Every channel type the gateway knows."
+  channelTypes: [ChannelType!]!
   channels: [Channel!]!
   channel(id: ID!): Channel
 }
@@ -1120,11 +1284,20 @@ type Log {
   "The model sent upstream, after mapping."
   upstreamModel: String!
   endpoint: String!
+  "The protocol the client spoke."
+  clientProtocol: Protocol!
+  "The protocol sent to the provider; null when no channel was reached. It differs from clientProtocol when the request was converted."
+  channelProtocol: Protocol
   stream: Boolean!
   statusCode: Int!
   promptTokens: Int!
   completionTokens: Int!
+  "Part of promptTokens read from the provider's prompt cache."
   cachedTokens: Int!
+  "Part of promptTokens written to the provider's prompt cache."
+  cacheCreationTokens: Int!
+  "Part of completionTokens spent on reasoning."
+  reasoningTokens: Int!
   totalTokens: Int!
   "True when the gateway counted tokens because the provider reported none."
   usageCounted: Boolean!
@@ -1240,6 +1413,15 @@ extend type Mutation {
 # input, extensions.field naming the input field or argument at fault.
 
 scalar Time
+"Any JSON value, written as JSON (not as a string)."
+scalar JSON
+
+"A wire protocol for AI requests."
+enum Protocol {
+  OPENAI
+  ANTHROPIC
+  GEMINI
+}
 
 type Query
 type Mutation
@@ -1331,6 +1513,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_effectiveBaseURL(ctx, field)
 	case "key":
 		return ec.fieldContext_Channel_key(ctx, field)
+	case "config":
+		return ec.fieldContext_Channel_config(ctx, field)
 	case "models":
 		return ec.fieldContext_Channel_models(ctx, field)
 	case "modelMapping":
@@ -1347,6 +1531,36 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelConfigField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ChannelConfigField_name(ctx, field)
+	case "type":
+		return ec.fieldContext_ChannelConfigField_type(ctx, field)
+	case "default":
+		return ec.fieldContext_ChannelConfigField_default(ctx, field)
+	case "description":
+		return ec.fieldContext_ChannelConfigField_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelConfigField", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelType(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ChannelType_name(ctx, field)
+	case "title":
+		return ec.fieldContext_ChannelType_title(ctx, field)
+	case "protocol":
+		return ec.fieldContext_ChannelType_protocol(ctx, field)
+	case "defaultBaseURL":
+		return ec.fieldContext_ChannelType_defaultBaseURL(ctx, field)
+	case "config":
+		return ec.fieldContext_ChannelType_config(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelType", field.Name)
 }
 
 func (ec *executionContext) childFields_CreatedToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1399,6 +1613,10 @@ func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.C
 		return ec.fieldContext_Log_upstreamModel(ctx, field)
 	case "endpoint":
 		return ec.fieldContext_Log_endpoint(ctx, field)
+	case "clientProtocol":
+		return ec.fieldContext_Log_clientProtocol(ctx, field)
+	case "channelProtocol":
+		return ec.fieldContext_Log_channelProtocol(ctx, field)
 	case "stream":
 		return ec.fieldContext_Log_stream(ctx, field)
 	case "statusCode":
@@ -1409,6 +1627,10 @@ func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.C
 		return ec.fieldContext_Log_completionTokens(ctx, field)
 	case "cachedTokens":
 		return ec.fieldContext_Log_cachedTokens(ctx, field)
+	case "cacheCreationTokens":
+		return ec.fieldContext_Log_cacheCreationTokens(ctx, field)
+	case "reasoningTokens":
+		return ec.fieldContext_Log_reasoningTokens(ctx, field)
 	case "totalTokens":
 		return ec.fieldContext_Log_totalTokens(ctx, field)
 	case "usageCounted":
@@ -2082,18 +2304,18 @@ func (ec *executionContext) _Channel_type(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Channel_type(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Type, nil
+			return ec.Resolvers.Channel().Type(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.ChannelType) graphql.Marshaler {
-			return ec.marshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Channel_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Channel", field, false, false, "ChannelType")
+	return graphql.NewScalarFieldContext("Channel", field, true, true, "String")
 }
 
 func (ec *executionContext) _Channel_baseURL(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
@@ -2128,7 +2350,7 @@ func (ec *executionContext) _Channel_effectiveBaseURL(ctx context.Context, field
 			return ec.fieldContext_Channel_effectiveBaseURL(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.URL(), nil
+			return ec.Resolvers.Channel().EffectiveBaseURL(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -2139,7 +2361,7 @@ func (ec *executionContext) _Channel_effectiveBaseURL(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Channel_effectiveBaseURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Channel", field, true, false, "String")
+	return graphql.NewScalarFieldContext("Channel", field, true, true, "String")
 }
 
 func (ec *executionContext) _Channel_key(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
@@ -2163,6 +2385,29 @@ func (ec *executionContext) _Channel_key(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Channel_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, true, true, "String")
+}
+
+func (ec *executionContext) _Channel_config(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_config(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Config, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+			return ec.marshalOJSON2encodingᚋjsonᚐRawMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_config(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _Channel_models(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
@@ -2333,6 +2578,222 @@ func (ec *executionContext) _Channel_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Channel_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ChannelConfigField_name(ctx context.Context, field graphql.CollectedField, obj *relay.ConfigField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelConfigField_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelConfigField_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelConfigField", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelConfigField_type(ctx context.Context, field graphql.CollectedField, obj *relay.ConfigField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelConfigField_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelConfigField_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelConfigField", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelConfigField_default(ctx context.Context, field graphql.CollectedField, obj *relay.ConfigField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelConfigField_default(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ChannelConfigField().Default(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelConfigField_default(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelConfigField", field, true, true, "String")
+}
+
+func (ec *executionContext) _ChannelConfigField_description(ctx context.Context, field graphql.CollectedField, obj *relay.ConfigField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelConfigField_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelConfigField_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelConfigField", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelType_name(ctx context.Context, field graphql.CollectedField, obj *relay.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelType_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ChannelType().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelType_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelType", field, true, true, "String")
+}
+
+func (ec *executionContext) _ChannelType_title(ctx context.Context, field graphql.CollectedField, obj *relay.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelType_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelType_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelType_protocol(ctx context.Context, field graphql.CollectedField, obj *relay.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelType_protocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ChannelType().Protocol(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Protocol) graphql.Marshaler {
+			return ec.marshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelType_protocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelType", field, true, true, "Protocol")
+}
+
+func (ec *executionContext) _ChannelType_defaultBaseURL(ctx context.Context, field graphql.CollectedField, obj *relay.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelType_defaultBaseURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultBaseURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelType_defaultBaseURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelType", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelType_config(ctx context.Context, field graphql.CollectedField, obj *relay.Provider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelType_config(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Config, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []relay.ConfigField) graphql.Marshaler {
+			return ec.marshalNChannelConfigField2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐConfigFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelType_config(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChannelType",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelConfigField(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CreatedToken_token(ctx context.Context, field graphql.CollectedField, obj *model.CreatedToken) (ret graphql.Marshaler) {
@@ -2767,6 +3228,52 @@ func (ec *executionContext) fieldContext_Log_endpoint(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
 }
 
+func (ec *executionContext) _Log_clientProtocol(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_clientProtocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientProtocol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Protocol) graphql.Marshaler {
+			return ec.marshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_clientProtocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "Protocol")
+}
+
+func (ec *executionContext) _Log_channelProtocol(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_channelProtocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelProtocol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Protocol) graphql.Marshaler {
+			return ec.marshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Log_channelProtocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "Protocol")
+}
+
 func (ec *executionContext) _Log_stream(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2879,6 +3386,52 @@ func (ec *executionContext) _Log_cachedTokens(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Log_cachedTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Log_cacheCreationTokens(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_cacheCreationTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheCreationTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_cacheCreationTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Log_reasoningTokens(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_reasoningTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReasoningTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_reasoningTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Log", field, false, false, "Int")
 }
 
@@ -4056,6 +4609,38 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _Query_channelTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_channelTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ChannelTypes(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*relay.Provider) graphql.Marshaler {
+			return ec.marshalNChannelType2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_channelTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelType(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_channels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5818,7 +6403,7 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "models", "modelMapping", "priority", "weight", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5834,11 +6419,13 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 			it.Name = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
-			data, err := ec.unmarshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx, v)
+			data, err := ec.unmarshalNString2string(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Type = data
+			if err = ec.Resolvers.CreateChannelInput().Type(ctx, &it, data); err != nil {
+				return it, err
+			}
 		case "baseURL":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseURL"))
 			data, err := ec.unmarshalOString2string(ctx, v)
@@ -5853,6 +6440,13 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Key = data
+		case "config":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("config"))
+			data, err := ec.unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Config = data
 		case "models":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("models"))
 			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
@@ -6303,7 +6897,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "models", "modelMapping", "priority", "weight", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6319,11 +6913,13 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 			it.Name = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
-			data, err := ec.unmarshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Type = data
+			if err = ec.Resolvers.UpdateChannelInput().Type(ctx, &it, data); err != nil {
+				return it, err
+			}
 		case "baseURL":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseURL"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -6338,6 +6934,13 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Key = data
+		case "config":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("config"))
+			data, err := ec.unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Config = data
 		case "models":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("models"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
@@ -6618,10 +7221,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
-			out.Values[i] = ec._Channel_type(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_type(ctx, field, obj)
+				})
 		case "baseURL":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -6629,16 +7233,22 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 					return ec._Channel_baseURL(ctx, field, obj)
 				})
 		case "effectiveBaseURL":
-			out.Values[i] = ec._Channel_effectiveBaseURL(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_effectiveBaseURL(ctx, field, obj)
+				})
 		case "key":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Channel_key(ctx, field, obj)
 				})
+		case "config":
+			out.Values[i] = ec._Channel_config(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "models":
 			out.Values[i] = ec._Channel_models(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -6671,6 +7281,110 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Channel_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var channelConfigFieldImplementors = []string{"ChannelConfigField"}
+
+func (ec *executionContext) _ChannelConfigField(ctx context.Context, sel ast.SelectionSet, obj *relay.ConfigField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelConfigFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelConfigField")
+		case "name":
+			out.Values[i] = ec._ChannelConfigField_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._ChannelConfigField_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "default":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ChannelConfigField_default(ctx, field, obj)
+				})
+		case "description":
+			out.Values[i] = ec._ChannelConfigField_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var channelTypeImplementors = []string{"ChannelType"}
+
+func (ec *executionContext) _ChannelType(ctx context.Context, sel ast.SelectionSet, obj *relay.Provider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelTypeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelType")
+		case "name":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ChannelType_name(ctx, field, obj)
+				})
+		case "title":
+			out.Values[i] = ec._ChannelType_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "protocol":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ChannelType_protocol(ctx, field, obj)
+				})
+		case "defaultBaseURL":
+			out.Values[i] = ec._ChannelType_defaultBaseURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "config":
+			out.Values[i] = ec._ChannelType_config(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -6849,6 +7563,16 @@ func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "clientProtocol":
+			out.Values[i] = ec._Log_clientProtocol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channelProtocol":
+			out.Values[i] = ec._Log_channelProtocol(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "stream":
 			out.Values[i] = ec._Log_stream(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -6871,6 +7595,16 @@ func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj 
 			}
 		case "cachedTokens":
 			out.Values[i] = ec._Log_cachedTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheCreationTokens":
+			out.Values[i] = ec._Log_cacheCreationTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasoningTokens":
+			out.Values[i] = ec._Log_reasoningTokens(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -7305,6 +8039,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Query")
+		case "channelTypes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_channelTypes(ctx, field)
+				})
 		case "channels":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -7868,29 +8608,49 @@ func (ec *executionContext) marshalNChannel2ᚖgithubᚗcomᚋaiproxyᚋaiproxy�
 	return ec._Channel(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx context.Context, v any) (aiproxy.ChannelType, error) {
-	tmp, err := graphql.UnmarshalString(v)
-	res := unmarshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType[tmp]
-	return res, graphql.ErrorOnPath(ctx, err)
+func (ec *executionContext) marshalNChannelConfigField2githubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐConfigField(ctx context.Context, sel ast.SelectionSet, v relay.ConfigField) graphql.Marshaler {
+	return ec._ChannelConfigField(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx context.Context, sel ast.SelectionSet, v aiproxy.ChannelType) graphql.Marshaler {
-	_ = sel
-	res := graphql.MarshalString(marshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType[v])
-	if res == graphql.Null {
-		graphql.AddInvalidNullFromMarshaler(ctx, "ChannelType!")
+func (ec *executionContext) marshalNChannelConfigField2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐConfigFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []relay.ConfigField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannelConfigField2githubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐConfigField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
 	}
-	return res
+
+	return ret
 }
 
-var (
-	unmarshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType = map[string]aiproxy.ChannelType{
-		"OPENAI": aiproxy.ChannelTypeOpenAI,
+func (ec *executionContext) marshalNChannelType2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*relay.Provider) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐProvider(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
 	}
-	marshalNChannelType2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelType = map[aiproxy.ChannelType]string{
-		aiproxy.ChannelTypeOpenAI: "OPENAI",
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐProvider(ctx context.Context, sel ast.SelectionSet, v *relay.Provider) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChannelType!")
+		return graphql.Null
 	}
-)
+	return ec._ChannelType(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalNCreateChannelInput2githubᚗcomᚋaiproxyᚋaiproxyᚐChannel(ctx context.Context, v any) (aiproxy.Channel, error) {
 	res, err := ec.unmarshalInputCreateChannelInput(ctx, v)
@@ -8162,6 +8922,34 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋaiproxyᚋaiproxy
 	}
 	return ec._PageInfo(ctx, sel, v)
 }
+
+func (ec *executionContext) unmarshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx context.Context, v any) (aiproxy.Protocol, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx context.Context, sel ast.SelectionSet, v aiproxy.Protocol) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Protocol!")
+	}
+	return res
+}
+
+var (
+	unmarshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol = map[string]aiproxy.Protocol{
+		"OPENAI":    aiproxy.ProtocolOpenAI,
+		"ANTHROPIC": aiproxy.ProtocolAnthropic,
+		"GEMINI":    aiproxy.ProtocolGemini,
+	}
+	marshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol = map[aiproxy.Protocol]string{
+		aiproxy.ProtocolOpenAI:    "OPENAI",
+		aiproxy.ProtocolAnthropic: "ANTHROPIC",
+		aiproxy.ProtocolGemini:    "GEMINI",
+	}
+)
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
@@ -8443,34 +9231,6 @@ func (ec *executionContext) marshalOChannel2ᚖgithubᚗcomᚋaiproxyᚋaiproxy�
 	return ec._Channel(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx context.Context, v any) (*aiproxy.ChannelType, error) {
-	if v == nil {
-		return nil, nil
-	}
-	tmp, err := graphql.UnmarshalString(v)
-	res := unmarshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType[tmp]
-	return &res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType(ctx context.Context, sel ast.SelectionSet, v *aiproxy.ChannelType) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	_ = sel
-	_ = ctx
-	res := graphql.MarshalString(marshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType[*v])
-	return res
-}
-
-var (
-	unmarshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType = map[string]aiproxy.ChannelType{
-		"OPENAI": aiproxy.ChannelTypeOpenAI,
-	}
-	marshalOChannelType2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelType = map[aiproxy.ChannelType]string{
-		aiproxy.ChannelTypeOpenAI: "OPENAI",
-	}
-)
-
 func (ec *executionContext) unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx context.Context, v any) (*aiproxy.Price, error) {
 	if v == nil {
 		return nil, nil
@@ -8547,6 +9307,23 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := model.UnmarshalJSON(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, sel ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := model.MarshalJSON(v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOLogFilter2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogFilter(ctx context.Context, v any) (*model.LogFilter, error) {
@@ -8628,6 +9405,38 @@ var (
 		aiproxy.ModeModeration:  "MODERATION",
 		aiproxy.ModeRerank:      "RERANK",
 		aiproxy.ModeResponses:   "RESPONSES",
+	}
+)
+
+func (ec *executionContext) unmarshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx context.Context, v any) (*aiproxy.Protocol, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx context.Context, sel ast.SelectionSet, v *aiproxy.Protocol) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol[*v])
+	return res
+}
+
+var (
+	unmarshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol = map[string]aiproxy.Protocol{
+		"OPENAI":    aiproxy.ProtocolOpenAI,
+		"ANTHROPIC": aiproxy.ProtocolAnthropic,
+		"GEMINI":    aiproxy.ProtocolGemini,
+	}
+	marshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol = map[aiproxy.Protocol]string{
+		aiproxy.ProtocolOpenAI:    "OPENAI",
+		aiproxy.ProtocolAnthropic: "ANTHROPIC",
+		aiproxy.ProtocolGemini:    "GEMINI",
 	}
 )
 

@@ -26,14 +26,23 @@ type Log struct {
 	// The model the client asked for.
 	Model string `json:"model"`
 	// The model sent upstream, after mapping.
-	UpstreamModel    string `json:"upstreamModel"`
-	Endpoint         string `json:"endpoint"`
-	Stream           bool   `json:"stream"`
-	StatusCode       int    `json:"statusCode"`
-	PromptTokens     int    `json:"promptTokens"`
-	CompletionTokens int    `json:"completionTokens"`
-	CachedTokens     int    `json:"cachedTokens"`
-	TotalTokens      int    `json:"totalTokens"`
+	UpstreamModel string `json:"upstreamModel"`
+	Endpoint      string `json:"endpoint"`
+	// The protocol the client spoke.
+	ClientProtocol aiproxy.Protocol `json:"clientProtocol"`
+	// The protocol sent to the provider; null when no channel was reached. It differs from clientProtocol when the request was converted.
+	ChannelProtocol  *aiproxy.Protocol `json:"channelProtocol,omitempty"`
+	Stream           bool              `json:"stream"`
+	StatusCode       int               `json:"statusCode"`
+	PromptTokens     int               `json:"promptTokens"`
+	CompletionTokens int               `json:"completionTokens"`
+	// Part of promptTokens read from the provider's prompt cache.
+	CachedTokens int `json:"cachedTokens"`
+	// Part of promptTokens written to the provider's prompt cache.
+	CacheCreationTokens int `json:"cacheCreationTokens"`
+	// Part of completionTokens spent on reasoning.
+	ReasoningTokens int `json:"reasoningTokens"`
+	TotalTokens     int `json:"totalTokens"`
 	// True when the gateway counted tokens because the provider reported none.
 	UsageCounted bool `json:"usageCounted"`
 	// Cost in currency units.

@@ -6,6 +6,7 @@ package model
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -92,4 +93,29 @@ func inputField(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// MarshalJSON writes a JSON value as it is. Nil or empty writes null.
+func MarshalJSON(raw json.RawMessage) graphql.ContextMarshaler {
+	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
+		if len(raw) == 0 {
+			_, err := io.WriteString(w, "null")
+			return err
+		}
+		_, err := w.Write(raw)
+		return err
+	})
+}
+
+// UnmarshalJSON reads any GraphQL input value (an object literal, a list,
+// a string, ...) as JSON.
+func UnmarshalJSON(ctx context.Context, v any) (json.RawMessage, error) {
+	if v == nil {
+		return json.RawMessage("null"), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, aiproxy.FieldErrorf(inputField(ctx), "%s must be a JSON value", inputField(ctx))
+	}
+	return b, nil
 }
