@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -519,5 +520,111 @@ func TestUnknownRoutes(t *testing.T) {
 		if resp.StatusCode != tt.status || e.Error.Code != tt.code {
 			t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, e.Error.Code, tt.status, tt.code)
 		}
+	}
+}
+
+// The token's rules, each refused with its own status and code.
+func TestTokenRules(t *testing.T) {
+	f := newFixture(t, nil)
+	past := time.Now().Add(-time.Hour)
+	tests := []struct {
+		name   string
+		change func(*aiproxy.Token, *aiproxy.Group)
+		status int
+		code   string
+		logged bool
+	}{
+		{"disabled token", func(t *aiproxy.Token, _ *aiproxy.Group) { t.Enabled = false }, 401, aiproxy.ReasonTokenDisabled, false},
+		{"expired token", func(t *aiproxy.Token, _ *aiproxy.Group) { t.ExpiresAt = &past }, 401, aiproxy.ReasonTokenExpired, false},
+		{"refused address", func(t *aiproxy.Token, _ *aiproxy.Group) { t.Subnets = []string{"10.0.0.0/8"} }, 403, aiproxy.ReasonIPNotAllowed, false},
+		{"disabled group", func(_ *aiproxy.Token, g *aiproxy.Group) { g.Enabled = false }, 403, aiproxy.ReasonGroupDisabled, false},
+		{"model not allowed", func(t *aiproxy.Token, _ *aiproxy.Group) { t.Models = []string{"mini"} }, 403, aiproxy.ReasonModelNotAllowed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := *f.token
+			grp := *f.group
+			tt.change(&tok, &grp)
+			f.mem.AddToken(testKey, &tok, &grp)
+			defer f.mem.AddToken(testKey, f.token, f.group)
+			before := len(f.mem.Logs())
+			_, err := f.client.Chat.Completions.New(context.Background(), chatParams("gpt-4o-mini", "hi"))
+			apiErr := asAPIError(t, err)
+			if apiErr.StatusCode != tt.status || apiErr.Code != tt.code {
+				t.Fatalf("status %d code %q, want %d %q", apiErr.StatusCode, apiErr.Code, tt.status, tt.code)
+			}
+			if tt.logged {
+				if l := f.mem.NextLog(t); l.StatusCode != tt.status {
+					t.Errorf("log status %d", l.StatusCode)
+				}
+			} else if n := len(f.mem.Logs()); n != before {
+				t.Errorf("a refused key was logged")
+			}
+		})
+	}
+}
+
+// A channel failing with 5xx is left for the next one, and the log names
+// the channel that answered, with every attempt recorded.
+func TestServerErrorThenSuccess(t *testing.T) {
+	f := newFixture(t, nil)
+	f.mem.SetChannels(
+		&aiproxy.Channel{ID: 20, Type: openaiad.Type, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: relaytest.ModelServerError}}, Priority: 9, Enabled: true},
+		&aiproxy.Channel{ID: 21, Type: openaiad.Type, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: relaytest.ModelUnavailable}}, Priority: 8, Enabled: true},
+		&aiproxy.Channel{ID: 22, Type: openaiad.Type, BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: "gpt-4o-mini"}}, Priority: 1, Enabled: true},
+	)
+	resp, err := f.client.Chat.Completions.New(context.Background(), chatParams("m", "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Model != "m" || !strings.Contains(resp.Choices[0].Message.Content, "hi") {
+		t.Errorf("answer %+v", resp)
+	}
+	if l := f.mem.NextLog(t); l.ChannelID != 22 || l.StatusCode != 200 || l.UpstreamModel != "gpt-4o-mini" {
+		t.Errorf("log channel %d status %d model %q", l.ChannelID, l.StatusCode, l.UpstreamModel)
+	}
+}
+
+// A compatible server that does not know stream_options refuses it: the
+// request is sent again without it, and the channel is remembered.
+func TestStreamOptionsRefused(t *testing.T) {
+	var mu sync.Mutex
+	var withOptions, without int
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if bytes.Contains(b, []byte("stream_options")) {
+			withOptions++
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error","param":null,"code":null}}`)
+			return
+		}
+		without++
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"old\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":null}]}\n\n")
+		io.WriteString(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"old\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(up.Close)
+	f := newFixture(t, nil)
+	f.mem.SetChannels(&aiproxy.Channel{ID: 30, Type: openaiad.Type, BaseURL: up.URL, Models: []string{"old"}, Enabled: true})
+	for i := range 2 {
+		st := f.client.Chat.Completions.NewStreaming(context.Background(), chatParams("old", "hi"))
+		var acc openai.ChatCompletionAccumulator
+		for st.Next() {
+			acc.AddChunk(st.Current())
+		}
+		if err := st.Err(); err != nil || acc.Choices[0].Message.Content != "ok" {
+			t.Fatalf("request %d: %v %+v", i, err, acc.Choices)
+		}
+		if l := f.mem.NextLog(t); l.StatusCode != 200 || !l.UsageCounted {
+			t.Errorf("request %d: log %+v", i, l)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if withOptions != 1 || without != 2 {
+		t.Errorf("%d requests with stream_options, %d without; want 1 and 2 (the refusal is remembered)", withOptions, without)
 	}
 }

@@ -221,7 +221,7 @@ func (ps *procs) start(name string, cmd *exec.Cmd) (*proc, error) {
 		cmd.Stdout = lf
 	}
 	cmd.Stderr = lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
