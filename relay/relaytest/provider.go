@@ -1,25 +1,41 @@
-// Package relaytest provides a fake OpenAI-compatible provider for the
-// relay's tests, the end-to-end tests and the load tool.
+// Package relaytest provides fake providers for the relay's tests, the
+// end-to-end tests and the load tool, and in-memory fakes of the relay's own
+// dependencies (Memory).
 //
-// The provider speaks OpenAI's wire format closely enough for the official
-// OpenAI Go SDK to parse it: chat completions (plain and streamed as
-// server-sent events), legacy completions, embeddings (float and base64) and
-// the models list, with OpenAI's error objects. Tests steer it per request
-// through special model names (ModelHang, ModelRateLimited, ...), so one
-// provider can serve many channels, and per provider through Options.
+// There is one fake per protocol, each speaking its provider's wire format
+// closely enough for the provider's official Go SDK to parse it, errors and
+// streams included: Provider for OpenAI (and every OpenAI-compatible
+// server), AnthropicProvider for api.anthropic.com, GeminiProvider for
+// generativelanguage.googleapis.com. None of them uses the gateway's own
+// codecs: each parses and writes its format on its own, so that a test
+// through the gateway can catch a codec's bug. Tests steer a fake per
+// request through special model names (ModelHang, ModelTools, ...; the same
+// names mean the same scenario on every fake, so one test suite can run
+// against all three channel types), so one provider can serve many
+// channels, and per provider through Options (the same Options for all
+// three). Every fake records what it receives (Requests), with a
+// protocol-neutral summary of each chat request (Conversation), and counts
+// the requests it is serving (Active) and the ones their clients gave up
+// (Cancelled).
 //
 // Replies are deterministic. A chat reply echoes the last user message
 // ("Hello! You said: hi", at most 256 runes of it; "Hello!" when there is
-// none), a completions reply the first prompt; WithReply fixes the reply
-// instead. The model field echoes the request's model, so a test sees the
-// model a gateway mapped to. Token counts are words as counted by Tokens:
-// prompt_tokens is the words of every message (or prompt, or input),
-// completion_tokens the words of the reply. max_completion_tokens or
-// max_tokens cuts the reply to that many words, with finish_reason
-// "length". Only one choice is ever sent, whatever n says.
+// none), followed by " (+N media)" when the last user turn carries N
+// images, documents or audio; a completions reply the first prompt;
+// WithReply fixes the reply instead. The model field echoes the request's
+// model, so a test sees the model a gateway mapped to. Token counts are
+// words as counted by Tokens: the prompt is the words of the system prompt
+// and of every message (or prompt, or input), the completion the words of
+// the reply and of the reasoning. A token limit (OpenAI
+// max_completion_tokens or max_tokens, Anthropic max_tokens, Gemini
+// maxOutputTokens) cuts the reply to that many words, with the protocol's
+// finish reason for it ("length", "max_tokens", MAX_TOKENS).
 //
-// A stream has OpenAI's shape: for chat, a first chunk whose delta is
-// {"role":"assistant","content":"","refusal":null}, then one chunk per
+// The OpenAI fake: chat completions (plain and streamed as server-sent
+// events), legacy completions, embeddings (float and base64) and the models
+// list, with OpenAI's error objects. Only one choice is ever sent, whatever
+// n says. A stream has OpenAI's shape: for chat, a first chunk whose delta
+// is {"role":"assistant","content":"","refusal":null}, then one chunk per
 // content piece (a word by default, see WithChunks), then a finish chunk
 // whose delta is {} and finish_reason "stop"; legacy completions have no
 // role chunk and a finish chunk with text "". When the request sets
@@ -28,11 +44,15 @@
 // field. "data: [DONE]" ends the stream. Streams are sent with
 // Content-Type "text/event-stream; charset=utf-8" and flushed per event.
 // Every answer, errors included, has an x-request-id header ("req_" and 32
-// hex digits).
+// hex digits). As OpenAI does, it refuses (400) an assistant message with
+// tool_calls that is not followed by a tool message for each call, and a
+// tool message that answers no call.
 //
-// Answering costs no reflection on the write path, no logging and few
-// allocations, so a load test can run it at thousands of requests a second
-// (WithoutRecording keeps its memory flat).
+// Answering a plain chat request costs the OpenAI fake no reflection on the
+// write path, no logging and few allocations, so a load test can run it at
+// thousands of requests a second (WithoutRecording keeps its memory flat).
+// The scenario models (ModelTools, ModelReasoning, ...) take a slower,
+// general path.
 package relaytest
 
 import (
@@ -42,73 +62,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
-
-// Special model names. A request whose model starts with one of these
-// behaves as described, on every endpoint but GET /v1/models; any other
-// model is answered normally. A suffix keeps the behaviour, so
-// "fake-error-429-a" and "fake-error-429-b" can name two channels' models.
-// Authentication is checked first: a wrong key gets a 401 whatever the
-// model. The error models answer a streaming request with the same JSON
-// error and status, not with a stream, as OpenAI does.
-const (
-	// ModelNoUsage is answered normally but with no usage at all: no usage
-	// field in a non-streaming reply, and no usage chunk (nor "usage":null)
-	// in a stream even with stream_options.include_usage, so the gateway has
-	// to count tokens itself.
-	ModelNoUsage = "fake-no-usage"
-
-	// ModelHang never answers, streamed or not: no status, no header, no
-	// byte. The handler returns when the client goes away (counted by
-	// Cancelled), or drops the connection when the provider is closed. For
-	// timeout tests.
-	ModelHang = "fake-hang"
-
-	// ModelHold, streamed, sends the headers and the first chunk and then
-	// holds the stream open until the client goes away (counted by
-	// Cancelled), or drops the connection when the provider is closed. Not
-	// streamed (embeddings included), it behaves as ModelHang. For
-	// long-lived and many-open-streams tests.
-	ModelHold = "fake-hold"
-
-	// ModelCut, streamed, sends the first chunk and the first content chunk,
-	// then drops the connection without the terminating chunk or
-	// "data: [DONE]". Not streamed, it sends the status, the headers with the
-	// full Content-Length and half the body, then drops the connection. It
-	// does so by panicking with http.ErrAbortHandler, which net/http's
-	// server handles silently.
-	ModelCut = "fake-cut"
-
-	// ModelBadRequest is answered 400 with type "invalid_request_error",
-	// param "model" and code "invalid_value".
-	ModelBadRequest = "fake-error-400"
-
-	// ModelUnauthorized is answered 401 with type "invalid_request_error"
-	// and code "invalid_api_key", whatever the key.
-	ModelUnauthorized = "fake-error-401"
-
-	// ModelNotFound is answered 404 with type "invalid_request_error" and
-	// code "model_not_found", as OpenAI answers a model it does not serve.
-	ModelNotFound = "fake-error-404"
-
-	// ModelRateLimited is answered 429 with type "requests", code
-	// "rate_limit_exceeded", the header "Retry-After: 1" and OpenAI's
-	// x-ratelimit-* headers.
-	ModelRateLimited = "fake-error-429"
-
-	// ModelServerError is answered 500 with type "server_error" and a null
-	// code.
-	ModelServerError = "fake-error-500"
-
-	// ModelUnavailable is answered 503 with type "server_error" and a null
-	// code, as OpenAI answers an overloaded model.
-	ModelUnavailable = "fake-error-503"
 )
 
 // EarlyModel is the model field of the chunks a provider sends when it
@@ -137,87 +97,118 @@ const (
 	EarlyIgnore
 )
 
-// DefaultModels is what GET /v1/models lists unless WithModels says
-// otherwise.
+// DefaultModels is what the OpenAI fake's GET /v1/models lists unless
+// WithModels says otherwise.
 var DefaultModels = []string{"gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct", "text-embedding-3-small"}
 
 // echoRunes bounds how much of the user's message a reply echoes, so a huge
 // prompt does not make a huge reply.
 const echoRunes = 256
 
-// Option configures a Provider.
-type Option func(*Provider)
+// Option configures a fake provider: Provider, AnthropicProvider or
+// GeminiProvider. Every option applies to the three, but WithEarlyAnswer,
+// which only the OpenAI fake honours.
+type Option func(*config)
 
-// WithKey makes the provider require "Authorization: Bearer key" on every
-// request. A missing header is answered 401 with a null code, a wrong key 401
-// with code "invalid_api_key", both of type "invalid_request_error". Without
-// this option, or with "", any or no key is accepted.
+// config is what Options set.
+type config struct {
+	key       string
+	reply     string
+	fixed     bool
+	chunks    int
+	delay     time.Duration
+	noUsage   bool
+	cached    int64
+	modelIDs  []string
+	modelsSet bool
+	early     EarlyMode
+	noRecord  bool
+}
+
+// WithKey makes the provider require key on every request: OpenAI's
+// "Authorization: Bearer key" (a missing header is answered 401 with a null
+// code, a wrong key 401 with code "invalid_api_key", both of type
+// "invalid_request_error"); Anthropic's "x-api-key: key" or
+// "Authorization: Bearer key" (401 authentication_error); Gemini's "x-goog-api-key: key" or "?key=key" (a missing key
+// 403 PERMISSION_DENIED, a wrong one 400 INVALID_ARGUMENT "API key not
+// valid. Please pass a valid API key.", as Google answers). Without this
+// option, or with "", any or no key is accepted.
 func WithKey(key string) Option {
-	return func(p *Provider) { p.key = key }
+	return func(c *config) { c.key = key }
 }
 
-// WithReply makes every chat and completions reply the given text instead
-// of the echo of the request. WithReply("") makes empty replies: a stream of
-// only the first chunk and the finish chunk.
+// WithReply makes every plain reply the given text instead of the echo of
+// the request; the scenario models still reason and call tools, and
+// ModelTools still answers tool results with "Results: ...". WithReply("")
+// makes empty replies: for OpenAI a stream of only the first chunk and the
+// finish chunk.
 func WithReply(text string) Option {
-	return func(p *Provider) { p.reply, p.fixed = text, true }
+	return func(c *config) { c.reply, c.fixed = text, true }
 }
 
-// WithChunks makes every stream carry exactly n content chunks: the reply's
-// words grouped evenly, or its runes when it has fewer words than
-// n, padded with empty chunks when it has fewer runes. With n <= 0, the
-// default, each word is a chunk, carrying the whitespace before it.
+// WithChunks makes every stream carry exactly n content pieces (OpenAI
+// content chunks, Anthropic text_delta events, Gemini text chunks): the
+// reply's words grouped evenly, or its runes when it has fewer words than
+// n, padded with empty pieces when it has fewer runes. With n <= 0, the
+// default, each word is a piece, carrying the whitespace before it.
+// Reasoning is always streamed a word at a time.
 func WithChunks(n int) Option {
-	return func(p *Provider) { p.chunks = n }
+	return func(c *config) { c.chunks = n }
 }
 
 // WithChunkDelay makes the provider wait d before each event of a stream,
-// the first chunk and "data: [DONE]" included, so the first byte arrives
-// after d and a stream of k events lasts k·d; and wait d before a
-// non-streaming answer. A client that goes away during a wait ends the
-// request at once (counted by Cancelled). Zero, the default, means no wait.
+// the first one and the end ("data: [DONE]", message_stop) included, so the
+// first byte arrives after d and a stream of k events lasts k·d; and wait d
+// before a non-streaming answer. A client that goes away during a wait ends
+// the request at once (counted by Cancelled). Zero, the default, means no
+// wait.
 func WithChunkDelay(d time.Duration) Option {
-	return func(p *Provider) { p.delay = d }
+	return func(c *config) { c.delay = d }
 }
 
-// WithoutUsage makes every reply behave as ModelNoUsage: no usage object
-// anywhere.
+// WithoutUsage makes every reply behave as ModelNoUsage: no usage anywhere.
 func WithoutUsage() Option {
-	return func(p *Provider) { p.noUsage = true }
+	return func(c *config) { c.noUsage = true }
 }
 
-// WithCachedTokens makes every usage report n of its prompt tokens as
-// prompt_tokens_details.cached_tokens (at most all of them). The default
-// is 0.
+// WithCachedTokens makes every usage report n of its prompt tokens (at most
+// all of them) as read from a cache, as each protocol reports it: OpenAI
+// prompt_tokens_details.cached_tokens (prompt_tokens includes them);
+// Anthropic cache_read_input_tokens (input_tokens excludes them, as
+// Anthropic counts); Gemini cachedContentTokenCount (promptTokenCount
+// includes them). The default is 0.
 func WithCachedTokens(n int) Option {
-	return func(p *Provider) { p.cached = int64(n) }
+	return func(c *config) { c.cached = int64(n) }
 }
 
-// WithModels sets the ids GET /v1/models lists, in order, instead of
-// DefaultModels. It does not restrict which models the provider answers.
+// WithModels sets the ids the models list shows, in order, instead of the
+// fake's default (DefaultModels, DefaultAnthropicModels,
+// DefaultGeminiModels). It does not restrict which models the provider
+// answers, but the Anthropic and Gemini fakes answer a GET of one model
+// that is not listed with 404.
 func WithModels(ids ...string) Option {
-	return func(p *Provider) { p.modelIDs = ids }
+	return func(c *config) { c.modelIDs, c.modelsSet = ids, true }
 }
 
-// WithEarlyAnswer makes the provider answer POST /v1/chat/completions before
-// it reads the request body, for tests of a gateway still sending a large
-// body when the answer arrives. It enables full duplex on the response
-// (http.ResponseController.EnableFullDuplex), so net/http neither consumes
-// the body before the first write nor closes it. The answer is always a
-// stream whose chunks name EarlyModel, whatever the body says, and special
-// model names have no effect; with EarlyDrain the reply echoes the body and
-// the usage chunk is sent when the body asks for it, with EarlyIgnore the
-// reply is the WithReply text or "Hello!" and has no usage. The key is still
-// checked first (WithKey). The other endpoints are not affected. The
-// default is EarlyOff.
+// WithEarlyAnswer makes the OpenAI fake answer POST /v1/chat/completions
+// before it reads the request body, for tests of a gateway still sending a
+// large body when the answer arrives. It enables full duplex on the
+// response (http.ResponseController.EnableFullDuplex), so net/http neither
+// consumes the body before the first write nor closes it. The answer is
+// always a stream whose chunks name EarlyModel, whatever the body says, and
+// special model names have no effect; with EarlyDrain the reply echoes the
+// body and the usage chunk is sent when the body asks for it, with
+// EarlyIgnore the reply is the WithReply text or "Hello!" and has no usage.
+// The key is still checked first (WithKey). The other endpoints, and the
+// Anthropic and Gemini fakes, are not affected. The default is EarlyOff.
 func WithEarlyAnswer(m EarlyMode) Option {
-	return func(p *Provider) { p.early = m }
+	return func(c *config) { c.early = m }
 }
 
 // WithoutRecording stops the provider keeping a Request for each request,
 // so that a load test's memory stays flat; Requests then returns nil.
 func WithoutRecording() Option {
-	return func(p *Provider) { p.noRecord = true }
+	return func(c *config) { c.noRecord = true }
 }
 
 // Request is one request a provider received, kept in arrival order unless
@@ -225,6 +216,9 @@ func WithoutRecording() Option {
 type Request struct {
 	Method string
 	Path   string
+	// Query holds the URL's query parameters (Gemini's alt and key among
+	// them); nil when there are none.
+	Query url.Values
 	// Header holds the request's headers, Authorization included.
 	Header http.Header
 	// Body is the raw body; nil when it was never read (EarlyIgnore) or
@@ -233,27 +227,17 @@ type Request struct {
 	// JSON is Body decoded, with numbers as float64; nil when Body is not a
 	// JSON object.
 	JSON map[string]any
+	// Conversation is the fake's summary of a chat request it could parse
+	// (OpenAI chat completions, Anthropic messages and count_tokens, Gemini
+	// generateContent, streamGenerateContent and countTokens), whether it
+	// was answered or refused afterwards; nil for every other request.
+	Conversation *Conversation
 }
 
-// Provider is a fake OpenAI-compatible upstream. It implements http.Handler
-// for the endpoints POST /v1/chat/completions, POST /v1/completions,
-// POST /v1/embeddings and GET /v1/models; any other method or path is
-// answered 404 "Invalid URL (METHOD /path)" as OpenAI does. A Provider is
-// safe for concurrent use; its zero value is not, use NewProvider.
-type Provider struct {
-	key      string
-	reply    string
-	fixed    bool
-	chunks   int
-	delay    time.Duration
-	noUsage  bool
-	cached   int64
-	modelIDs []string
-	early    EarlyMode
-	noRecord bool
-
-	fixedReply *reply // the split of reply when fixed
-	models     []byte // GET /v1/models body
+// fake holds what every fake provider shares: its configuration, its ids,
+// its request counters and its record.
+type fake struct {
+	config
 
 	seed      uint64
 	counter   atomic.Uint64
@@ -267,13 +251,82 @@ type Provider struct {
 	reqs []Request
 }
 
-// NewProvider returns a provider configured by opts. It listens nowhere:
-// serve it with Start, httptest.NewServer or any http.Server.
-func NewProvider(opts ...Option) *Provider {
-	p := &Provider{modelIDs: DefaultModels, seed: rand.Uint64(), stop: make(chan struct{})}
+// init applies opts, with defaultModels as the models list unless
+// WithModels says otherwise.
+func (f *fake) init(opts []Option, defaultModels []string) {
+	f.stop = make(chan struct{})
 	for _, opt := range opts {
-		opt(p)
+		opt(&f.config)
 	}
+	if !f.modelsSet {
+		f.modelIDs = defaultModels
+	}
+}
+
+// Close releases every request the provider is holding, so that a server
+// can shut down: hanging and held requests (ModelHang, ModelHold) drop their
+// connection at once, without being counted by Cancelled, and delays
+// (WithChunkDelay) are skipped. Later requests are served as before, except
+// that they too hang or hold no more and wait no delay. Close is idempotent.
+func (f *fake) Close() {
+	f.stopOnce.Do(func() { close(f.stop) })
+}
+
+// Requests returns a copy of the list of requests received so far, oldest
+// first, unauthorized and malformed ones included; nil when there are none
+// or recording is off.
+func (f *fake) Requests() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reqs == nil {
+		return nil
+	}
+	return append([]Request(nil), f.reqs...)
+}
+
+// Active returns how many requests the provider is serving right now. A
+// request counts from the moment ServeHTTP is entered until it returns, so a
+// stream counts until its last event is written or it is given up.
+func (f *fake) Active() int { return int(f.active.Load()) }
+
+// Cancelled returns how many requests were given up because their client
+// went away before the provider finished answering: a stream before its
+// end was written, a hanging or held request, a request during a delay or
+// while its body was being read. It is updated before Active drops, so once
+// Active reports 0 it is final.
+func (f *fake) Cancelled() int64 { return f.cancelled.Load() }
+
+// WaitActive waits until Active returns n, and fails tb if it does not
+// within ten seconds. Call it from the test's goroutine.
+func (f *fake) WaitActive(tb testing.TB, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.Active() != n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("relaytest: %d requests active after 10s, want %d", f.Active(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Provider is a fake OpenAI-compatible upstream. It implements http.Handler
+// for the endpoints POST /v1/chat/completions, POST /v1/completions,
+// POST /v1/embeddings and GET /v1/models; any other method or path is
+// answered 404 "Invalid URL (METHOD /path)" as OpenAI does. A Provider is
+// safe for concurrent use; its zero value is not, use NewProvider.
+type Provider struct {
+	fake
+
+	fixedReply *reply // the split of reply when fixed
+	models     []byte // GET /v1/models body
+}
+
+// NewProvider returns an OpenAI fake configured by opts. It listens
+// nowhere: serve it with Start, httptest.NewServer or any http.Server.
+func NewProvider(opts ...Option) *Provider {
+	p := &Provider{}
+	p.seed = rand.Uint64()
+	p.init(opts, DefaultModels)
 	if p.fixed {
 		p.fixedReply = newReply(p.reply, p.chunks, "stop")
 	}
@@ -281,8 +334,8 @@ func NewProvider(opts ...Option) *Provider {
 	return p
 }
 
-// Start serves a new provider on an httptest.Server and closes both when tb
-// finishes. The base URL of a channel pointing at it is srv.URL + "/v1".
+// Start serves a new OpenAI fake on an httptest.Server and closes both when
+// tb finishes. The base URL of a channel pointing at it is srv.URL + "/v1".
 func Start(tb testing.TB, opts ...Option) (*Provider, *httptest.Server) {
 	tb.Helper()
 	p := NewProvider(opts...)
@@ -292,52 +345,6 @@ func Start(tb testing.TB, opts ...Option) (*Provider, *httptest.Server) {
 		srv.Close()
 	})
 	return p, srv
-}
-
-// Close releases every request the provider is holding, so that a server
-// can shut down: hanging and held requests (ModelHang, ModelHold) drop their
-// connection at once, without being counted by Cancelled, and delays
-// (WithChunkDelay) are skipped. Later requests are served as before, except
-// that they too hang or hold no more and wait no delay. Close is idempotent.
-func (p *Provider) Close() {
-	p.stopOnce.Do(func() { close(p.stop) })
-}
-
-// Requests returns a copy of the list of requests received so far, oldest
-// first, unauthorized and malformed ones included; nil when there are none
-// or recording is off.
-func (p *Provider) Requests() []Request {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.reqs == nil {
-		return nil
-	}
-	return append([]Request(nil), p.reqs...)
-}
-
-// Active returns how many requests the provider is serving right now. A
-// request counts from the moment ServeHTTP is entered until it returns, so a
-// stream counts until its last event is written or it is given up.
-func (p *Provider) Active() int { return int(p.active.Load()) }
-
-// Cancelled returns how many requests were given up because their client
-// went away before the provider finished answering: a stream before
-// "data: [DONE]" was written, a hanging or held request, a request during a
-// delay or while its body was being read. It is updated before Active drops,
-// so once Active reports 0 it is final.
-func (p *Provider) Cancelled() int64 { return p.cancelled.Load() }
-
-// WaitActive waits until Active returns n, and fails tb if it does not
-// within ten seconds. Call it from the test's goroutine.
-func (p *Provider) WaitActive(tb testing.TB, n int) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Active() != n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("relaytest: %d requests active after 10s, want %d", p.Active(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // endpoint is a route the provider serves.
@@ -383,7 +390,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cancelled.Add(1)
 		return
 	}
-	p.record(r, body)
+	n := p.record(r, body)
 
 	id := p.newID()
 	if ep == epNone {
@@ -408,6 +415,11 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, id, errNoModel)
 		return
 	}
+	var conv Conversation
+	if ep == epChat && len(req.Messages) > 0 {
+		conv = chatSummary(&req)
+		p.setConversation(n, &conv)
+	}
 	b := behaviourOf(req.Model)
 	if b == fail {
 		p.writeError(w, id, modelError(req.Model, id))
@@ -420,7 +432,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch ep {
 	case epChat:
-		p.serveChat(w, r, id, &req, b)
+		p.serveChat(w, r, id, &req, b, &conv)
 	case epCompletions:
 		p.serveCompletions(w, r, id, &req, b)
 	case epEmbeddings:
@@ -428,7 +440,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *Provider) serveChat(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour) {
+// serveChat answers a chat completion summarised by conv.
+func (p *Provider) serveChat(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour, conv *Conversation) {
 	if req.Messages == nil {
 		p.writeError(w, id, errMissing("messages"))
 		return
@@ -437,8 +450,16 @@ func (p *Provider) serveChat(w http.ResponseWriter, r *http.Request, id string, 
 		p.writeError(w, id, apiError{status: http.StatusBadRequest, message: "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", typ: "invalid_request_error", param: "messages", code: "empty_array"})
 		return
 	}
-	said, prompt := chatPrompt(req.Messages)
-	p.serveReply(w, r, id, req, b, &chatStream, said, prompt)
+	if e, ok := checkToolMessages(req.Messages); !ok {
+		p.writeError(w, id, e)
+		return
+	}
+	switch b {
+	case tools, reasoning, reasoningTools, streamError:
+		p.servePlan(w, r, id, req, b, conv)
+		return
+	}
+	p.serveReply(w, r, id, req, b, &chatStream, conv.Said, conv.Media, conv.PromptTokens)
 }
 
 func (p *Provider) serveCompletions(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour) {
@@ -450,12 +471,12 @@ func (p *Provider) serveCompletions(w http.ResponseWriter, r *http.Request, id s
 			said = in.text
 		}
 	}
-	p.serveReply(w, r, id, req, b, &textStream, said, prompt)
+	p.serveReply(w, r, id, req, b, &textStream, said, 0, prompt)
 }
 
-// serveReply answers a chat or completions request, streamed or not.
-func (p *Provider) serveReply(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour, kind *streamKind, said string, prompt int64) {
-	rep := p.replyFor(said, req.maxTokens())
+// serveReply answers a plain chat or completions request, streamed or not.
+func (p *Provider) serveReply(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour, kind *streamKind, said string, media int, prompt int64) {
+	rep := p.replyFor(said, media, req.maxTokens())
 	u := p.usage(prompt, rep.tokens, b)
 	objID := kind.idPrefix + id
 	created := time.Now().Unix()
@@ -473,6 +494,76 @@ func (p *Provider) serveReply(w http.ResponseWriter, r *http.Request, id string,
 	*out = kind.whole((*out)[:0], objID, created, req.Model, rep, u)
 	p.answer(w, r, id, *out, b)
 }
+
+// servePlan answers a chat completion for a scenario model (ModelTools,
+// ModelReasoning, ModelReasoningTools, ModelStreamError).
+func (p *Provider) servePlan(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour, conv *Conversation) {
+	if b == streamError && !req.Stream {
+		p.writeError(w, id, errServer)
+		return
+	}
+	pl := p.planFor(conv, b)
+	var u *usage
+	if pl.withUsage {
+		u = &usage{prompt: pl.prompt, completion: pl.completion(), cached: pl.cached, reasoning: pl.thinking}
+	}
+	callIDs := make([]string, len(pl.calls))
+	for i := range callIDs {
+		callIDs[i] = p.ident("call_", 24)
+	}
+	objID := chatStream.idPrefix + id
+	created := time.Now().Unix()
+	if !req.Stream {
+		body := appendChatPlan(nil, objID, created, req.Model, &pl, callIDs, u)
+		p.answer(w, r, id, body, b)
+		return
+	}
+	if !req.StreamOptions.IncludeUsage {
+		u = nil
+	}
+	s := p.newStream(w, r, id, &chatStream, objID, created, req.Model, u != nil)
+	defer s.release()
+	if !s.send(chatRoleChoice) {
+		return
+	}
+	for _, piece := range split(pl.reasoning, 0) {
+		if !s.send(appendReasoningChoice(nil, piece)) {
+			return
+		}
+	}
+	for _, piece := range pl.pieces(p.chunks) {
+		if !s.sendContent(piece) {
+			return
+		}
+		if b == streamError {
+			break
+		}
+	}
+	if b == streamError {
+		s.write(append(append([]byte("data: "), appendError(nil, errServer)...), "\n\n"...))
+		return
+	}
+	for i, call := range pl.calls {
+		if !s.send(appendToolCallChoice(nil, i, callIDs[i], call.name, "")) {
+			return
+		}
+		for _, frag := range fragments(call.args, 3) {
+			if !s.send(appendToolCallChoice(nil, i, "", "", frag)) {
+				return
+			}
+		}
+	}
+	if !s.send(appendFinishChoice(nil, openAIFinish[pl.finish])) {
+		return
+	}
+	if u != nil && !s.sendUsage(*u) {
+		return
+	}
+	s.write(eventDone)
+}
+
+// openAIFinish names each finish as OpenAI does.
+var openAIFinish = [...]string{finishStop: "stop", finishLength: "length", finishTools: "tool_calls"}
 
 func (p *Provider) serveEmbeddings(w http.ResponseWriter, r *http.Request, id string, req *request, b behaviour) {
 	if len(req.Input) == 0 {
@@ -506,16 +597,89 @@ func (p *Provider) serveEmbeddings(w http.ResponseWriter, r *http.Request, id st
 	p.answer(w, r, id, *out, b)
 }
 
-// chatPrompt returns the text of the last user message and the prompt's
-// token count: the words of every message.
-func chatPrompt(msgs []message) (said string, prompt int64) {
-	for _, m := range msgs {
-		prompt += int64(Tokens(string(m.Content)))
-		if m.Role == "user" {
-			said = string(m.Content)
+// chatSummary summarises a chat completion request. The last user turn is
+// every message after the last assistant message; the last user text the
+// content of the last user message, as tool results come in tool messages.
+func chatSummary(req *request) Conversation {
+	conv := Conversation{Model: req.Model, Stream: req.Stream, MaxTokens: req.maxTokens()}
+	last := -1
+	for i := range req.Messages {
+		if req.Messages[i].Role == "assistant" {
+			last = i
 		}
 	}
-	return said, prompt
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		conv.PromptTokens += int64(Tokens(m.Content.text))
+		switch m.Role {
+		case "system", "developer":
+			conv.System = joinText(conv.System, m.Content.text)
+			continue
+		case "user":
+			conv.Said = m.Content.text
+			if i > last {
+				conv.Media += m.Content.media
+			}
+		case "tool":
+			if i > last {
+				conv.ToolResults = append(conv.ToolResults, m.Content.text)
+			}
+		}
+		conv.Turns++
+	}
+	if len(req.Tools) > 0 {
+		conv.Tools = make([]string, len(req.Tools))
+		for i, t := range req.Tools {
+			conv.Tools[i] = t.Function.Name
+		}
+	}
+	return conv
+}
+
+// checkToolMessages refuses, as OpenAI does, an assistant message with
+// tool_calls not followed by a tool message for each call, and a tool
+// message that answers no call of the assistant message before it.
+func checkToolMessages(msgs []message) (apiError, bool) {
+	var pending []string
+	at := -1 // the assistant message whose calls are being answered
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Role == "tool" {
+			if at < 0 {
+				return apiError{status: http.StatusBadRequest, message: "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", typ: "invalid_request_error", param: "messages.[" + strconv.Itoa(i) + "].role"}, false
+			}
+			j := index(pending, m.ToolCallID)
+			if j < 0 {
+				return apiError{status: http.StatusBadRequest, message: "Invalid parameter: 'tool_call_id' of '" + m.ToolCallID + "' not found in 'tool_calls' of previous message.", typ: "invalid_request_error", param: "messages.[" + strconv.Itoa(i) + "].tool_call_id"}, false
+			}
+			pending = append(pending[:j], pending[j+1:]...)
+			continue
+		}
+		if len(pending) > 0 {
+			break
+		}
+		at = -1
+		if m.Role == "assistant" && len(m.ToolCalls) > 0 {
+			for _, c := range m.ToolCalls {
+				pending = append(pending, c.ID)
+			}
+			at = i
+		}
+	}
+	if len(pending) > 0 {
+		return apiError{status: http.StatusBadRequest, message: "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: " + strings.Join(pending, ", "), typ: "invalid_request_error", param: "messages.[" + strconv.Itoa(at) + "].role"}, false
+	}
+	return apiError{}, true
+}
+
+// index returns the position of s in list, or -1.
+func index(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // serveEarly answers a chat completion before reading its body; see
@@ -544,7 +708,7 @@ func (p *Provider) serveEarly(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rep := p.replyFor("", 0)
+	rep := p.replyFor("", 0, 0)
 	var u *usage
 	if p.early == EarlyDrain {
 		in := bodyPool.Get().(*bytes.Buffer)
@@ -557,90 +721,41 @@ func (p *Provider) serveEarly(w http.ResponseWriter, r *http.Request) {
 		p.setBody(n, body)
 		var req request
 		if json.Unmarshal(body, &req) == nil {
-			said, prompt := chatPrompt(req.Messages)
-			rep = p.replyFor(said, req.maxTokens())
+			conv := chatSummary(&req)
+			p.setConversation(n, &conv)
+			rep = p.replyFor(conv.Said, conv.Media, req.maxTokens())
 			if req.StreamOptions.IncludeUsage {
-				u = p.usage(prompt, rep.tokens, normal)
+				u = p.usage(conv.PromptTokens, rep.tokens, normal)
 			}
 		}
 	}
 	p.stream(s, rep, u, normal, false)
 }
 
-// behaviour is what a special model name asks for.
-type behaviour int
-
-const (
-	normal behaviour = iota
-	noUsage
-	hang
-	hold
-	cut
-	fail
-)
-
-func behaviourOf(model string) behaviour {
-	switch {
-	case !strings.HasPrefix(model, "fake-"):
-		return normal
-	case strings.HasPrefix(model, ModelNoUsage):
-		return noUsage
-	case strings.HasPrefix(model, ModelHang):
-		return hang
-	case strings.HasPrefix(model, ModelHold):
-		return hold
-	case strings.HasPrefix(model, ModelCut):
-		return cut
-	case strings.HasPrefix(model, "fake-error-"):
-		if _, ok := statusOf(model); ok {
-			return fail
-		}
-	}
-	return normal
-}
-
-// statusOf returns the status a ModelXxx error name asks for.
-func statusOf(model string) (int, bool) {
-	for _, m := range []struct {
-		name   string
-		status int
-	}{
-		{ModelBadRequest, http.StatusBadRequest},
-		{ModelUnauthorized, http.StatusUnauthorized},
-		{ModelNotFound, http.StatusNotFound},
-		{ModelRateLimited, http.StatusTooManyRequests},
-		{ModelServerError, http.StatusInternalServerError},
-		{ModelUnavailable, http.StatusServiceUnavailable},
-	} {
-		if strings.HasPrefix(model, m.name) {
-			return m.status, true
-		}
-	}
-	return 0, false
-}
-
 // modelError returns the error a ModelXxx error name asks for, worded as
-// OpenAI words it.
+// OpenAI words it; ModelOverloaded is answered as ModelUnavailable.
 func modelError(model, id string) apiError {
-	status, _ := statusOf(model)
-	switch status {
+	switch statusOf(model) {
 	case http.StatusBadRequest:
-		return apiError{status: status, message: "Invalid value for 'model': '" + model + "' rejects every request.", typ: "invalid_request_error", param: "model", code: "invalid_value"}
+		return apiError{status: http.StatusBadRequest, message: "Invalid value for 'model': '" + model + "' rejects every request.", typ: "invalid_request_error", param: "model", code: "invalid_value"}
 	case http.StatusUnauthorized:
-		return apiError{status: status, message: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.", typ: "invalid_request_error", code: "invalid_api_key"}
+		return apiError{status: http.StatusUnauthorized, message: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.", typ: "invalid_request_error", code: "invalid_api_key"}
+	case http.StatusForbidden:
+		return apiError{status: http.StatusForbidden, message: "Country, region, or territory not supported", typ: "request_forbidden", code: "unsupported_country_region_territory"}
 	case http.StatusNotFound:
-		return apiError{status: status, message: "The model `" + model + "` does not exist or you do not have access to it.", typ: "invalid_request_error", code: "model_not_found"}
+		return apiError{status: http.StatusNotFound, message: "The model `" + model + "` does not exist or you do not have access to it.", typ: "invalid_request_error", code: "model_not_found"}
 	case http.StatusTooManyRequests:
-		return apiError{status: status, message: "Rate limit reached for " + model + " in organization org-relaytest on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.", typ: "requests", code: "rate_limit_exceeded"}
-	case http.StatusServiceUnavailable:
-		return apiError{status: status, message: "That model is currently overloaded with other requests. You can retry your request, or contact us through our help center at help.openai.com if the error persists. (Please include the request ID req_" + id + " in your message.)", typ: "server_error"}
+		return apiError{status: http.StatusTooManyRequests, message: "Rate limit reached for " + model + " in organization org-relaytest on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.", typ: "requests", code: "rate_limit_exceeded"}
+	case http.StatusServiceUnavailable, statusOverloaded:
+		return apiError{status: http.StatusServiceUnavailable, message: "That model is currently overloaded with other requests. You can retry your request, or contact us through our help center at help.openai.com if the error persists. (Please include the request ID req_" + id + " in your message.)", typ: "server_error"}
 	}
-	return apiError{status: http.StatusInternalServerError, message: "The server had an error while processing your request. Sorry about that!", typ: "server_error"}
+	return errServer
 }
 
 // Errors OpenAI answers to malformed requests.
 var (
 	errParse   = apiError{status: http.StatusBadRequest, message: "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", typ: "invalid_request_error"}
+	errServer  = apiError{status: http.StatusInternalServerError, message: "The server had an error while processing your request. Sorry about that!", typ: "server_error"}
 	errNoModel = apiError{status: http.StatusBadRequest, message: "you must provide a model parameter", typ: "invalid_request_error"}
 	errNoKey   = apiError{status: http.StatusUnauthorized, message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", typ: "invalid_request_error"}
 )
@@ -685,18 +800,16 @@ func newReply(text string, chunks int, finish string) *reply {
 	return &reply{text: text, pieces: split(text, chunks), tokens: int64(Tokens(text)), finish: finish}
 }
 
-// replyFor returns the reply to a request whose user said said, cut to limit
-// words when limit > 0.
-func (p *Provider) replyFor(said string, limit int) *reply {
+// replyFor returns the reply to a request whose user said said, with media
+// in the last user turn, cut to limit words when limit > 0.
+func (p *Provider) replyFor(said string, media, limit int) *reply {
 	text := p.reply
 	if p.fixed {
 		if limit <= 0 || p.fixedReply.tokens <= int64(limit) {
 			return p.fixedReply
 		}
-	} else if said == "" {
-		text = "Hello!"
 	} else {
-		text = "Hello! You said: " + truncateRunes(said, echoRunes)
+		text = defaultReply(said, media)
 	}
 	if limit > 0 && Tokens(text) > limit {
 		return newReply(truncateWords(text, limit), p.chunks, "length")
@@ -712,12 +825,12 @@ func (p *Provider) usage(prompt, completion int64, b behaviour) *usage {
 	return &usage{prompt: prompt, completion: completion, cached: min(p.cached, prompt)}
 }
 
-// newID returns a fresh 32-hex-digit id, the base of the x-request-id
-// header and of the reply's id.
-func (p *Provider) newID() string {
+// newID returns a fresh 32-hex-digit id: the seed's digits, then the
+// counter's.
+func (f *fake) newID() string {
 	const hex = "0123456789abcdef"
 	var b [32]byte
-	x, y := p.seed, p.counter.Add(1)
+	x, y := f.seed, f.counter.Add(1)
 	for i := 15; i >= 0; i-- {
 		b[i], b[16+i] = hex[x&0xf], hex[y&0xf]
 		x, y = x>>4, y>>4
@@ -725,28 +838,49 @@ func (p *Provider) newID() string {
 	return string(b[:])
 }
 
+// ident returns a fresh identifier: prefix and width characters of base 62
+// (see ident), derived from the seed and the counter.
+func (f *fake) ident(prefix string, width int) string {
+	return ident(prefix, f.seed^f.counter.Add(1), width)
+}
+
 // record keeps r unless recording is off, and returns its index, or -1.
-func (p *Provider) record(r *http.Request, body []byte) int {
-	if p.noRecord {
+func (f *fake) record(r *http.Request, body []byte) int {
+	if f.noRecord {
 		return -1
 	}
 	rec := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()}
+	if r.URL.RawQuery != "" {
+		rec.Query = r.URL.Query()
+	}
 	rec.Body, rec.JSON = decodeBody(body)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reqs = append(p.reqs, rec)
-	return len(p.reqs) - 1
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, rec)
+	return len(f.reqs) - 1
 }
 
 // setBody fills in the body of the request recorded at index n.
-func (p *Provider) setBody(n int, body []byte) {
+func (f *fake) setBody(n int, body []byte) {
 	if n < 0 {
 		return
 	}
 	b, m := decodeBody(body)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reqs[n].Body, p.reqs[n].JSON = b, m
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs[n].Body, f.reqs[n].JSON = b, m
+}
+
+// setConversation keeps a copy of conv as the Conversation of the request
+// recorded at index n.
+func (f *fake) setConversation(n int, conv *Conversation) {
+	if n < 0 {
+		return
+	}
+	c := *conv
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs[n].Conversation = &c
 }
 
 func decodeBody(body []byte) ([]byte, map[string]any) {
@@ -850,45 +984,42 @@ func (p *Provider) answer(w http.ResponseWriter, r *http.Request, id string, bod
 	setHeaders(h, id)
 	h["Content-Type"] = hdrJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body[:len(body)/2])
-	_ = http.NewResponseController(w).Flush()
-	panic(http.ErrAbortHandler)
+	writeHalf(w, body)
 }
 
 // hold waits until the client goes away, or until the provider is closed
 // and then drops the connection.
-func (p *Provider) hold(ctx context.Context) {
+func (f *fake) hold(ctx context.Context) {
 	select {
 	case <-ctx.Done():
-		p.cancelled.Add(1)
-	case <-p.stop:
+		f.cancelled.Add(1)
+	case <-f.stop:
 		panic(http.ErrAbortHandler)
 	}
 }
 
 // sleep waits the configured delay, reusing t when it is not nil. It returns
-// false, counting a cancellation, when the client goes away first, and false
-// when the provider is closed.
-func (p *Provider) sleep(ctx context.Context, t *time.Timer) bool {
+// false, counting a cancellation, when the client goes away first, and true
+// when the delay passed or the provider is closed.
+func (f *fake) sleep(ctx context.Context, t *time.Timer) bool {
 	select {
-	case <-p.stop:
+	case <-f.stop:
 		return true
 	default:
 	}
 	if t == nil {
-		t = time.NewTimer(p.delay)
+		t = time.NewTimer(f.delay)
 		defer t.Stop()
 	} else {
-		t.Reset(p.delay)
+		t.Reset(f.delay)
 	}
 	select {
 	case <-t.C:
 		return true
 	case <-ctx.Done():
-		p.cancelled.Add(1)
+		f.cancelled.Add(1)
 		return false
-	case <-p.stop:
+	case <-f.stop:
 		return true
 	}
 }
@@ -911,15 +1042,11 @@ var (
 
 // sse writes one server-sent event stream.
 type sse struct {
-	p     *Provider
-	w     http.ResponseWriter
-	rc    *http.ResponseController
-	ctx   context.Context
-	kind  *streamKind
-	head  []byte // "data: {...,"choices":["
-	tail  []byte // after the choice
-	out   *[]byte
-	timer *time.Timer
+	eventWriter
+	kind *streamKind
+	head []byte // "data: {...,"choices":["
+	tail []byte // after the choice
+	out  *[]byte
 }
 
 // newStream sets the stream's headers; nothing is written until the first
@@ -929,41 +1056,16 @@ func (p *Provider) newStream(w http.ResponseWriter, r *http.Request, id string, 
 	setHeaders(h, id)
 	h["Content-Type"] = hdrEventStream
 	h["Cache-Control"] = hdrNoCache
-	s := &sse{p: p, w: w, rc: http.NewResponseController(w), ctx: r.Context(), kind: kind, tail: tailNoUsage, out: outPool.Get().(*[]byte)}
+	s := &sse{eventWriter: p.newEventWriter(w, r), kind: kind, tail: tailNoUsage, out: outPool.Get().(*[]byte)}
 	if nullUsage {
 		s.tail = tailNullUsage
 	}
 	s.head = appendHead(append(make([]byte, 0, 192), "data: "...), objID, kind.object, created, model)
-	if p.delay > 0 {
-		s.timer = time.NewTimer(p.delay)
-		s.timer.Stop()
-	}
 	return s
 }
 
 // release returns the stream's buffer to the pool.
 func (s *sse) release() { outPool.Put(s.out) }
-
-// write sends one event after the configured delay and flushes it. It
-// returns false, counting a cancellation, when the client is gone.
-func (s *sse) write(event []byte) bool {
-	if s.timer != nil && !s.p.sleep(s.ctx, s.timer) {
-		return false
-	}
-	if s.ctx.Err() != nil {
-		s.p.cancelled.Add(1)
-		return false
-	}
-	if _, err := s.w.Write(event); err != nil {
-		s.p.cancelled.Add(1)
-		return false
-	}
-	if err := s.rc.Flush(); err != nil {
-		s.p.cancelled.Add(1)
-		return false
-	}
-	return true
-}
 
 // send writes a chunk with one choice.
 func (s *sse) send(choice []byte) bool {

@@ -378,6 +378,8 @@ func TestErrors(t *testing.T) {
 		{relaytest.ModelRateLimited, testKey, 429, "requests", "rate_limit_exceeded"},
 		{relaytest.ModelServerError, testKey, 500, "server_error", ""},
 		{relaytest.ModelUnavailable, testKey, 503, "server_error", ""},
+		{relaytest.ModelForbidden, testKey, 403, "request_forbidden", "unsupported_country_region_territory"},
+		{relaytest.ModelOverloaded, testKey, 503, "server_error", ""},
 		{"gpt-4o", "sk-wrong-key-0000", 401, "invalid_request_error", "invalid_api_key"},
 	} {
 		for _, stream := range []bool{false, true} {
@@ -431,6 +433,9 @@ func TestMalformedRequests(t *testing.T) {
 		{"empty messages", "POST", "/v1/chat/completions", "Bearer " + testKey, `{"model":"m","messages":[]}`, 400, "empty_array", "messages"},
 		{"no input", "POST", "/v1/embeddings", "Bearer " + testKey, `{"model":"m"}`, 400, "missing_required_parameter", "input"},
 		{"bad format", "POST", "/v1/embeddings", "Bearer " + testKey, `{"model":"m","input":"x","encoding_format":"hex"}`, 400, "invalid_value", "encoding_format"},
+		{"unanswered call", "POST", "/v1/chat/completions", "Bearer " + testKey, `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"call_a","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"call_b","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_a","content":"x"},{"role":"user","content":"and?"}]}`, 400, "", "messages.[1].role"},
+		{"orphan tool message", "POST", "/v1/chat/completions", "Bearer " + testKey, `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_a","content":"x"}]}`, 400, "", "messages.[1].role"},
+		{"unknown call id", "POST", "/v1/chat/completions", "Bearer " + testKey, `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"call_a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_z","content":"x"}]}`, 400, "", "messages.[2].tool_call_id"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
@@ -829,6 +834,114 @@ func TestClose(t *testing.T) {
 	}
 	if n := p.Cancelled(); n != 0 {
 		t.Errorf("Cancelled() = %d, want 0 for a released request", n)
+	}
+}
+
+// TestChatScenarioWire checks the wire shape of the scenario models'
+// answers beyond what the SDK shows: DeepSeek's reasoning_content, the tool
+// call deltas, the reasoning tokens.
+func TestChatScenarioWire(t *testing.T) {
+	_, srv := relaytest.Start(t)
+	const tools = `"tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"get_time"}}]`
+	post := func(body string) []byte {
+		t.Helper()
+		res, out := do(t, srv, newRequest(t.Context(), srv.URL+"/v1/chat/completions", body))
+		if res.StatusCode != 200 {
+			t.Fatalf("%d %s", res.StatusCode, out)
+		}
+		return out
+	}
+
+	var whole struct {
+		Choices []struct {
+			Message struct {
+				Content          *string `json:"content"`
+				ReasoningContent string  `json:"reasoning_content"`
+				ToolCalls        []struct {
+					ID       string `json:"id"`
+					Type     string `json:"type"`
+					Function struct {
+						Name      string `json:"name"`
+						Arguments string `json:"arguments"`
+					} `json:"function"`
+				} `json:"tool_calls"`
+			} `json:"message"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+		Usage struct {
+			CompletionTokens        int `json:"completion_tokens"`
+			CompletionTokensDetails struct {
+				ReasoningTokens int `json:"reasoning_tokens"`
+			} `json:"completion_tokens_details"`
+		} `json:"usage"`
+	}
+	out := post(`{"model":"fake-reasoning-tools",` + tools + `,"messages":[{"role":"user","content":"weather?"}]}`)
+	if err := json.Unmarshal(out, &whole); err != nil {
+		t.Fatal(err)
+	}
+	m := whole.Choices[0].Message
+	if m.Content != nil || m.ReasoningContent != "Thinking about: weather?" || len(m.ToolCalls) != 2 || whole.Choices[0].FinishReason != "tool_calls" ||
+		whole.Usage.CompletionTokens != 7 || whole.Usage.CompletionTokensDetails.ReasoningTokens != 3 {
+		t.Errorf("answer %s", out)
+	}
+	for i, want := range [][2]string{{relaytest.WeatherTool, relaytest.WeatherArgs}, {relaytest.TimeTool, relaytest.TimeArgs}} {
+		c := m.ToolCalls[i]
+		if !strings.HasPrefix(c.ID, "call_") || len(c.ID) != 29 || c.Type != "function" || c.Function.Name != want[0] || c.Function.Arguments != want[1] {
+			t.Errorf("call %d: %+v", i, c)
+		}
+	}
+
+	out = post(`{"model":"fake-reasoning-tools","stream":true,` + tools + `,"messages":[{"role":"user","content":"weather?"}]}`)
+	var reasoning string
+	args := map[int]string{}
+	fragments := map[int]int{}
+	ids := map[int]string{}
+	var finish string
+	for _, data := range readEvents(out) {
+		if data == "[DONE]" {
+			continue
+		}
+		var chunk struct {
+			Choices []struct {
+				Delta struct {
+					Content          *string `json:"content"`
+					ReasoningContent *string `json:"reasoning_content"`
+					ToolCalls        []struct {
+						Index    int    `json:"index"`
+						ID       string `json:"id"`
+						Function struct {
+							Name      string `json:"name"`
+							Arguments string `json:"arguments"`
+						} `json:"function"`
+					} `json:"tool_calls"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil || len(chunk.Choices) != 1 {
+			t.Fatalf("chunk %s", data)
+		}
+		ch := chunk.Choices[0]
+		if ch.Delta.ReasoningContent != nil {
+			reasoning += *ch.Delta.ReasoningContent
+		}
+		for _, tc := range ch.Delta.ToolCalls {
+			if tc.ID != "" {
+				ids[tc.Index] = tc.ID
+				if tc.Function.Arguments != "" {
+					t.Errorf("first delta of call %d has arguments %q", tc.Index, tc.Function.Arguments)
+				}
+				continue
+			}
+			args[tc.Index] += tc.Function.Arguments
+			fragments[tc.Index]++
+		}
+		if ch.FinishReason != nil {
+			finish = *ch.FinishReason
+		}
+	}
+	if reasoning != "Thinking about: weather?" || finish != "tool_calls" || len(ids) != 2 || args[0] != relaytest.WeatherArgs || args[1] != relaytest.TimeArgs || fragments[0] < 3 || fragments[1] < 3 {
+		t.Errorf("reasoning %q, finish %q, ids %v, arguments %v in %v fragments", reasoning, finish, ids, args, fragments)
 	}
 }
 

@@ -32,6 +32,11 @@ type request struct {
 	Dimensions          int       `json:"dimensions"`
 	MaxTokens           int       `json:"max_tokens"`
 	MaxCompletionTokens int       `json:"max_completion_tokens"`
+	Tools               []struct {
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
 }
 
 // maxTokens returns the completion token limit the request asks for, or 0.
@@ -42,15 +47,25 @@ func (r *request) maxTokens() int {
 	return r.MaxTokens
 }
 
-// message is one chat message; only its text matters here.
+// message is one chat message: its text, and what ties tool calls to their
+// results.
 type message struct {
-	Role    string      `json:"role"`
-	Content textContent `json:"content"`
+	Role      string      `json:"role"`
+	Content   textContent `json:"content"`
+	ToolCalls []struct {
+		ID string `json:"id"`
+	} `json:"tool_calls"`
+	ToolCallID string `json:"tool_call_id"`
 }
 
 // textContent is a message content: a string, or an array of content parts
-// whose text parts are joined with a space. Other shapes decode to "".
-type textContent string
+// whose text parts are joined with a space and whose media parts
+// (image_url, input_audio, file) are counted. Other shapes decode to
+// nothing.
+type textContent struct {
+	text  string
+	media int
+}
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *textContent) UnmarshalJSON(b []byte) error {
@@ -58,12 +73,10 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 	case len(b) == 0:
 		return nil
 	case b[0] == '"':
-		var s string
-		err := json.Unmarshal(b, &s)
-		*t = textContent(s)
-		return err
+		return json.Unmarshal(b, &t.text)
 	case b[0] == '[':
 		var parts []struct {
+			Type string `json:"type"`
 			Text string `json:"text"`
 		}
 		if err := json.Unmarshal(b, &parts); err != nil {
@@ -71,6 +84,10 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 		}
 		var sb strings.Builder
 		for _, part := range parts {
+			switch part.Type {
+			case "image_url", "input_audio", "file":
+				t.media++
+			}
 			if part.Text == "" {
 				continue
 			}
@@ -79,7 +96,7 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 			}
 			sb.WriteString(part.Text)
 		}
-		*t = textContent(sb.String())
+		t.text = sb.String()
 	}
 	return nil
 }
@@ -299,9 +316,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// usage is the token accounting of one reply.
+// usage is the token accounting of one reply; completion includes
+// reasoning.
 type usage struct {
-	prompt, completion, cached int64
+	prompt, completion, cached, reasoning int64
 }
 
 // appendUsage appends a chat or completions usage object.
@@ -314,7 +332,9 @@ func appendUsage(b []byte, u usage) []byte {
 	b = strconv.AppendInt(b, u.prompt+u.completion, 10)
 	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
 	b = strconv.AppendInt(b, u.cached, 10)
-	return append(b, `,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`...)
+	b = append(b, `,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":`...)
+	b = strconv.AppendInt(b, u.reasoning, 10)
+	return append(b, `,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`...)
 }
 
 // fingerprint is the system_fingerprint of every reply.
@@ -382,6 +402,82 @@ func appendTextCompletion(b []byte, id string, created int64, model string, rep 
 		b = append(b, `,"usage":`...)
 		b = appendUsage(b, *u)
 	}
+	return append(b, '}')
+}
+
+// appendChatPlan appends a whole non-streaming chat completion for a
+// scenario plan: reasoning as DeepSeek's reasoning_content, text as content
+// (null when there is none and there are tool calls), tool calls with
+// callIDs.
+func appendChatPlan(b []byte, id string, created int64, model string, pl *plan, callIDs []string, u *usage) []byte {
+	b = appendHead(b, id, "chat.completion", created, model)
+	b = append(b, `{"index":0,"message":{"role":"assistant","content":`...)
+	if pl.text == "" && len(pl.calls) > 0 {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, pl.text)
+	}
+	if pl.reasoning != "" {
+		b = append(b, `,"reasoning_content":`...)
+		b = appendString(b, pl.reasoning)
+	}
+	if len(pl.calls) > 0 {
+		b = append(b, `,"tool_calls":[`...)
+		for i, call := range pl.calls {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = appendString(b, callIDs[i])
+			b = append(b, `,"type":"function","function":{"name":`...)
+			b = appendString(b, call.name)
+			b = append(b, `,"arguments":`...)
+			b = appendString(b, call.args)
+			b = append(b, "}}"...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"`...)
+	b = append(b, openAIFinish[pl.finish]...)
+	b = append(b, `"}]`...)
+	if u != nil {
+		b = append(b, `,"usage":`...)
+		b = appendUsage(b, *u)
+	}
+	return append(b, '}')
+}
+
+// appendReasoningChoice appends a stream choice whose delta carries a piece
+// of reasoning, as DeepSeek streams it.
+func appendReasoningChoice(b []byte, piece string) []byte {
+	b = append(b, `{"index":0,"delta":{"content":null,"reasoning_content":`...)
+	b = appendString(b, piece)
+	return append(b, `},"logprobs":null,"finish_reason":null}`...)
+}
+
+// appendToolCallChoice appends a stream choice whose delta carries the tool
+// call at index i: its id, name and empty arguments when id is set (the
+// call's first chunk), else a fragment of its arguments.
+func appendToolCallChoice(b []byte, i int, id, name, args string) []byte {
+	b = append(b, `{"index":0,"delta":{"tool_calls":[{"index":`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	if id != "" {
+		b = append(b, `,"id":`...)
+		b = appendString(b, id)
+		b = append(b, `,"type":"function","function":{"name":`...)
+		b = appendString(b, name)
+		b = append(b, `,"arguments":`...)
+	} else {
+		b = append(b, `,"function":{"arguments":`...)
+	}
+	b = appendString(b, args)
+	return append(b, `}}]},"logprobs":null,"finish_reason":null}`...)
+}
+
+// appendFinishChoice appends a stream's finish choice.
+func appendFinishChoice(b []byte, reason string) []byte {
+	b = append(b, `{"index":0,"delta":{},"logprobs":null,"finish_reason":`...)
+	b = appendString(b, reason)
 	return append(b, '}')
 }
 
