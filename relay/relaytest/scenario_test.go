@@ -3,7 +3,6 @@ package relaytest_test
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,56 +17,14 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/shared"
 	"google.golang.org/genai"
 
 	"github.com/aiproxy/aiproxy/relay/relaytest"
+	"github.com/aiproxy/aiproxy/relay/relaytest/sdk"
 )
 
 // This file runs the same scenarios against the three fakes, each through
 // its provider's official SDK, and checks that they answer the same thing.
-
-// pngData is a 1×1 PNG, the image the scenarios send.
-var pngData, _ = base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
-
-// call is a tool call as a session sees it.
-type call struct {
-	name string
-	args map[string]any
-}
-
-// answer is a reply as a session sees it, with the protocol's names made
-// neutral: finish is "stop", "length" or "tools"; prompt includes cached
-// tokens and completion includes reasoning, as aiproxy.Usage counts them.
-type answer struct {
-	text, reasoning string
-	calls           []call
-	finish          string
-	prompt          int64
-	completion      int64
-	cached          int64
-	reasoningTokens int64
-}
-
-// sessionConfig is what a conversation sets once.
-type sessionConfig struct {
-	model     string
-	stream    bool
-	system    string
-	tools     bool // declare get_weather and get_time
-	maxTokens int
-}
-
-// session is a conversation with one fake through its SDK, which keeps the
-// history in the SDK's own types (so that signatures go back as the SDK
-// sends them).
-type session interface {
-	// turn sends a user turn with text, media images and, when results is
-	// not nil, one tool result per call of the previous answer, and
-	// returns the answer.
-	turn(t testing.TB, text string, media int, results []string) answer
-}
 
 // fakeProvider is what every fake offers.
 type fakeProvider interface {
@@ -88,7 +45,8 @@ var (
 type kind struct {
 	name  string
 	start func(tb testing.TB, opts ...relaytest.Option) (*httptest.Server, fakeProvider)
-	open  func(tb testing.TB, srv *httptest.Server, cfg sessionConfig) session
+	// base is the URL an SDK client of the kind takes for srv.
+	base func(srv *httptest.Server) string
 	// post builds a request whose user says "one two" to model, with the
 	// key, streamed (with usage) or not.
 	post func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request
@@ -110,7 +68,7 @@ var kinds = []kind{
 	{"openai", func(tb testing.TB, opts ...relaytest.Option) (*httptest.Server, fakeProvider) {
 		p, srv := relaytest.Start(tb, append([]relaytest.Option{relaytest.WithKey(testKey)}, opts...)...)
 		return srv, p
-	}, openOpenAI, func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request {
+	}, func(srv *httptest.Server) string { return srv.URL + "/v1" }, func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request {
 		body := `{"model":` + strconv.Quote(model) + `,"stream":` + strconv.FormatBool(stream) + `,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"one two"}]}`
 		if !stream {
 			body = `{"model":` + strconv.Quote(model) + `,"messages":[{"role":"user","content":"one two"}]}`
@@ -120,14 +78,14 @@ var kinds = []kind{
 	{"anthropic", func(tb testing.TB, opts ...relaytest.Option) (*httptest.Server, fakeProvider) {
 		p, srv := relaytest.StartAnthropic(tb, append([]relaytest.Option{relaytest.WithKey(testKey)}, opts...)...)
 		return srv, p
-	}, openAnthropic, func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request {
+	}, func(srv *httptest.Server) string { return srv.URL }, func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request {
 		body := `{"model":` + strconv.Quote(model) + `,"max_tokens":100,"stream":` + strconv.FormatBool(stream) + `,"messages":[{"role":"user","content":"one two"}]}`
 		return newRequest(ctx, srv.URL+"/v1/messages", body, "X-Api-Key", testKey, "Anthropic-Version", "2023-06-01")
 	}},
 	{"gemini", func(tb testing.TB, opts ...relaytest.Option) (*httptest.Server, fakeProvider) {
 		p, srv := relaytest.StartGemini(tb, append([]relaytest.Option{relaytest.WithKey(testKey)}, opts...)...)
 		return srv, p
-	}, openGemini, func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request {
+	}, func(srv *httptest.Server) string { return srv.URL }, func(ctx context.Context, srv *httptest.Server, model string, stream bool) *http.Request {
 		url := srv.URL + "/v1beta/models/" + model + ":generateContent"
 		if stream {
 			url = srv.URL + "/v1beta/models/" + model + ":streamGenerateContent?alt=sse"
@@ -136,107 +94,7 @@ var kinds = []kind{
 	}},
 }
 
-func decodeArgs(tb testing.TB, raw string) map[string]any {
-	tb.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(raw), &m); err != nil {
-		tb.Fatalf("arguments %q: %v", raw, err)
-	}
-	return m
-}
-
-// openaiSession talks to the OpenAI fake with openai-go.
-type openaiSession struct {
-	c     openai.Client
-	cfg   sessionConfig
-	msgs  []openai.ChatCompletionMessageParamUnion
-	calls []string // ids of the previous answer's calls
-}
-
-func openOpenAI(tb testing.TB, srv *httptest.Server, cfg sessionConfig) session {
-	s := &openaiSession{c: newClient(tb, srv, testKey), cfg: cfg}
-	if cfg.system != "" {
-		s.msgs = append(s.msgs, openai.SystemMessage(cfg.system))
-	}
-	return s
-}
-
-func (s *openaiSession) turn(tb testing.TB, text string, media int, results []string) answer {
-	tb.Helper()
-	for i, r := range results {
-		s.msgs = append(s.msgs, openai.ToolMessage(r, s.calls[i]))
-	}
-	if results == nil || text != "" {
-		parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart(text)}
-		for range media {
-			parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngData)}))
-		}
-		s.msgs = append(s.msgs, openai.UserMessage(parts))
-	}
-	params := openai.ChatCompletionNewParams{Model: s.cfg.model, Messages: s.msgs}
-	if s.cfg.tools {
-		for _, name := range []string{relaytest.WeatherTool, relaytest.TimeTool} {
-			params.Tools = append(params.Tools, openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: name, Parameters: shared.FunctionParameters{"type": "object"}}))
-		}
-	}
-	if s.cfg.maxTokens > 0 {
-		params.MaxCompletionTokens = openai.Int(int64(s.cfg.maxTokens))
-	}
-	var msg openai.ChatCompletionMessage
-	var u openai.CompletionUsage
-	var finish, reasoning string
-	if s.cfg.stream {
-		params.StreamOptions.IncludeUsage = openai.Bool(true)
-		stream := s.c.Chat.Completions.NewStreaming(tb.Context(), params)
-		var acc openai.ChatCompletionAccumulator
-		for stream.Next() {
-			chunk := stream.Current()
-			if !acc.AddChunk(chunk) {
-				tb.Fatalf("accumulator rejected %s", chunk.RawJSON())
-			}
-			if len(chunk.Choices) > 0 {
-				if f, ok := chunk.Choices[0].Delta.JSON.ExtraFields["reasoning_content"]; ok && f.Raw() != "null" {
-					var piece string
-					_ = json.Unmarshal([]byte(f.Raw()), &piece)
-					reasoning += piece
-				}
-			}
-		}
-		if err := stream.Err(); err != nil {
-			tb.Fatal(err)
-		}
-		msg, u, finish = acc.Choices[0].Message, acc.Usage, acc.Choices[0].FinishReason
-	} else {
-		res, err := s.c.Chat.Completions.New(tb.Context(), params)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		msg, u, finish = res.Choices[0].Message, res.Usage, res.Choices[0].FinishReason
-		if f, ok := msg.JSON.ExtraFields["reasoning_content"]; ok {
-			_ = json.Unmarshal([]byte(f.Raw()), &reasoning)
-		}
-	}
-	a := answer{text: msg.Content, reasoning: reasoning, finish: finish, prompt: u.PromptTokens, completion: u.CompletionTokens, cached: u.PromptTokensDetails.CachedTokens, reasoningTokens: u.CompletionTokensDetails.ReasoningTokens}
-	if finish == "tool_calls" {
-		a.finish = "tools"
-	}
-	s.calls = nil
-	for _, tc := range msg.ToolCalls {
-		a.calls = append(a.calls, call{tc.Function.Name, decodeArgs(tb, tc.Function.Arguments)})
-		s.calls = append(s.calls, tc.ID)
-	}
-	s.msgs = append(s.msgs, msg.ToParam())
-	return a
-}
-
-// anthropicSession talks to the Anthropic fake with anthropic-sdk-go.
-type anthropicSession struct {
-	c     anthropic.Client
-	cfg   sessionConfig
-	msgs  []anthropic.MessageParam
-	calls []string
-}
-
+// newAnthropicClient returns an SDK client for srv that never retries.
 func newAnthropicClient(tb testing.TB, srv *httptest.Server, key string) anthropic.Client {
 	tb.Helper()
 	return anthropic.NewClient(
@@ -247,92 +105,7 @@ func newAnthropicClient(tb testing.TB, srv *httptest.Server, key string) anthrop
 	)
 }
 
-func openAnthropic(tb testing.TB, srv *httptest.Server, cfg sessionConfig) session {
-	return &anthropicSession{c: newAnthropicClient(tb, srv, testKey), cfg: cfg}
-}
-
-func (s *anthropicSession) turn(tb testing.TB, text string, media int, results []string) answer {
-	tb.Helper()
-	var blocks []anthropic.ContentBlockParamUnion
-	for i, r := range results {
-		blocks = append(blocks, anthropic.NewToolResultBlock(s.calls[i], r, false))
-	}
-	if results == nil || text != "" {
-		blocks = append(blocks, anthropic.NewTextBlock(text))
-		for range media {
-			blocks = append(blocks, anthropic.NewImageBlockBase64("image/png", base64.StdEncoding.EncodeToString(pngData)))
-		}
-	}
-	s.msgs = append(s.msgs, anthropic.NewUserMessage(blocks...))
-	maxTokens := int64(1024)
-	if s.cfg.maxTokens > 0 {
-		maxTokens = int64(s.cfg.maxTokens)
-	}
-	params := anthropic.MessageNewParams{Model: s.cfg.model, MaxTokens: maxTokens, Messages: s.msgs}
-	if s.cfg.system != "" {
-		params.System = []anthropic.TextBlockParam{{Text: s.cfg.system}}
-	}
-	if s.cfg.tools {
-		for _, name := range []string{relaytest.WeatherTool, relaytest.TimeTool} {
-			params.Tools = append(params.Tools, anthropic.ToolUnionParam{OfTool: &anthropic.ToolParam{Name: name, InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{}}}})
-		}
-	}
-	var msg anthropic.Message
-	if s.cfg.stream {
-		stream := s.c.Messages.NewStreaming(tb.Context(), params)
-		for stream.Next() {
-			if err := msg.Accumulate(stream.Current()); err != nil {
-				tb.Fatal(err)
-			}
-		}
-		if err := stream.Err(); err != nil {
-			tb.Fatal(err)
-		}
-	} else {
-		res, err := s.c.Messages.New(tb.Context(), params)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		msg = *res
-	}
-	a := answer{
-		prompt:     msg.Usage.InputTokens + msg.Usage.CacheReadInputTokens + msg.Usage.CacheCreationInputTokens,
-		completion: msg.Usage.OutputTokens,
-		cached:     msg.Usage.CacheReadInputTokens,
-	}
-	switch msg.StopReason {
-	case anthropic.StopReasonEndTurn:
-		a.finish = "stop"
-	case anthropic.StopReasonMaxTokens:
-		a.finish = "length"
-	case anthropic.StopReasonToolUse:
-		a.finish = "tools"
-	}
-	s.calls = nil
-	for _, b := range msg.Content {
-		switch b.Type {
-		case "text":
-			a.text += b.Text
-		case "thinking":
-			a.reasoning += b.Thinking
-			a.reasoningTokens += int64(relaytest.Tokens(b.Thinking))
-		case "tool_use":
-			a.calls = append(a.calls, call{b.Name, decodeArgs(tb, string(b.Input))})
-			s.calls = append(s.calls, b.ID)
-		}
-	}
-	s.msgs = append(s.msgs, msg.ToParam())
-	return a
-}
-
-// geminiSession talks to the Gemini fake with genai.
-type geminiSession struct {
-	c        *genai.Client
-	cfg      sessionConfig
-	contents []*genai.Content
-	calls    []string // names of the previous answer's calls
-}
-
+// newGeminiClient returns an SDK client for srv.
 func newGeminiClient(tb testing.TB, srv *httptest.Server, key string) *genai.Client {
 	tb.Helper()
 	c, err := genai.NewClient(tb.Context(), &genai.ClientConfig{
@@ -347,102 +120,35 @@ func newGeminiClient(tb testing.TB, srv *httptest.Server, key string) *genai.Cli
 	return c
 }
 
-func openGemini(tb testing.TB, srv *httptest.Server, cfg sessionConfig) session {
-	return &geminiSession{c: newGeminiClient(tb, srv, testKey), cfg: cfg}
-}
-
-func (s *geminiSession) turn(tb testing.TB, text string, media int, results []string) answer {
-	tb.Helper()
-	user := &genai.Content{Role: genai.RoleUser}
-	for i, r := range results {
-		user.Parts = append(user.Parts, &genai.Part{FunctionResponse: &genai.FunctionResponse{Name: s.calls[i], Response: map[string]any{"result": r}}})
-	}
-	if results == nil || text != "" {
-		user.Parts = append(user.Parts, genai.NewPartFromText(text))
-		for range media {
-			user.Parts = append(user.Parts, &genai.Part{InlineData: &genai.Blob{MIMEType: "image/png", Data: pngData}})
-		}
-	}
-	s.contents = append(s.contents, user)
-	config := &genai.GenerateContentConfig{ThinkingConfig: &genai.ThinkingConfig{IncludeThoughts: true}}
-	if s.cfg.system != "" {
-		config.SystemInstruction = genai.NewContentFromText(s.cfg.system, genai.RoleUser)
-	}
-	if s.cfg.tools {
-		config.Tools = []*genai.Tool{{FunctionDeclarations: []*genai.FunctionDeclaration{{Name: relaytest.WeatherTool}, {Name: relaytest.TimeTool}}}}
-	}
-	if s.cfg.maxTokens > 0 {
-		config.MaxOutputTokens = int32(s.cfg.maxTokens)
-	}
-	var responses []*genai.GenerateContentResponse
-	if s.cfg.stream {
-		for res, err := range s.c.Models.GenerateContentStream(tb.Context(), s.cfg.model, s.contents, config) {
-			if err != nil {
-				tb.Fatal(err)
-			}
-			responses = append(responses, res)
-		}
-	} else {
-		res, err := s.c.Models.GenerateContent(tb.Context(), s.cfg.model, s.contents, config)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		responses = append(responses, res)
-	}
-	model := &genai.Content{Role: genai.RoleModel}
-	var a answer
-	s.calls = nil
-	for _, res := range responses {
-		cand := res.Candidates[0]
-		for _, part := range cand.Content.Parts {
-			switch {
-			case part.Thought:
-				a.reasoning += part.Text
-			case part.FunctionCall != nil:
-				a.calls = append(a.calls, call{part.FunctionCall.Name, part.FunctionCall.Args})
-				s.calls = append(s.calls, part.FunctionCall.Name)
-			default:
-				a.text += part.Text
-			}
-		}
-		model.Parts = append(model.Parts, cand.Content.Parts...)
-		switch cand.FinishReason {
-		case genai.FinishReasonStop:
-			a.finish = "stop"
-		case genai.FinishReasonMaxTokens:
-			a.finish = "length"
-		}
-		if u := res.UsageMetadata; u != nil {
-			a.prompt, a.cached = int64(u.PromptTokenCount), int64(u.CachedContentTokenCount)
-			a.completion = int64(u.CandidatesTokenCount + u.ThoughtsTokenCount)
-			a.reasoningTokens = int64(u.ThoughtsTokenCount)
-		}
-	}
-	if a.finish == "stop" && len(a.calls) > 0 {
-		a.finish = "tools"
-	}
-	s.contents = append(s.contents, model)
-	return a
-}
-
 // weatherCalls are the calls ModelTools makes.
-var weatherCalls = []call{
-	{relaytest.WeatherTool, map[string]any{"city": "Paris", "unit": "celsius"}},
-	{relaytest.TimeTool, map[string]any{"timezone": "Europe/Paris"}},
+var weatherCalls = []sdk.Call{
+	{Name: relaytest.WeatherTool, Args: map[string]any{"city": "Paris", "unit": "celsius"}},
+	{Name: relaytest.TimeTool, Args: map[string]any{"timezone": "Europe/Paris"}},
 }
 
-func checkAnswer(tb testing.TB, got, want answer) {
+// answer is what a test expects of an answer: sdk.Answer without ids.
+type answer struct {
+	text, reasoning string
+	calls           []sdk.Call
+	finish          string
+	prompt          int64
+	completion      int64
+	cached          int64
+	reasoningTokens int64
+}
+
+func checkAnswer(tb testing.TB, got sdk.Answer, want answer) {
 	tb.Helper()
-	callsEqual := slices.EqualFunc(got.calls, want.calls, func(a, b call) bool {
-		ga, _ := json.Marshal(a.args)
-		wa, _ := json.Marshal(b.args)
-		return a.name == b.name && string(ga) == string(wa)
+	callsEqual := slices.EqualFunc(got.Calls, want.calls, func(a, b sdk.Call) bool {
+		ga, _ := json.Marshal(a.Args)
+		wa, _ := json.Marshal(b.Args)
+		return a.Name == b.Name && string(ga) == string(wa)
 	})
-	if got.text != want.text || got.reasoning != want.reasoning || got.finish != want.finish || !callsEqual {
-		tb.Errorf("answer text %q, reasoning %q, finish %q, calls %v;\nwant text %q, reasoning %q, finish %q, calls %v", got.text, got.reasoning, got.finish, got.calls, want.text, want.reasoning, want.finish, want.calls)
+	if got.Text != want.text || got.Reasoning != want.reasoning || got.Finish != want.finish || !callsEqual {
+		tb.Errorf("answer text %q, reasoning %q, finish %q, calls %v;\nwant text %q, reasoning %q, finish %q, calls %v", got.Text, got.Reasoning, got.Finish, got.Calls, want.text, want.reasoning, want.finish, want.calls)
 	}
-	if got.prompt != want.prompt || got.completion != want.completion || got.cached != want.cached || got.reasoningTokens != want.reasoningTokens {
-		tb.Errorf("usage prompt %d, completion %d, cached %d, reasoning %d; want %d, %d, %d, %d", got.prompt, got.completion, got.cached, got.reasoningTokens, want.prompt, want.completion, want.cached, want.reasoningTokens)
+	if got.Prompt != want.prompt || got.Completion != want.completion || got.Cached != want.cached || got.ReasoningTokens != want.reasoningTokens {
+		tb.Errorf("usage prompt %d, completion %d, cached %d, reasoning %d; want %d, %d, %d, %d", got.Prompt, got.Completion, got.Cached, got.ReasoningTokens, want.prompt, want.completion, want.cached, want.reasoningTokens)
 	}
 }
 
@@ -458,43 +164,43 @@ func TestScenarios(t *testing.T) {
 	for _, sc := range []struct {
 		name  string
 		opts  []relaytest.Option
-		cfg   sessionConfig
+		cfg   sdk.Config
 		steps []step
 	}{
-		{"plain", nil, sessionConfig{model: "some-model", system: "be brief"}, []step{
+		{"plain", nil, sdk.Config{Model: "some-model", System: "be brief"}, []step{
 			{text: "hi there", want: answer{text: "Hello! You said: hi there", finish: "stop", prompt: 4, completion: 5}},
 		}},
-		{"multi-turn", nil, sessionConfig{model: "some-model"}, []step{
+		{"multi-turn", nil, sdk.Config{Model: "some-model"}, []step{
 			{text: "one", want: answer{text: "Hello! You said: one", finish: "stop", prompt: 1, completion: 4}},
 			{text: "two", want: answer{text: "Hello! You said: two", finish: "stop", prompt: 1 + 4 + 1, completion: 4}},
 		}},
-		{"media", nil, sessionConfig{model: "some-model"}, []step{
+		{"media", nil, sdk.Config{Model: "some-model"}, []step{
 			{text: "look", media: 2, want: answer{text: "Hello! You said: look (+2 media)", finish: "stop", prompt: 1, completion: 6}},
 		}},
-		{"max tokens", nil, sessionConfig{model: "some-model", maxTokens: 3}, []step{
+		{"max tokens", nil, sdk.Config{Model: "some-model", MaxTokens: 3}, []step{
 			{text: "one two three", want: answer{text: "Hello! You said:", finish: "length", prompt: 3, completion: 3}},
 		}},
-		{"cached tokens", []relaytest.Option{relaytest.WithCachedTokens(2)}, sessionConfig{model: "some-model", system: "be brief"}, []step{
+		{"cached tokens", []relaytest.Option{relaytest.WithCachedTokens(2)}, sdk.Config{Model: "some-model", System: "be brief"}, []step{
 			{text: "hi there", want: answer{text: "Hello! You said: hi there", finish: "stop", prompt: 4, completion: 5, cached: 2}},
 		}},
-		{"fixed reply", []relaytest.Option{relaytest.WithReply("fixed words here")}, sessionConfig{model: "some-model"}, []step{
+		{"fixed reply", []relaytest.Option{relaytest.WithReply("fixed words here")}, sdk.Config{Model: "some-model"}, []step{
 			{text: "hi", want: answer{text: "fixed words here", finish: "stop", prompt: 1, completion: 3}},
 		}},
-		{"tools undeclared", nil, sessionConfig{model: relaytest.ModelTools}, []step{
+		{"tools undeclared", nil, sdk.Config{Model: relaytest.ModelTools}, []step{
 			{text: "weather?", want: answer{text: "Hello! You said: weather?", finish: "stop", prompt: 1, completion: 4}},
 		}},
-		{"tool round trip", nil, sessionConfig{model: relaytest.ModelTools + "-x", tools: true}, []step{
+		{"tool round trip", nil, sdk.Config{Model: relaytest.ModelTools + "-x", Tools: true}, []step{
 			{text: "weather?", want: answer{calls: weatherCalls, finish: "tools", prompt: 1, completion: 4}},
 			{results: []string{"18C sunny", "14:00"}, want: answer{text: "Results: 18C sunny; 14:00", finish: "stop", prompt: 1 + 3, completion: 4}},
 		}},
-		{"reasoning", nil, sessionConfig{model: relaytest.ModelReasoning, system: "be brief"}, []step{
+		{"reasoning", nil, sdk.Config{Model: relaytest.ModelReasoning, System: "be brief"}, []step{
 			{text: "hi", want: answer{reasoning: "Thinking about: hi", text: "Hello! You said: hi", finish: "stop", prompt: 3, completion: 3 + 4, reasoningTokens: 3}},
 			{text: "again", want: answer{reasoning: "Thinking about: again", text: "Hello! You said: again", finish: "stop", prompt: 3 + 4 + 1, completion: 3 + 4, reasoningTokens: 3}},
 		}},
-		{"reasoning cut", nil, sessionConfig{model: relaytest.ModelReasoning, maxTokens: 4}, []step{
+		{"reasoning cut", nil, sdk.Config{Model: relaytest.ModelReasoning, MaxTokens: 4}, []step{
 			{text: "hi", want: answer{reasoning: "Thinking about: hi", text: "Hello!", finish: "length", prompt: 1, completion: 4, reasoningTokens: 3}},
 		}},
-		{"reasoning tool round trip", nil, sessionConfig{model: relaytest.ModelReasoningTools, tools: true}, []step{
+		{"reasoning tool round trip", nil, sdk.Config{Model: relaytest.ModelReasoningTools, Tools: true}, []step{
 			{text: "weather?", want: answer{reasoning: "Thinking about: weather?", calls: weatherCalls, finish: "tools", prompt: 1, completion: 3 + 4, reasoningTokens: 3}},
 			{results: []string{"18C", "14:00"}, want: answer{reasoning: "Thinking about: weather?", text: "Results: 18C; 14:00", finish: "stop", prompt: 1 + 2, completion: 3 + 3, reasoningTokens: 3}},
 		}},
@@ -508,15 +214,19 @@ func TestScenarios(t *testing.T) {
 				t.Run(sc.name+"/"+name, func(t *testing.T) {
 					srv, p := k.start(t, sc.opts...)
 					cfg := sc.cfg
-					cfg.stream = stream
-					s := k.open(t, srv, cfg)
+					cfg.Stream = stream
+					cfg.Reasoning = strings.HasPrefix(cfg.Model, relaytest.ModelReasoning)
+					s := sdk.Open(k.name, k.base(srv), testKey, srv.Client(), cfg)
 					for i, st := range sc.steps {
-						got := s.turn(t, st.text, st.media, st.results)
+						got, err := s.Turn(t.Context(), st.text, st.media, st.results)
+						if err != nil {
+							t.Fatalf("step %d: %v", i, err)
+						}
 						want := st.want
 						if k.name == "anthropic" {
 							// Anthropic reports no reasoning tokens
 							// apart: they are in output_tokens.
-							want.reasoningTokens = int64(relaytest.Tokens(got.reasoning))
+							want.reasoningTokens = int64(relaytest.Tokens(got.Reasoning))
 						}
 						checkAnswer(t, got, want)
 						conv := p.Requests()[i].Conversation
@@ -532,7 +242,7 @@ func TestScenarios(t *testing.T) {
 						if conv.Said != said {
 							t.Errorf("step %d: said %q, want %q", i, conv.Said, said)
 						}
-						if conv.Stream != stream || conv.System != cfg.system || conv.Media != st.media || !slices.Equal(conv.ToolResults, st.results) || conv.PromptTokens != want.prompt {
+						if conv.Stream != stream || conv.System != cfg.System || conv.Media != st.media || !slices.Equal(conv.ToolResults, st.results) || conv.PromptTokens != want.prompt {
 							t.Errorf("step %d: conversation %+v", i, conv)
 						}
 					}
