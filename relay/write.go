@@ -69,6 +69,12 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, req *Reques
 					w.Write(buf)
 					rc.Flush()
 				}
+				if req.Log.Error != "" {
+					// The provider's in-stream error passed through: the
+					// client was told in its protocol; the log says the
+					// request failed.
+					req.Log.StatusCode = http.StatusBadGateway
+				}
 				return
 			}
 			s.streamFailed(w, r, req, fr, err)
@@ -91,6 +97,11 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, req *Reques
 func (s *Server) streamFailed(w http.ResponseWriter, r *http.Request, req *Request, fr Framer, err error) {
 	l := req.Log
 	if r.Context().Err() != nil {
+		if l.Error != "" {
+			// The client left after the provider's in-stream error.
+			l.StatusCode = http.StatusBadGateway
+			return
+		}
 		l.StatusCode, l.Error = StatusClientClosed, "client disconnected"
 		return
 	}

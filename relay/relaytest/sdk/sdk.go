@@ -98,27 +98,38 @@ func Open(kind, base, key string, hc *http.Client, cfg Config) Session {
 // Status returns the HTTP status and the error type (Google's status for
 // Gemini) of an SDK's API error, or 0 and "" for other errors.
 func Status(err error) (int, string) {
+	st, typ, _ := Describe(err)
+	return st, typ
+}
+
+// Describe returns the HTTP status, the error type (Google's status for
+// Gemini) and the message of an SDK's API error, or 0, "" and err's text
+// for other errors.
+func Describe(err error) (status int, typ, message string) {
 	var oe *openai.Error
 	if errors.As(err, &oe) {
-		return oe.StatusCode, oe.Type
+		return oe.StatusCode, oe.Type, oe.Message
 	}
 	var ae *anthropic.Error
 	if errors.As(err, &ae) {
 		var body struct {
-			Error struct{ Type string } `json:"error"`
+			Error struct{ Type, Message string } `json:"error"`
 		}
 		_ = json.Unmarshal([]byte(ae.RawJSON()), &body)
-		return ae.StatusCode, body.Error.Type
+		return ae.StatusCode, body.Error.Type, body.Error.Message
 	}
 	var ge genai.APIError
 	if errors.As(err, &ge) {
-		return ge.Code, ge.Status
+		return ge.Code, ge.Status, ge.Message
 	}
 	var gp *genai.APIError
 	if errors.As(err, &gp) {
-		return gp.Code, gp.Status
+		return gp.Code, gp.Status, gp.Message
 	}
-	return 0, ""
+	if err == nil {
+		return 0, "", ""
+	}
+	return 0, "", err.Error()
 }
 
 func decodeArgs(raw string) (map[string]any, error) {
