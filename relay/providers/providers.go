@@ -6,6 +6,8 @@ package providers
 
 import (
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/anthropic"
+	"github.com/aiproxy/aiproxy/relay/gemini"
 	"github.com/aiproxy/aiproxy/relay/openai"
 )
 
@@ -13,6 +15,8 @@ import (
 func Providers() relay.Providers {
 	return relay.NewProviders(
 		openai.Provider(),
+		anthropic.Provider(),
+		gemini.Provider(),
 	)
 }
 
@@ -21,6 +25,8 @@ func Providers() relay.Providers {
 // answers what the others do not claim.
 func Ingresses() []relay.RoutedIngress {
 	return []relay.RoutedIngress{
+		{Ingress: anthropic.Codec{}, Routes: anthropic.Routes()},
+		{Ingress: gemini.Codec{}, Routes: gemini.Routes()},
 		{Ingress: openai.Codec{}, Routes: openai.Routes()},
 	}
 }
