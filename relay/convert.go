@@ -59,8 +59,11 @@ func (c *converter) Next() (*Chunk, error) {
 		}
 		for i := range c.events {
 			ev := &c.events[i]
-			if ev.Type == chat.EventStart {
+			switch ev.Type {
+			case chat.EventStart:
 				ev.Model = c.model
+			case chat.EventEnd:
+				c.ended = true // the answer is complete: read no further
 			}
 			if c.out, err = c.enc.Encode(ev, c.out); err != nil {
 				return nil, err

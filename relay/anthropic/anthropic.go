@@ -545,12 +545,18 @@ type stream struct {
 	text  []byte
 	usage rawUsage
 	norm  aiproxy.Usage
+	ended bool // message_stop came: nothing follows
 }
 
 var _ relay.Stream = (*stream)(nil)
 
-// Next returns the next event (or comment).
+// Next returns the next event (or comment). After message_stop it returns
+// io.EOF without reading on, so that a client that hangs up at once is
+// not taken for one that left early.
 func (s *stream) Next() (*relay.Chunk, error) {
+	if s.ended {
+		return nil, io.EOF
+	}
 	s.name, s.data = s.name[:0], s.data[:0]
 	hasData := false
 	for {
@@ -603,6 +609,8 @@ func (s *stream) decode() *relay.Chunk {
 		typ = word(f.typ)
 	}
 	switch string(typ) {
+	case "message_stop":
+		s.ended = true
 	case "message_start":
 		var m fields
 		m.read(f.message)

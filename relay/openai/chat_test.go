@@ -535,6 +535,35 @@ func checkJSON(tb testing.TB, b []byte, want map[string]string, absent []string)
 	}
 }
 
+// top_k goes to compatible servers, which take it, and not to OpenAI's
+// own API, which has no top-k and refuses unknown fields; media a tool
+// returned follow the tool messages in a user message.
+func TestEncodeRequestTopKAndToolMedia(t *testing.T) {
+	c := &chat.Request{TopK: ptr(int64(5)), Messages: []chat.Message{{Role: chat.RoleUser, Parts: []chat.Part{
+		{Kind: chat.KindToolResult, Result: &chat.ToolResult{CallID: "c1", Parts: []chat.Part{{Kind: chat.KindText, Text: "shot taken"}, {Kind: chat.KindMedia, Media: &chat.Media{MediaType: "image/png", Data: png1x1}}}}},
+		{Kind: chat.KindToolResult, Result: &chat.ToolResult{CallID: "c2", Parts: []chat.Part{{Kind: chat.KindText, Text: "done"}}}},
+		{Kind: chat.KindText, Text: "and now?"},
+	}}}}
+	b, err := Codec{}.EncodeRequest(c, compatible)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := gjson.GetBytes(b, "top_k"); k.Int() != 5 {
+		t.Errorf("top_k = %s for a compatible server", k.Raw)
+	}
+	msgs := gjson.GetBytes(b, "messages").Array()
+	if len(msgs) != 3 || msgs[0].Get("role").Str != "tool" || msgs[0].Get("content").Str != "shot taken" || msgs[1].Get("tool_call_id").Str != "c2" {
+		t.Fatalf("messages %s", gjson.GetBytes(b, "messages").Raw)
+	}
+	user := msgs[2].Get("content").Array()
+	if msgs[2].Get("role").Str != "user" || len(user) != 3 || !strings.Contains(user[0].Get("text").Str, "c1") || user[1].Get("type").Str != "image_url" || user[2].Get("text").Str != "and now?" {
+		t.Errorf("user message %s", msgs[2].Raw)
+	}
+	if b, err = (Codec{}).EncodeRequest(&chat.Request{TopK: ptr(int64(5))}, official); err != nil || gjson.GetBytes(b, "top_k").Exists() {
+		t.Errorf("api.openai.com: %s %v, want no top_k", b, err)
+	}
+}
+
 func TestEncodeRequestRefuses(t *testing.T) {
 	media := func(m chat.Media) chat.Part { return chat.Part{Kind: chat.KindMedia, Media: &m} }
 	user := func(parts ...chat.Part) []chat.Message { return []chat.Message{{Role: chat.RoleUser, Parts: parts}} }
@@ -543,11 +572,9 @@ func TestEncodeRequestRefuses(t *testing.T) {
 		c     *chat.Request
 		field string
 	}{
-		{"top_k", &chat.Request{TopK: ptr(int64(5))}, "top_k"},
 		{"ogg audio", &chat.Request{Messages: user(media(chat.Media{MediaType: "audio/ogg", Data: "T2dnUw=="}))}, "messages[0]"},
 		{"audio by URL", &chat.Request{Messages: user(media(chat.Media{MediaType: "audio/wav", URL: "https://x/a.wav"}))}, "messages[0]"},
 		{"a PDF by URL", &chat.Request{Messages: user(media(chat.Media{MediaType: "application/pdf", URL: "gs://b/a.pdf"}))}, "messages[0]"},
-		{"an image in a tool result", &chat.Request{Messages: user(chat.Part{Kind: chat.KindToolResult, Result: &chat.ToolResult{CallID: "c", Parts: []chat.Part{media(chat.Media{MediaType: "image/png", Data: png1x1})}}})}, "messages[0]"},
 		{"an image in the system prompt", &chat.Request{System: []chat.Part{media(chat.Media{MediaType: "image/png", Data: png1x1})}}, "system"},
 		{"an image from the assistant", &chat.Request{Messages: []chat.Message{{Role: chat.RoleAssistant, Parts: []chat.Part{media(chat.Media{MediaType: "image/png", Data: png1x1})}}}}, "messages[0]"},
 		{"a tool call from the user", &chat.Request{Messages: user(chat.Part{Kind: chat.KindToolCall, Call: &chat.ToolCall{ID: "c", Name: "f"}})}, "messages[0]"},

@@ -2,7 +2,6 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,24 +122,18 @@ func appendError(b []byte, f *relay.Failure, k relay.ErrorKind) []byte {
 		code = "invalid_" + f.Field
 	}
 	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, f.Message)
+	b = appendJSONString(b, f.Message)
 	b = append(b, `,"type":`...)
-	b = appendString(b, k.Type)
+	b = appendJSONString(b, k.Type)
 	b = append(b, `,"param":`...)
 	if f.Field == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, f.Field)
+		b = appendJSONString(b, f.Field)
 	}
 	b = append(b, `,"code":`...)
-	b = appendString(b, code)
+	b = appendJSONString(b, code)
 	return append(b, "}}"...)
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
 }
 
 // AppendModels appends {"object":"list","data":[model...]}.
@@ -160,11 +153,11 @@ func (Codec) AppendModel(b []byte, m relay.ModelInfo) []byte { return appendMode
 
 func appendModel(b []byte, m relay.ModelInfo) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, m.ID)
+	b = appendJSONString(b, m.ID)
 	b = append(b, `,"object":"model","created":`...)
 	b = strconv.AppendInt(b, m.Created.Unix(), 10)
 	b = append(b, `,"owned_by":`...)
-	b = appendString(b, m.OwnedBy)
+	b = appendJSONString(b, m.OwnedBy)
 	return append(b, '}')
 }
 

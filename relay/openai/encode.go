@@ -58,16 +58,19 @@ const textSep = "\n\n"
 // in chat completions; the result's text, which says what failed, is
 // sent as it is.
 //
-// It returns EINVALID naming what chat completions cannot carry: TopK,
-// audio other than WAV and MP3 or given by URL, media other than images
-// given only by URL, media in a tool result, system message or
-// assistant message, parts of a kind the role cannot hold, tool calls
+// TopK goes as top_k, the extension vLLM, OpenRouter and most compatible
+// servers take; api.openai.com has no top-k sampling and refuses unknown
+// fields, so there it is left out (Gemini clients such as Gemini CLI send
+// topK with every request, and refusing it would shut them out of OpenAI
+// models). Media a tool returned follow the tool messages in a user
+// message, after a text naming the call: tool messages carry text only.
+//
+// It returns EINVALID naming what chat completions cannot carry: audio
+// other than WAV and MP3 or given by URL, media other than images given
+// only by URL, media in a system message or assistant message, parts of a kind the role cannot hold, tool calls
 // and results without ids, and numbers or schemas that are not valid
 // JSON.
 func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
-	if c.TopK != nil {
-		return nil, aiproxy.FieldErrorf("top_k", "top_k is not supported by OpenAI channels.")
-	}
 	base := call.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
@@ -137,6 +140,10 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 	if c.Seed != nil {
 		b = append(b, `,"seed":`...)
 		b = strconv.AppendInt(b, *c.Seed, 10)
+	}
+	if c.TopK != nil && !official {
+		b = append(b, `,"top_k":`...)
+		b = strconv.AppendInt(b, *c.TopK, 10)
 	}
 	if len(c.Stop) > 0 {
 		b = append(b, `,"stop":[`...)
@@ -236,6 +243,7 @@ func appendTextMessage(b []byte, role string, parts []chat.Part) ([]byte, error)
 // appendUser appends a user turn: a tool message for each ToolResult
 // part, then a user message with the rest, if any.
 func appendUser(b []byte, parts []chat.Part) ([]byte, error) {
+	var attached []chat.Part // media returned by tool calls, sent after the tool messages
 	rest, media := 0, false
 	var err error
 	for i := range parts {
@@ -245,6 +253,7 @@ func appendUser(b []byte, parts []chat.Part) ([]byte, error) {
 			if b, err = appendToolMessage(b, p.Result); err != nil {
 				return nil, err
 			}
+			attached = appendAttachments(attached, p.Result)
 		case chat.KindText:
 			rest++
 		case chat.KindMedia:
@@ -253,6 +262,11 @@ func appendUser(b []byte, parts []chat.Part) ([]byte, error) {
 		default:
 			return nil, aiproxy.FieldErrorf("", "A user message cannot hold %s parts.", p.Kind)
 		}
+	}
+	if len(attached) > 0 {
+		parts = append(attached, parts...)
+		rest += len(attached)
+		media = true
 	}
 	if rest == 0 && len(parts) > 0 {
 		return b, nil
@@ -283,6 +297,23 @@ func appendUser(b []byte, parts []chat.Part) ([]byte, error) {
 		}
 	}
 	return append(b, "]}"...), nil
+}
+
+// appendAttachments appends the media of a tool result to parts, after a
+// text naming the call: tool messages carry text only, so images a tool
+// returned (a screenshot, a file read) follow the tool messages in a user
+// message.
+func appendAttachments(parts []chat.Part, r *chat.ToolResult) []chat.Part {
+	n := len(parts)
+	for i := range r.Parts {
+		if r.Parts[i].Kind == chat.KindMedia {
+			if len(parts) == n {
+				parts = append(parts, chat.Part{Kind: chat.KindText, Text: "Attachments of the result of tool call " + r.CallID + ":"})
+			}
+			parts = append(parts, r.Parts[i])
+		}
+	}
+	return parts
 }
 
 // appendMedia appends a content part for m: image_url, input_audio or
@@ -367,16 +398,25 @@ func appendToolMessage(b []byte, r *chat.ToolResult) ([]byte, error) {
 	if r.CallID == "" {
 		return nil, aiproxy.FieldErrorf("", "A tool result without the id of its call cannot be sent to OpenAI channels.")
 	}
+	media := false
 	for i := range r.Parts {
-		if k := r.Parts[i].Kind; k != chat.KindText {
-			return nil, aiproxy.FieldErrorf("", "The result of tool call %q holds %s, which OpenAI tool messages cannot carry (text only).", r.CallID, k)
+		switch k := r.Parts[i].Kind; k {
+		case chat.KindText:
+		case chat.KindMedia:
+			media = true
+		default:
+			return nil, aiproxy.FieldErrorf("", "The result of tool call %q holds %s, which OpenAI tool messages cannot carry.", r.CallID, k)
 		}
 	}
 	b = appendComma(b)
 	b = append(b, `{"role":"tool","tool_call_id":`...)
 	b = appendJSONString(b, r.CallID)
 	b = append(b, `,"content":`...)
-	b = appendJoined(b, r.Parts, chat.KindText, textSep, true)
+	if media && !hasText(r.Parts, chat.KindText) {
+		b = appendJSONString(b, "The result is in the attachments that follow.")
+	} else {
+		b = appendJoined(b, r.Parts, chat.KindText, textSep, true)
+	}
 	return append(b, '}'), nil
 }
 

@@ -240,10 +240,16 @@ type stream struct {
 	lines *relay.LineReader
 	chunk relay.Chunk
 	text  []byte
+	done  bool // [DONE] came: nothing follows
 }
 
-// Next returns the next event: data, a comment, or [DONE].
+// Next returns the next event: data, a comment, or [DONE]. After [DONE]
+// it returns io.EOF without reading on, so that a client that hangs up at
+// once is not taken for one that left early.
 func (s *stream) Next() (*relay.Chunk, error) {
+	if s.done {
+		return nil, io.EOF
+	}
 	for {
 		line, err := s.lines.Line()
 		if err != nil {
@@ -260,6 +266,7 @@ func (s *stream) Next() (*relay.Chunk, error) {
 		}
 		data := bytes.TrimSpace(line[5:])
 		if bytes.Equal(data, []byte("[DONE]")) {
+			s.done = true
 			s.chunk = relay.Chunk{Done: true}
 			return &s.chunk, nil
 		}
