@@ -1,0 +1,333 @@
+package gemini
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/aiproxy/aiproxy"
+)
+
+// maxSchemaDepth bounds the nesting of a schema the converter follows.
+const maxSchemaDepth = 64
+
+// SchemaToJSONSchema converts a Gemini Schema (the OpenAPI 3.0 subset of
+// FunctionDeclaration.parameters and GenerationConfig.responseSchema) into
+// the JSON Schema the neutral form carries:
+//
+//   - type names become lower case ("OBJECT" → "object"; the Google SDKs
+//     write them upper case), TYPE_UNSPECIFIED is dropped;
+//   - "nullable": true becomes a "null" type beside the type (["string",
+//     "null"]), null among the enum values, or a {"type":"null"} branch of
+//     anyOf for a schema that has no type;
+//   - "example" becomes "examples": [example]; format "enum" (Gemini's
+//     marker of enums) and propertyOrdering (Gemini's hint, which JSON
+//     Schema has no word for) are dropped;
+//   - snake_case keywords (any_of, max_items, ...) get their camelCase
+//     names, and int64 bounds written as strings (proto JSON) become
+//     numbers;
+//   - properties, items and anyOf are converted in turn; every other
+//     keyword is kept as it is.
+//
+// It returns EINVALID when s is not a JSON object or nests deeper than 64
+// levels. The output is always valid JSON.
+func SchemaToJSONSchema(s []byte) ([]byte, error) {
+	var sc scanner
+	sc.reset(unsafeString(s))
+	if sc.skip(); !sc.end() {
+		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The schema is not valid JSON.")
+	}
+	b, err := appendSchema(make([]byte, 0, len(s)+16), unsafeString(s), 0)
+	if err != nil {
+		return nil, schemaError(nil, err)
+	}
+	return b, nil
+}
+
+// errSchema is why a schema cannot be converted: a (sub)schema that is not
+// an object, or nesting too deep. schemaError names the schema's field.
+type errSchema string
+
+func (e errSchema) Error() string { return string(e) }
+
+func schemaError(at *path, err error) error {
+	f := at.String()
+	if f == "" {
+		f = "schema"
+	}
+	return aiproxy.FieldErrorf(f, "%s", err.Error())
+}
+
+// member is a member of a JSON object: its name, and its name and value
+// as they are written.
+type member struct {
+	key, rawKey, raw string
+}
+
+// members reads the members of the object js (checked JSON) into ms.
+func members(js string, ms []member) ([]member, bool) {
+	var sc scanner
+	sc.reset(js)
+	if !sc.open('{') {
+		return ms, false
+	}
+	for n := 0; sc.more('}', &n); {
+		start := sc.i
+		k := sc.key()
+		rawKey := strings.TrimRight(sc.s[start:sc.i], " \t\r\n:")
+		if raw := sc.raw(); !sc.bad {
+			ms = append(ms, member{key: k, rawKey: rawKey, raw: raw})
+		}
+	}
+	return ms, !sc.bad
+}
+
+// elements calls f with each element of the array js (checked JSON).
+func elements(js string, f func(raw string) bool) {
+	var sc scanner
+	sc.reset(js)
+	if !sc.open('[') {
+		return
+	}
+	for n := 0; sc.more(']', &n); {
+		if !f(sc.raw()) {
+			return
+		}
+	}
+}
+
+// unquote returns the text of a JSON string value, "" for other values.
+func unquote(raw string) string {
+	if raw == "" || raw[0] != '"' {
+		return ""
+	}
+	var sc scanner
+	sc.reset(raw)
+	return sc.str()
+}
+
+// appendSchema appends the JSON Schema of s, checked JSON. Its errors are
+// errSchema.
+func appendSchema(b []byte, s string, depth int) ([]byte, error) {
+	if depth > maxSchemaDepth {
+		return nil, errSchema("The schema nests deeper than " + strconv.Itoa(maxSchemaDepth) + " levels.")
+	}
+	var buf [16]member
+	ms, ok := members(s, buf[:0])
+	if !ok {
+		return nil, errSchema("A schema and each of its subschemas must be a JSON object.")
+	}
+	var nullable, hasType bool
+	for _, m := range ms {
+		switch m.key {
+		case "nullable":
+			nullable = m.raw == "true"
+		case "type":
+			hasType = jsonType(unquote(m.raw)) != ""
+		}
+	}
+	b = append(b, '{')
+	var err error
+	for _, m := range ms {
+		switch m.key {
+		case "nullable", "propertyOrdering", "property_ordering":
+		case "type":
+			if m.raw[0] != '"' {
+				b = appendRaw(b, m.rawKey, m.raw)
+				break
+			}
+			name := unquote(m.raw)
+			t := jsonType(name)
+			if t == "" {
+				if !strings.EqualFold(name, "TYPE_UNSPECIFIED") {
+					b = appendRaw(b, m.rawKey, m.raw)
+				}
+				break
+			}
+			b = appendKey(b, "type")
+			if nullable && t != "null" {
+				b = append(b, '[')
+				b = appendString(b, t)
+				b = append(b, `,"null"]`...)
+			} else {
+				b = appendString(b, t)
+			}
+		case "format":
+			if unquote(m.raw) != "enum" {
+				b = appendRaw(b, m.rawKey, m.raw)
+			}
+		case "enum":
+			if !nullable || m.raw[0] != '[' || hasNull(m.raw) {
+				b = appendRaw(b, m.rawKey, m.raw)
+				break
+			}
+			b = appendKey(b, "enum")
+			b = appendArrayWith(b, m.raw, "null")
+		case "example":
+			b = appendKey(b, "examples")
+			b = append(b, '[')
+			b = append(b, m.raw...)
+			b = append(b, ']')
+		case "properties":
+			if m.raw[0] != '{' {
+				b = appendRaw(b, m.rawKey, m.raw)
+				break
+			}
+			b = appendKey(b, "properties")
+			b = append(b, '{')
+			var pbuf [16]member
+			props, ok := members(m.raw, pbuf[:0])
+			if !ok {
+				return nil, errSchema("A schema's properties must be a JSON object.")
+			}
+			for i, p := range props {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, p.rawKey...)
+				b = append(b, ':')
+				if b, err = appendSchema(b, p.raw, depth+1); err != nil {
+					return nil, err
+				}
+			}
+			b = append(b, '}')
+		case "items":
+			if m.raw[0] != '{' {
+				b = appendRaw(b, m.rawKey, m.raw)
+				break
+			}
+			b = appendKey(b, "items")
+			if b, err = appendSchema(b, m.raw, depth+1); err != nil {
+				return nil, err
+			}
+		case "anyOf", "any_of":
+			if m.raw[0] != '[' {
+				b = appendRaw(b, m.rawKey, m.raw)
+				break
+			}
+			b = appendKey(b, "anyOf")
+			b = append(b, '[')
+			i := 0
+			elements(m.raw, func(raw string) bool {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				i++
+				b, err = appendSchema(b, raw, depth+1)
+				return err == nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			if nullable && !hasType {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"type":"null"}`...)
+			}
+			b = append(b, ']')
+		case "maxItems", "max_items", "minItems", "min_items", "maxLength", "max_length", "minLength", "min_length",
+			"maxProperties", "max_properties", "minProperties", "min_properties", "minimum", "maximum":
+			b = appendKey(b, camel(m.key))
+			b = appendNumber(b, m.raw)
+		default:
+			b = appendRaw(b, m.rawKey, m.raw)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendRaw appends a member as it came.
+func appendRaw(b []byte, key, value string) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, key...)
+	b = append(b, ':')
+	return append(b, value...)
+}
+
+// appendNumber appends raw, a number or a number written as a string
+// (proto JSON writes int64 that way), as a JSON number; anything else as
+// it came.
+func appendNumber(b []byte, raw string) []byte {
+	if raw != "" && raw[0] == '"' {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(unquote(raw)), 64); err == nil {
+			return appendFloat(b, f)
+		}
+	}
+	return append(b, raw...)
+}
+
+// appendArrayWith appends the array arr with one more raw element.
+func appendArrayWith(b []byte, arr string, extra string) []byte {
+	b = append(b, '[')
+	n := 0
+	elements(arr, func(raw string) bool {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, raw...)
+		n++
+		return true
+	})
+	if n > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, extra...)
+	return append(b, ']')
+}
+
+// hasNull reports whether the array arr holds null.
+func hasNull(arr string) bool {
+	found := false
+	elements(arr, func(raw string) bool {
+		found = raw == "null"
+		return !found
+	})
+	return found
+}
+
+// jsonType returns the JSON Schema name of a Gemini type name, in any
+// case; "" for TYPE_UNSPECIFIED and names it does not know.
+func jsonType(t string) string {
+	switch strings.ToUpper(t) {
+	case "STRING":
+		return "string"
+	case "NUMBER":
+		return "number"
+	case "INTEGER":
+		return "integer"
+	case "BOOLEAN":
+		return "boolean"
+	case "ARRAY":
+		return "array"
+	case "OBJECT":
+		return "object"
+	case "NULL":
+		return "null"
+	}
+	return ""
+}
+
+// camel returns the camelCase form of a snake_case key.
+func camel(k string) string {
+	if strings.IndexByte(k, '_') < 0 {
+		return k
+	}
+	var sb strings.Builder
+	up := false
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '_':
+			up = true
+		case up && c >= 'a' && c <= 'z':
+			sb.WriteByte(c - 'a' + 'A')
+			up = false
+		default:
+			sb.WriteByte(c)
+			up = false
+		}
+	}
+	return sb.String()
+}
