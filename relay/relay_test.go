@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/tidwall/gjson"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
@@ -498,27 +499,39 @@ func TestSaveBodies(t *testing.T) {
 	}
 }
 
+// Paths and methods the relay does not serve are answered in the
+// protocol the request speaks.
 func TestUnknownRoutes(t *testing.T) {
 	f := newFixture(t, nil)
 	for _, tt := range []struct {
 		method, path string
+		header       []string
 		status       int
-		code         string
+		want         string // a JSON path of the protocol's error shape and its value
+		value        string
 	}{
-		{http.MethodGet, "/v1/chat/completions", 405, "method_not_allowed"},
-		{http.MethodPost, "/v1/models", 405, "method_not_allowed"},
-		{http.MethodPost, "/v1/audio/unknown", 404, "unknown_url"},
+		{http.MethodGet, "/v1/chat/completions", nil, 405, "error.code", "method_not_allowed"},
+		{http.MethodPost, "/v1/models", nil, 405, "error.code", "method_not_allowed"},
+		{http.MethodPost, "/v1/audio/unknown", nil, 404, "error.code", "unknown_url"},
+		{http.MethodGet, "/v1/messages", nil, 405, "error.type", "invalid_request_error"},
+		{http.MethodPost, "/v1/messages/batches", []string{"anthropic-version", "2023-06-01"}, 404, "type", "error"},
+		{http.MethodPost, "/v1/messages/batches", []string{"anthropic-version", "2023-06-01"}, 404, "error.type", "not_found_error"},
+		{http.MethodPost, "/v1beta/cachedContents", nil, 404, "error.status", "NOT_FOUND"},
+		{http.MethodPost, "/v1/files", []string{"x-goog-api-key", "k"}, 404, "error.status", "NOT_FOUND"},
+		{http.MethodDelete, "/v1beta/models", nil, 405, "error.status", "INVALID_ARGUMENT"},
 	} {
 		req, _ := http.NewRequest(tt.method, f.srv.URL+tt.path, nil)
+		for i := 0; i+1 < len(tt.header); i += 2 {
+			req.Header.Set(tt.header[i], tt.header[i+1])
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e struct{ Error struct{ Code string } }
-		json.NewDecoder(resp.Body).Decode(&e)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.status || e.Error.Code != tt.code {
-			t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, e.Error.Code, tt.status, tt.code)
+		if got := gjson.GetBytes(b, tt.want).String(); resp.StatusCode != tt.status || got != tt.value {
+			t.Errorf("%s %s: %d %s, want %d and %s = %q", tt.method, tt.path, resp.StatusCode, b, tt.status, tt.want, tt.value)
 		}
 	}
 }

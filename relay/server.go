@@ -95,9 +95,10 @@ type Server struct {
 	// Logger receives internal failures. Nil means slog.Default().
 	Logger *slog.Logger
 
-	chain    Handler
-	idPrefix string
-	counter  atomic.Uint64
+	chain     Handler
+	claimants map[string][]claimant // by path prefix
+	idPrefix  string
+	counter   atomic.Uint64
 }
 
 // RoutedIngress is an Ingress with the endpoints it serves.
@@ -134,7 +135,8 @@ type Route struct {
 }
 
 // Mount builds the chain and registers every route of the Ingresses on
-// r, and a 404 in OpenAI's shape for other paths under /v1.
+// r, and for other paths under their prefixes (/v1, /v1beta) a 404 in the
+// protocol the request speaks.
 func (s *Server) Mount(r chi.Router) {
 	var b [6]byte
 	rand.Read(b[:])
@@ -143,6 +145,7 @@ func (s *Server) Mount(r chi.Router) {
 		s.Client = &http.Client{Transport: NewTransport(TransportOptions{})}
 	}
 	s.chain = s.buildChain()
+	s.claimants = map[string][]claimant{}
 
 	// Routes are registered on r itself rather than on a sub-router: every
 	// router layer deepens the stack each held stream keeps.
@@ -154,8 +157,15 @@ func (s *Server) Mount(r chi.Router) {
 	}
 	var order []*shared
 	byKey := map[string]*shared{}
-	patterns := map[string]bool{}
+	var patterns []string
 	for _, ri := range s.Ingresses {
+		cl := claimant{in: ri.Ingress}
+		for _, rt := range ri.Routes {
+			if cl.claims == nil {
+				cl.claims = rt.Claims
+			}
+		}
+		seen := map[string]bool{}
 		for _, rt := range ri.Routes {
 			key := rt.Method + " " + rt.Pattern
 			sh := byKey[key]
@@ -163,16 +173,19 @@ func (s *Server) Mount(r chi.Router) {
 				sh = &shared{method: rt.Method, pattern: rt.Pattern}
 				byKey[key] = sh
 				order = append(order, sh)
+				patterns = append(patterns, rt.Pattern)
 			}
 			sh.handlers = append(sh.handlers, s.handler(ri.Ingress, rt))
 			sh.claims = append(sh.claims, rt.Claims)
-			patterns[rt.Pattern] = true
+			if p := prefixOf(rt.Pattern); !seen[p] {
+				seen[p] = true
+				s.claimants[p] = append(s.claimants[p], cl)
+			}
 		}
 	}
-	fallback := s.fallbackIngress()
-	for p := range patterns {
+	for _, p := range patterns {
 		rr.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			s.writeError(w, nil, fallback, aiproxy.ReasonErrorf(aiproxy.EINVALID, "method_not_allowed", "Method %s is not allowed for %s.", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+			s.writeError(w, nil, s.ingressOf(r), aiproxy.ReasonErrorf(aiproxy.EINVALID, "method_not_allowed", "Method %s is not allowed for %s.", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
 		})
 	}
 	for _, sh := range order {
@@ -190,13 +203,47 @@ func (s *Server) Mount(r chi.Router) {
 			}
 		}))
 	}
-	rr.HandleFunc("/v1/*", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, nil, fallback, aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "unknown_url", "Unknown request URL: %s %s.", r.Method, r.URL.Path), 0)
-	})
+	for p := range s.claimants {
+		rr.HandleFunc(p+"/*", func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, nil, s.ingressOf(r), aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "unknown_url", "Unknown request URL: %s %s.", r.Method, r.URL.Path), 0)
+		})
+	}
 }
 
-// fallbackIngress is the Ingress that answers requests no route matched:
-// the OpenAI one when there is one.
+// claimant is an Ingress serving routes under one path prefix, with the
+// claim that tells its requests on routes it shares (nil: every request).
+type claimant struct {
+	in     Ingress
+	claims func(*http.Request) bool
+}
+
+// prefixOf returns a pattern's first path segment, such as "/v1".
+func prefixOf(pattern string) string {
+	if i := strings.IndexByte(pattern[1:], '/'); i >= 0 {
+		return pattern[:i+1]
+	}
+	return pattern
+}
+
+// ingressOf returns the Ingress whose protocol a request no route served
+// speaks (so that even its 404 is in its protocol): among the ingresses
+// with routes under the request's prefix, the only one, or the first
+// whose claim accepts the request; else the fallback.
+func (s *Server) ingressOf(r *http.Request) Ingress {
+	cs := s.claimants[prefixOf(r.URL.Path)]
+	if len(cs) == 1 {
+		return cs[0].in
+	}
+	for _, c := range cs {
+		if c.claims != nil && c.claims(r) {
+			return c.in
+		}
+	}
+	return s.fallbackIngress()
+}
+
+// fallbackIngress is the Ingress that answers requests no route or claim
+// tells apart: the OpenAI one when there is one.
 func (s *Server) fallbackIngress() Ingress {
 	for _, ri := range s.Ingresses {
 		if ri.Ingress.Protocol() == aiproxy.ProtocolOpenAI {
@@ -223,7 +270,7 @@ func recoverer(s *Server) func(http.Handler) http.Handler {
 						panic(v)
 					}
 					s.logger().Error("relay: panic", "path", r.URL.Path, "panic", v)
-					s.writeError(w, nil, s.fallbackIngress(), errors.New("panic"), 0)
+					s.writeError(w, nil, s.ingressOf(r), errors.New("panic"), 0)
 				}
 			}()
 			next.ServeHTTP(w, r)
