@@ -361,9 +361,18 @@ func parseAnthropic(body []byte, count bool) (*Conversation, *anthropicError) {
 	var prevUses []string // tool_use ids of the previous assistant message
 	for i, m := range list {
 		role := m.Get("role").String()
+		if role == "system" {
+			// Instructions inside the history, as Claude Code sends
+			// them: part of the system prompt, not a turn.
+			text, _ := anthropicText(m.Get("content"))
+			conv.System = joinText(conv.System, text)
+			conv.PromptTokens += int64(Tokens(text))
+			conv.Turns--
+			continue
+		}
 		if role != "user" && role != "assistant" {
 			if e == nil {
-				e = invalidRequest("messages." + strconv.Itoa(i) + ".role: Input should be 'user' or 'assistant'")
+				e = invalidRequest("messages." + strconv.Itoa(i) + ".role: Input should be 'user', 'assistant' or 'system'")
 			}
 			continue
 		}
@@ -492,6 +501,11 @@ func appendAnthropicUsage(b []byte, pl *plan, output int64, delta bool) []byte {
 	}
 	b = append(b, `,"output_tokens":`...)
 	b = strconv.AppendInt(b, output, 10)
+	if pl.thinking > 0 && output == pl.completion() {
+		b = append(b, `,"output_tokens_details":{"thinking_tokens":`...)
+		b = strconv.AppendInt(b, pl.thinking, 10)
+		b = append(b, '}')
+	}
 	if !delta {
 		b = append(b, `,"service_tier":"standard","inference_geo":"not_available"`...)
 	}

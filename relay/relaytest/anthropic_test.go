@@ -296,7 +296,7 @@ func TestAnthropicMalformed(t *testing.T) {
 		{"no model", "POST", "/v1/messages", []string{"X-Api-Key", testKey, "Anthropic-Version", version}, `{"max_tokens":10,"messages":[]}`, 400, "invalid_request_error", "model: Field required"},
 		{"no max_tokens", "POST", "/v1/messages", []string{"X-Api-Key", testKey, "Anthropic-Version", version}, `{"model":"m","messages":[]}`, 400, "invalid_request_error", "max_tokens: Field required"},
 		{"no messages", "POST", "/v1/messages", []string{"X-Api-Key", testKey, "Anthropic-Version", version}, `{"model":"m","max_tokens":10}`, 400, "invalid_request_error", "messages: Field required"},
-		{"system role", "POST", "/v1/messages", []string{"X-Api-Key", testKey, "Anthropic-Version", version}, `{"model":"m","max_tokens":10,"messages":[{"role":"system","content":"x"},{"role":"user","content":"hi"}]}`, 400, "invalid_request_error", "messages.0.role: Input should be 'user' or 'assistant'"},
+		{"tool role", "POST", "/v1/messages", []string{"X-Api-Key", testKey, "Anthropic-Version", version}, `{"model":"m","max_tokens":10,"messages":[{"role":"tool","content":"x"},{"role":"user","content":"hi"}]}`, 400, "invalid_request_error", "messages.0.role: Input should be 'user', 'assistant' or 'system'"},
 		{"tool_use unanswered", "POST", "/v1/messages", []string{"X-Api-Key", testKey, "Anthropic-Version", version},
 			`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_a","name":"f","input":{}},{"type":"tool_use","id":"toolu_b","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_a","content":"x"}]}]}`,
 			400, "invalid_request_error", "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_b. Each `tool_use` block must have a corresponding `tool_result` block in the next message."},
@@ -434,5 +434,24 @@ func BenchmarkAnthropicServeHTTP(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// System-role messages inside the history, as Claude Code sends them, are
+// taken as instructions: part of the system prompt, not turns.
+func TestAnthropicSystemRoleMessages(t *testing.T) {
+	p, srv := relaytest.StartAnthropic(t, relaytest.WithKey(testKey))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/messages", strings.NewReader(
+		`{"model":"m","max_tokens":10,"system":"Be brief.","messages":[{"role":"user","content":"hi there"},{"role":"system","content":[{"type":"text","text":"Env: linux"}]}]}`))
+	req.Header.Set("X-Api-Key", testKey)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	conv := p.Requests()[0].Conversation
+	if resp.StatusCode != 200 || conv.System != "Be brief. Env: linux" || conv.Turns != 1 || conv.Said != "hi there" || conv.PromptTokens != 6 {
+		t.Errorf("%d, conversation %+v", resp.StatusCode, conv)
 	}
 }

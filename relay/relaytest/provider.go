@@ -123,6 +123,7 @@ type config struct {
 	modelsSet bool
 	early     EarlyMode
 	noRecord  bool
+	calls     []toolCall // WithToolCall's calls; nil means scenarioCalls
 }
 
 // WithKey makes the provider require key on every request: OpenAI's

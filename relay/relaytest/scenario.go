@@ -120,7 +120,8 @@ const (
 	// blocks, streamed as input_json_delta fragments), Gemini's STOP with
 	// functionCall parts (whole, in one chunk). When the last user turn
 	// holds tool results, the answer is the text "Results: " followed by
-	// the results' texts joined with "; ", in order.
+	// the results' texts joined with "; ", in order. WithToolCall replaces
+	// the two calls with calls of the test's choosing.
 	ModelTools = "fake-tools"
 
 	// ModelReasoning reasons before answering: the reasoning is
@@ -355,7 +356,7 @@ func (c *config) planFor(conv *Conversation, b behaviour) plan {
 	case (b == tools || b == reasoningTools) && len(conv.ToolResults) > 0:
 		pl.text = "Results: " + strings.Join(conv.ToolResults, "; ")
 	case b == tools || b == reasoningTools:
-		for _, call := range scenarioCalls {
+		for _, call := range c.toolCalls() {
 			if contains(conv.Tools, call.name) {
 				pl.calls = append(pl.calls, call)
 			}
