@@ -72,12 +72,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Type is the channel type of Anthropic's API.
@@ -215,7 +215,7 @@ func checkConfig(raw []byte) ([]byte, error) {
 	}
 	if cfg.version != "" {
 		obj("version")
-		b = appendString(b, cfg.version)
+		b = jsontext.AppendString(b, cfg.version)
 	}
 	if len(cfg.beta) > 0 {
 		obj("beta")
@@ -224,7 +224,7 @@ func checkConfig(raw []byte) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, s)
+			b = jsontext.AppendString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -234,7 +234,7 @@ func checkConfig(raw []byte) ([]byte, error) {
 	}
 	if cfg.thinking != "" {
 		obj("thinking")
-		b = appendString(b, cfg.thinking)
+		b = jsontext.AppendString(b, cfg.thinking)
 	}
 	if first {
 		return nil, nil
@@ -393,7 +393,7 @@ func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response
 	}
 	if u := root.Get("usage"); u.IsObject() {
 		var ru rawUsage
-		ru.merge(unsafeBytes(u.Raw))
+		ru.merge(u.Raw)
 		n := ru.normal()
 		res.Usage = &n
 	} else {
@@ -413,14 +413,14 @@ type rawUsage struct {
 
 // merge takes the counts present in u, the raw JSON of an Anthropic usage
 // object: each one is a cumulative total and replaces the count before.
-func (r *rawUsage) merge(u []byte) {
+func (r *rawUsage) merge(u string) {
 	o, ok := newObject(u)
 	if !ok {
 		return
 	}
 	for k, v, ok := o.next(); ok; k, v, ok = o.next() {
-		n, isNum := integer(v)
-		switch string(k) {
+		n, isNum := jsontext.Int(v)
+		switch k {
 		case "input_tokens":
 			if isNum {
 				r.input = n
@@ -443,7 +443,7 @@ func (r *rawUsage) merge(u []byte) {
 				continue
 			}
 			for dk, dv, ok := d.next(); ok; dk, dv, ok = d.next() {
-				if n, isNum := integer(dv); isNum && string(dk) == "thinking_tokens" {
+				if n, isNum := jsontext.Int(dv); isNum && dk == "thinking_tokens" {
 					r.thinking = n
 				}
 			}
@@ -470,7 +470,7 @@ func (r *rawUsage) normal() aiproxy.Usage {
 // a Body in Anthropic's shape. Retry-After (or retry-after-ms) is read.
 func (*Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolAnthropic, RetryAfter: retryAfter(resp.Header)}
+	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolAnthropic, RetryAfter: relay.RetryAfter(resp.Header)}
 	js := unsafeString(body)
 	var e gjson.Result
 	if gjson.Valid(js) {
@@ -502,29 +502,6 @@ func (*Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamErro
 		ue.Body = appendErrorBody(nil, typ, ue.Message)
 	}
 	return ue
-}
-
-// retryAfter reads retry-after-ms, else Retry-After (seconds or an HTTP
-// date); 0 when neither is usable.
-func retryAfter(h http.Header) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < 1e12 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // Stream reads the server-sent events of an Anthropic stream.
@@ -603,12 +580,12 @@ func (s *stream) decode() *relay.Chunk {
 	}
 	s.text = s.text[:0]
 	var f fields
-	f.read(s.data)
-	typ := s.name
-	if len(typ) == 0 {
+	f.read(unsafeString(s.data))
+	typ := unsafeString(s.name)
+	if typ == "" {
 		typ = word(f.typ)
 	}
-	switch string(typ) {
+	switch typ {
 	case "message_stop":
 		s.ended = true
 	case "message_start":
@@ -627,22 +604,22 @@ func (s *stream) decode() *relay.Chunk {
 	case "content_block_start":
 		var b fields
 		b.read(f.contentBlock)
-		s.text = appendUnquoted(s.text, b.name)
+		s.text = jsontext.AppendUnquote(s.text, b.name)
 	case "content_block_delta":
 		var d fields
 		d.read(f.delta)
-		switch string(word(d.typ)) {
+		switch word(d.typ) {
 		case "text_delta":
-			s.text = appendUnquoted(s.text, d.text)
+			s.text = jsontext.AppendUnquote(s.text, d.text)
 		case "thinking_delta":
-			s.text = appendUnquoted(s.text, d.thinking)
+			s.text = jsontext.AppendUnquote(s.text, d.thinking)
 		case "input_json_delta":
-			s.text = appendUnquoted(s.text, d.partialJSON)
+			s.text = jsontext.AppendUnquote(s.text, d.partialJSON)
 		}
 	case "error":
 		var e fields
 		e.read(f.err)
-		if s.chunk.Error = unquote(e.message); s.chunk.Error == "" {
+		if s.chunk.Error = jsontext.UnquoteClone(e.message); s.chunk.Error == "" {
 			s.chunk.Error = string(s.data)
 		}
 	}

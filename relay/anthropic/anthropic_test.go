@@ -390,10 +390,10 @@ func TestErrorMessages(t *testing.T) {
 			}
 		})
 	}
-	if d := retryAfter(http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}}); d < 59*time.Minute {
+	if d := relay.RetryAfter(http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}}); d < 59*time.Minute {
 		t.Errorf("HTTP date Retry-After = %v", d)
 	}
-	if d := retryAfter(http.Header{"Retry-After": {"soon"}}); d != 0 {
+	if d := relay.RetryAfter(http.Header{"Retry-After": {"soon"}}); d != 0 {
 		t.Errorf("bad Retry-After = %v", d)
 	}
 }

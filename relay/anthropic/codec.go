@@ -12,6 +12,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Codec is the Anthropic Messages protocol: the Ingress of Anthropic
@@ -64,9 +65,9 @@ func (Codec) Parse(req *relay.Request) error {
 	if !ok {
 		return aiproxy.Errorf(aiproxy.EINVALID, "The request body must be a JSON object.")
 	}
-	var model, messages, maxTokens, stream []byte
+	var model, messages, maxTokens, stream string
 	for k, v, ok := o.next(); ok; k, v, ok = o.next() {
-		switch string(k) {
+		switch k {
 		case "model":
 			model = v
 		case "messages":
@@ -77,7 +78,7 @@ func (Codec) Parse(req *relay.Request) error {
 			stream = v
 		}
 	}
-	if o.Err() || skipSpace(req.Body, o.i) != len(req.Body) {
+	if !o.end() {
 		return aiproxy.Errorf(aiproxy.EINVALID, "The request body is not valid JSON.")
 	}
 	if !isString(model) || len(model) == 2 {
@@ -89,7 +90,7 @@ func (Codec) Parse(req *relay.Request) error {
 	if req.Op == relay.OpGenerate && !isNumber(maxTokens) {
 		return aiproxy.FieldErrorf("max_tokens", "max_tokens: Field required (an integer).")
 	}
-	req.Model = unquote(model)
+	req.Model = jsontext.UnquoteClone(model)
 	req.Stream = req.Op == relay.OpGenerate && isTrue(stream)
 	return nil
 }
@@ -116,7 +117,7 @@ func (Codec) SetModel(b []byte, model string) ([]byte, error) {
 	}
 	out := make([]byte, 0, len(b)+len(model)+2)
 	out = append(out, b[:m.Index]...)
-	out = appendString(out, model)
+	out = jsontext.AppendString(out, model)
 	return append(out, b[m.Index+len(m.Raw):]...), nil
 }
 
@@ -214,9 +215,9 @@ func failureType(f *relay.Failure, k relay.ErrorKind) string {
 // appendErrorBody appends {"type":"error","error":{"type":typ,"message":msg}}.
 func appendErrorBody(b []byte, typ, msg string) []byte {
 	b = append(b, `{"type":"error","error":{"type":`...)
-	b = appendString(b, typ)
+	b = jsontext.AppendString(b, typ)
 	b = append(b, `,"message":`...)
-	b = appendString(b, msg)
+	b = jsontext.AppendString(b, msg)
 	return append(b, "}}"...)
 }
 
@@ -234,9 +235,9 @@ func (Codec) AppendModels(b []byte, models []relay.ModelInfo) []byte {
 	if len(models) == 0 {
 		return append(b, `null,"last_id":null}`...)
 	}
-	b = appendString(b, models[0].ID)
+	b = jsontext.AppendString(b, models[0].ID)
 	b = append(b, `,"last_id":`...)
-	b = appendString(b, models[len(models)-1].ID)
+	b = jsontext.AppendString(b, models[len(models)-1].ID)
 	return append(b, '}')
 }
 
@@ -248,9 +249,9 @@ func (Codec) AppendModel(b []byte, m relay.ModelInfo) []byte { return appendMode
 // as Anthropic reports unknown release dates.
 func appendModel(b []byte, m relay.ModelInfo) []byte {
 	b = append(b, `{"type":"model","id":`...)
-	b = appendString(b, m.ID)
+	b = jsontext.AppendString(b, m.ID)
 	b = append(b, `,"display_name":`...)
-	b = appendString(b, m.ID)
+	b = jsontext.AppendString(b, m.ID)
 	b = append(b, `,"created_at":"`...)
 	t := m.Created.UTC()
 	if m.Created.IsZero() {

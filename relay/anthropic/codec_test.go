@@ -292,20 +292,3 @@ func TestModels(t *testing.T) {
 		t.Errorf("count %s", b)
 	}
 }
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", "q\"b\\s/", "\x00\x01\x1f\t\r\n", "é ü 日本 🎉", "\u2028\u2029", "bad \xff\xfe utf8", "<html>&</html>"} {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q: %v: %s", s, err, b)
-		}
-		want := strings.ToValidUTF8(s, "\ufffd")
-		if s == "bad \xff\xfe utf8" {
-			want = "bad \ufffd\ufffd utf8"
-		}
-		if got != want {
-			t.Errorf("%q came back %q", s, got)
-		}
-	}
-}

@@ -9,6 +9,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // This file encodes requests of the neutral form for Anthropic channels.
@@ -81,7 +82,7 @@ func (e *requestEncoder) encode(call *relay.Call) error {
 		}
 	}
 	b := append(e.b, `{"model":`...)
-	b = appendString(b, call.UpstreamModel)
+	b = jsontext.AppendString(b, call.UpstreamModel)
 	var thinking []byte
 	var budget int64
 	var effort string
@@ -124,14 +125,14 @@ func (e *requestEncoder) encode(call *relay.Call) error {
 		first := true
 		if effort != "" {
 			b = appendKey(b, "effort", true)
-			b = appendString(b, effort)
+			b = jsontext.AppendString(b, effort)
 			first = false
 		}
 		if f := c.Format; f != nil {
 			b = appendKey(b, "format", first)
 			switch f.Type {
 			case chat.FormatJSONSchema:
-				if !isObject(string(f.Schema)) {
+				if !isObject(unsafeString(f.Schema)) {
 					return aiproxy.FieldErrorf("response_format", "The JSON schema of the output format must be a JSON object.")
 				}
 				b = append(b, `{"type":"json_schema","schema":`...)
@@ -162,13 +163,13 @@ func (e *requestEncoder) encode(call *relay.Call) error {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, s)
+				b = jsontext.AppendString(b, s)
 			}
 			b = append(b, ']')
 		}
 		if c.User != "" {
 			b = append(b, `,"metadata":{"user_id":`...)
-			b = appendString(b, c.User)
+			b = jsontext.AppendString(b, c.User)
 			b = append(b, '}')
 		}
 		if call.Stream {
@@ -365,7 +366,7 @@ func (e *requestEncoder) system() error {
 // breakpoint when cache is set.
 func (e *requestEncoder) appendTextBlock(b []byte, s string, cache bool) []byte {
 	b = append(b, `{"type":"text","text":`...)
-	b = appendString(b, s)
+	b = jsontext.AppendString(b, s)
 	return e.appendCache(b, cache)
 }
 
@@ -483,13 +484,13 @@ func (e *requestEncoder) part(p *chat.Part, role chat.Role) error {
 		}
 	case chat.KindThinking:
 		b = append(b, `{"type":"thinking","thinking":`...)
-		b = appendString(b, p.Text)
+		b = jsontext.AppendString(b, p.Text)
 		b = append(b, `,"signature":`...)
-		b = appendString(b, p.Signature)
+		b = jsontext.AppendString(b, p.Signature)
 		b = append(b, '}')
 	case chat.KindRedactedThinking:
 		b = append(b, `{"type":"redacted_thinking","data":`...)
-		b = appendString(b, p.Signature)
+		b = jsontext.AppendString(b, p.Signature)
 		b = append(b, '}')
 	case chat.KindToolCall:
 		tc := p.Call
@@ -503,9 +504,9 @@ func (e *requestEncoder) part(p *chat.Part, role chat.Role) error {
 			return aiproxy.FieldErrorf("messages", "The arguments of the call of %s are not a JSON object, as Anthropic requires.", tc.Name)
 		}
 		b = append(b, `{"type":"tool_use","id":`...)
-		b = appendString(b, toolID(tc.ID))
+		b = jsontext.AppendString(b, toolID(tc.ID))
 		b = append(b, `,"name":`...)
-		b = appendString(b, tc.Name)
+		b = jsontext.AppendString(b, tc.Name)
 		b = append(b, `,"input":`...)
 		b = append(b, args...)
 		b = e.appendCache(b, p.Cache)
@@ -515,7 +516,7 @@ func (e *requestEncoder) part(p *chat.Part, role chat.Role) error {
 			return aiproxy.FieldErrorf("messages", "A tool result part carries no result.")
 		}
 		b = append(b, `{"type":"tool_result","tool_use_id":`...)
-		b = appendString(b, toolID(r.CallID))
+		b = jsontext.AppendString(b, toolID(r.CallID))
 		n := 0
 		for i := range r.Parts {
 			q := &r.Parts[i]
@@ -617,25 +618,25 @@ func (e *requestEncoder) media(b []byte, m *chat.Media, cache, assistant bool) (
 		b = append(b, `{"type":"image","source":`...)
 		if url != "" {
 			b = append(b, `{"type":"url","url":`...)
-			b = appendString(b, url)
+			b = jsontext.AppendString(b, url)
 		} else {
 			if mt == "" {
 				return b, aiproxy.FieldErrorf("messages", "An inline image needs its media type.")
 			}
 			b = append(b, `{"type":"base64","media_type":`...)
-			b = appendString(b, mt)
+			b = jsontext.AppendString(b, mt)
 			b = append(b, `,"data":`...)
-			b = appendString(b, data)
+			b = jsontext.AppendString(b, data)
 		}
 		b = append(b, '}')
 	case "pdf":
 		b = append(b, `{"type":"document","source":`...)
 		if url != "" {
 			b = append(b, `{"type":"url","url":`...)
-			b = appendString(b, url)
+			b = jsontext.AppendString(b, url)
 		} else {
 			b = append(b, `{"type":"base64","media_type":"application/pdf","data":`...)
-			b = appendString(b, data)
+			b = jsontext.AppendString(b, data)
 		}
 		b = append(b, '}')
 	case "text":
@@ -644,12 +645,12 @@ func (e *requestEncoder) media(b []byte, m *chat.Media, cache, assistant bool) (
 			return b, aiproxy.FieldErrorf("messages", "A text/plain medium is not valid base64.")
 		}
 		b = append(b, `{"type":"document","source":{"type":"text","media_type":"text/plain","data":`...)
-		b = appendString(b, string(text))
+		b = jsontext.AppendString(b, string(text))
 		b = append(b, '}')
 	}
 	if kind != "image" && m.Name != "" {
 		b = append(b, `,"title":`...)
-		b = appendString(b, m.Name)
+		b = jsontext.AppendString(b, m.Name)
 	}
 	return e.appendCache(b, cache), nil
 }
@@ -676,15 +677,15 @@ func (e *requestEncoder) tools() error {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendString(b, t.Name)
+		b = jsontext.AppendString(b, t.Name)
 		if t.Description != "" {
 			b = append(b, `,"description":`...)
-			b = appendString(b, t.Description)
+			b = jsontext.AppendString(b, t.Description)
 		}
 		b = append(b, `,"input_schema":`...)
 		if len(t.Parameters) == 0 {
 			b = append(b, `{"type":"object","properties":{}}`...)
-		} else if !isObject(string(t.Parameters)) {
+		} else if !isObject(unsafeString(t.Parameters)) {
 			return aiproxy.FieldErrorf("tools."+strconv.Itoa(i), "The parameters of the tool %s are not a JSON Schema object.", t.Name)
 		} else {
 			b = append(b, t.Parameters...)
@@ -711,7 +712,7 @@ func (e *requestEncoder) tools() error {
 			b = append(b, `,"tool_choice":{"type":"any"`...)
 		case chat.ToolNamed:
 			b = append(b, `,"tool_choice":{"type":"tool","name":`...)
-			b = appendString(b, tc.Name)
+			b = jsontext.AppendString(b, tc.Name)
 		default:
 			return aiproxy.FieldErrorf("tool_choice", "The tool choice %q cannot be sent to Anthropic channels.", mode)
 		}

@@ -2,64 +2,13 @@ package anthropic
 
 import (
 	"strconv"
-	"unicode/utf8"
 	"unsafe"
+
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
-// This file holds the JSON appenders the package writes bodies and chunks
-// with: no reflection, and nothing allocated beyond the destination.
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// and U+2028 and U+2029 are escaped, as encoding/json does.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// This file holds the small JSON tools of the package beside those of
+// package jsontext.
 
 // appendKey appends ,"key": (without the comma when first is set).
 func appendKey(b []byte, key string, first bool) []byte {
@@ -83,12 +32,11 @@ func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), le
 
 // isObject reports whether raw is one well-formed JSON object.
 func isObject(raw string) bool {
-	b := unsafeBytes(raw)
-	o, ok := checkedObject(b)
-	if !ok {
+	var s jsontext.Scanner
+	s.ResetString(raw)
+	if s.Peek() != '{' {
 		return false
 	}
-	for _, _, ok := o.next(); ok; _, _, ok = o.next() {
-	}
-	return !o.Err() && skipSpace(b, o.i) == len(b)
+	s.Skip()
+	return s.End()
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // This file decodes Anthropic Messages requests into the neutral form, in
@@ -35,21 +36,21 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 	}
 	d := requestDecoder{c: &chat.Request{}}
 	c := d.c
-	var system, messages, thinking, effort, format, outputFormat []byte
+	var system, messages, thinking, effort, format, outputFormat string
 	var err error
 	for k, v, ok := o.next(); ok && err == nil; k, v, ok = o.next() {
 		if isNull(v) {
 			continue
 		}
-		switch string(k) {
+		switch k {
 		case "model":
-			c.Model = view(v)
+			c.Model = jsontext.Unquote(v)
 		case "system":
 			system = v
 		case "messages":
 			messages = v
 		case "max_tokens":
-			f, isNum := number(v)
+			f, isNum := jsontext.Float(v)
 			switch {
 			case !isNum || f != float64(int64(f)) || f < 0:
 				err = aiproxy.FieldErrorf("max_tokens", "max_tokens must be a positive integer.")
@@ -64,7 +65,7 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 		case "top_p":
 			c.TopP, err = float(v, "top_p")
 		case "top_k":
-			f, isNum := number(v)
+			f, isNum := jsontext.Float(v)
 			if !isNum || f != float64(int64(f)) {
 				err = aiproxy.FieldErrorf("top_k", "top_k must be an integer.")
 				break
@@ -75,7 +76,7 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 			var m rfields
 			m.read(v)
 			if u := m.userID; isString(u) {
-				c.User = view(u)
+				c.User = jsontext.Unquote(u)
 			}
 		case "tools":
 			err = d.tools(v)
@@ -118,7 +119,7 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Err() || skipSpace(body, o.i) != len(body) {
+	if !o.end() {
 		return nil, errJSON()
 	}
 	if err := d.system(system); err != nil {
@@ -154,7 +155,7 @@ type requestDecoder struct {
 }
 
 // stringList decodes an array of strings.
-func stringList(v []byte, field string) ([]string, error) {
+func stringList(v, field string) ([]string, error) {
 	a, ok := newArray(v)
 	if !ok {
 		return nil, aiproxy.FieldErrorf(field, "%s must be a list of strings.", field)
@@ -164,14 +165,14 @@ func stringList(v []byte, field string) ([]string, error) {
 		if !isString(s) {
 			return nil, aiproxy.FieldErrorf(field, "%s must be a list of strings.", field)
 		}
-		out = append(out, view(s))
+		out = append(out, jsontext.Unquote(s))
 	}
 	return out, nil
 }
 
 // float decodes a number.
-func float(v []byte, field string) (*float64, error) {
-	f, ok := number(v)
+func float(v, field string) (*float64, error) {
+	f, ok := jsontext.Float(v)
 	if !ok {
 		return nil, aiproxy.FieldErrorf(field, "%s must be a number.", field)
 	}
@@ -179,7 +180,7 @@ func float(v []byte, field string) (*float64, error) {
 }
 
 // system decodes the top-level system prompt: a string or text blocks.
-func (d *requestDecoder) system(v []byte) error {
+func (d *requestDecoder) system(v string) error {
 	if isNull(v) {
 		return nil
 	}
@@ -190,9 +191,9 @@ func (d *requestDecoder) system(v []byte) error {
 
 // textParts appends the text of v, a string or an array of text blocks,
 // to parts.
-func textParts(v []byte, field string, parts []chat.Part) ([]chat.Part, error) {
+func textParts(v, field string, parts []chat.Part) ([]chat.Part, error) {
 	if isString(v) {
-		return append(parts, chat.Part{Kind: chat.KindText, Text: view(v)}), nil
+		return append(parts, chat.Part{Kind: chat.KindText, Text: jsontext.Unquote(v)}), nil
 	}
 	a, ok := newArray(v)
 	if !ok {
@@ -202,17 +203,17 @@ func textParts(v []byte, field string, parts []chat.Part) ([]chat.Part, error) {
 	for b, ok := a.next(); ok; b, ok = a.next() {
 		var bl rfields
 		bl.read(b)
-		if string(word(bl.typ)) != "text" || !isString(bl.text) {
+		if word(bl.typ) != "text" || !isString(bl.text) {
 			return parts, aiproxy.FieldErrorf(field+"."+strconv.Itoa(i), "%s may hold only text blocks.", field)
 		}
-		parts = append(parts, chat.Part{Kind: chat.KindText, Text: view(bl.text), Cache: isObj(bl.cacheControl)})
+		parts = append(parts, chat.Part{Kind: chat.KindText, Text: jsontext.Unquote(bl.text), Cache: isObj(bl.cacheControl)})
 		i++
 	}
 	return parts, nil
 }
 
 // messages decodes the history.
-func (d *requestDecoder) messages(v []byte) error {
+func (d *requestDecoder) messages(v string) error {
 	a, _ := newArray(v)
 	i := 0
 	for m, ok := a.next(); ok; m, ok = a.next() {
@@ -225,7 +226,7 @@ func (d *requestDecoder) messages(v []byte) error {
 }
 
 // message decodes messages[i].
-func (d *requestDecoder) message(m []byte, i int) error {
+func (d *requestDecoder) message(m string, i int) error {
 	l := loc{i, -1, -1}
 	var mf rfields
 	if !isObj(m) {
@@ -236,7 +237,7 @@ func (d *requestDecoder) message(m []byte, i int) error {
 	if len(content) == 0 {
 		return aiproxy.FieldErrorf(l.f(".content"), "%s.content: Field required.", l)
 	}
-	switch role := string(word(mf.role)); role {
+	switch role := word(mf.role); role {
 	case "system":
 		// Claude Code sends these: instructions inside the history. The
 		// leading ones belong to the system prompt.
@@ -250,15 +251,15 @@ func (d *requestDecoder) message(m []byte, i int) error {
 		return err
 	case "user", "assistant":
 	default:
-		return aiproxy.FieldErrorf(l.f(".role"), "The role %q is not one of user, assistant and system.", unquote(mf.role))
+		return aiproxy.FieldErrorf(l.f(".role"), "The role %q is not one of user, assistant and system.", jsontext.Unquote(mf.role))
 	}
 	d.history = true
 	msg := chat.Message{Role: chat.RoleUser}
-	if string(word(mf.role)) == "assistant" {
+	if word(mf.role) == "assistant" {
 		msg.Role = chat.RoleAssistant
 	}
 	if isString(content) {
-		msg.Parts = []chat.Part{{Kind: chat.KindText, Text: view(content)}}
+		msg.Parts = []chat.Part{{Kind: chat.KindText, Text: jsontext.Unquote(content)}}
 		d.c.Messages = append(d.c.Messages, msg)
 		return nil
 	}
@@ -280,21 +281,21 @@ func (d *requestDecoder) message(m []byte, i int) error {
 }
 
 // block decodes one content block of a user or assistant message.
-func (d *requestDecoder) block(b []byte, l loc) (chat.Part, error) {
+func (d *requestDecoder) block(b string, l loc) (chat.Part, error) {
 	if !isObj(b) {
 		return chat.Part{}, aiproxy.FieldErrorf(l.String(), "Each content block must be an object with a type.")
 	}
 	var bl rfields
 	bl.read(b)
 	cache := isObj(bl.cacheControl)
-	switch t := unquote(bl.typ); t {
+	switch t := jsontext.Unquote(bl.typ); t {
 	case "text":
 		// Citations a client sends back are ignored: another provider
 		// cannot cite Anthropic documents, and the text is kept.
 		if !isString(bl.text) {
 			return chat.Part{}, aiproxy.FieldErrorf(l.f(".text"), "A text block needs its text.")
 		}
-		return chat.Part{Kind: chat.KindText, Text: view(bl.text), Cache: cache}, nil
+		return chat.Part{Kind: chat.KindText, Text: jsontext.Unquote(bl.text), Cache: cache}, nil
 	case "image":
 		m, err := imageMedia(bl.source, l, ".source")
 		return chat.Part{Kind: chat.KindMedia, Media: m, Cache: cache}, err
@@ -305,21 +306,21 @@ func (d *requestDecoder) block(b []byte, l loc) (chat.Part, error) {
 		if !isNull(bl.caller) {
 			var cf rfields
 			cf.read(bl.caller)
-			if string(word(cf.typ)) != "direct" {
+			if word(cf.typ) != "direct" {
 				return chat.Part{}, aiproxy.FieldErrorf(l.f(".caller"), "Tool calls made by server-side code execution cannot be served by a channel of another protocol.")
 			}
 		}
 		if !isString(bl.id) || !isString(bl.name) {
 			return chat.Part{}, aiproxy.FieldErrorf(l.String(), "A tool_use block needs an id and a name.")
 		}
-		id, sig := chat.SplitCallID(view(bl.id))
-		name := view(bl.name)
+		id, sig := chat.SplitCallID(jsontext.Unquote(bl.id))
+		name := jsontext.Unquote(bl.name)
 		args := "{}"
 		if !isNull(bl.input) {
 			if !isObj(bl.input) {
 				return chat.Part{}, aiproxy.FieldErrorf(l.f(".input"), "A tool_use block's input must be an object.")
 			}
-			args = unsafeString(bl.input)
+			args = bl.input
 		}
 		if d.names == nil {
 			d.names = make(map[string]string, 4)
@@ -329,9 +330,9 @@ func (d *requestDecoder) block(b []byte, l loc) (chat.Part, error) {
 	case "tool_result":
 		return d.toolResult(&bl, l)
 	case "thinking":
-		return chat.Part{Kind: chat.KindThinking, Text: view(bl.thinking), Signature: view(bl.signature)}, nil
+		return chat.Part{Kind: chat.KindThinking, Text: jsontext.Unquote(bl.thinking), Signature: jsontext.Unquote(bl.signature)}, nil
 	case "redacted_thinking":
-		return chat.Part{Kind: chat.KindRedactedThinking, Signature: view(bl.data)}, nil
+		return chat.Part{Kind: chat.KindRedactedThinking, Signature: jsontext.Unquote(bl.data)}, nil
 	case "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
 		"bash_code_execution_tool_result", "text_editor_code_execution_tool_result", "tool_search_tool_result",
 		"mcp_tool_use", "mcp_tool_result", "advisor_tool_result":
@@ -344,17 +345,17 @@ func (d *requestDecoder) block(b []byte, l loc) (chat.Part, error) {
 }
 
 // imageMedia decodes an image source: base64 or URL.
-func imageMedia(src []byte, l loc, at string) (*chat.Media, error) {
+func imageMedia(src string, l loc, at string) (*chat.Media, error) {
 	var s rfields
 	s.read(src)
-	switch t := unquote(s.typ); t {
+	switch t := jsontext.Unquote(s.typ); t {
 	case "base64":
 		if !isString(s.mediaType) || !isString(s.data) {
 			return nil, aiproxy.FieldErrorf(l.f(at), "A base64 image source needs its media_type and data.")
 		}
-		return &chat.Media{MediaType: view(s.mediaType), Data: view(s.data)}, nil
+		return &chat.Media{MediaType: jsontext.Unquote(s.mediaType), Data: jsontext.Unquote(s.data)}, nil
 	case "url":
-		u := view(s.url)
+		u := jsontext.Unquote(s.url)
 		if u == "" {
 			return nil, aiproxy.FieldErrorf(l.f(at+".url"), "A URL image source needs its url.")
 		}
@@ -369,28 +370,28 @@ func imageMedia(src []byte, l loc, at string) (*chat.Media, error) {
 // documentMedia decodes a document: a base64 PDF, plain text or a PDF URL;
 // the title becomes the medium's name.
 func documentMedia(bl *rfields, l loc) (*chat.Media, error) {
-	if view(bl.context) != "" {
+	if jsontext.Unquote(bl.context) != "" {
 		return nil, aiproxy.FieldErrorf(l.f(".context"), "Document context cannot be served by a channel of another protocol.")
 	}
 	var s rfields
 	s.read(bl.source)
 	var m chat.Media
-	switch t := unquote(s.typ); t {
+	switch t := jsontext.Unquote(s.typ); t {
 	case "base64":
 		if !isString(s.data) {
 			return nil, aiproxy.FieldErrorf(l.f(".source"), "A base64 document source needs its data.")
 		}
-		m = chat.Media{MediaType: "application/pdf", Data: view(s.data)}
-		if mt := view(s.mediaType); mt != "" {
+		m = chat.Media{MediaType: "application/pdf", Data: jsontext.Unquote(s.data)}
+		if mt := jsontext.Unquote(s.mediaType); mt != "" {
 			m.MediaType = mt
 		}
 	case "text":
 		if !isString(s.data) {
 			return nil, aiproxy.FieldErrorf(l.f(".source"), "A text document source needs its data.")
 		}
-		m = chat.Media{MediaType: "text/plain", Data: base64.StdEncoding.EncodeToString(appendUnquoted(nil, s.data))}
+		m = chat.Media{MediaType: "text/plain", Data: base64.StdEncoding.EncodeToString(jsontext.AppendUnquote(nil, s.data))}
 	case "url":
-		u := view(s.url)
+		u := jsontext.Unquote(s.url)
 		if u == "" {
 			return nil, aiproxy.FieldErrorf(l.f(".source.url"), "A URL document source needs its url.")
 		}
@@ -402,7 +403,7 @@ func documentMedia(bl *rfields, l loc) (*chat.Media, error) {
 	default:
 		return nil, aiproxy.FieldErrorf(l.f(".source.type"), "The document source type %q is not one of base64, text and url.", t)
 	}
-	m.Name = view(bl.title)
+	m.Name = jsontext.Unquote(bl.title)
 	return &m, nil
 }
 
@@ -412,12 +413,12 @@ func (d *requestDecoder) toolResult(bl *rfields, l loc) (chat.Part, error) {
 	if !isString(bl.toolUseID) {
 		return chat.Part{}, aiproxy.FieldErrorf(l.f(".tool_use_id"), "A tool_result block needs its tool_use_id.")
 	}
-	id, _ := chat.SplitCallID(view(bl.toolUseID))
+	id, _ := chat.SplitCallID(jsontext.Unquote(bl.toolUseID))
 	r := &chat.ToolResult{CallID: id, Name: d.names[id], IsError: isTrue(bl.isError)}
 	switch c := bl.content; {
 	case isNull(c):
 	case isString(c):
-		r.Parts = []chat.Part{{Kind: chat.KindText, Text: view(c)}}
+		r.Parts = []chat.Part{{Kind: chat.KindText, Text: jsontext.Unquote(c)}}
 	case isArr(c):
 		a, _ := newArray(c)
 		j := 0
@@ -428,9 +429,9 @@ func (d *requestDecoder) toolResult(bl *rfields, l loc) (chat.Part, error) {
 			sub.read(b)
 			var p chat.Part
 			var err error
-			switch t := unquote(sub.typ); t {
+			switch t := jsontext.Unquote(sub.typ); t {
 			case "text":
-				p = chat.Part{Kind: chat.KindText, Text: view(sub.text), Cache: isObj(sub.cacheControl)}
+				p = chat.Part{Kind: chat.KindText, Text: jsontext.Unquote(sub.text), Cache: isObj(sub.cacheControl)}
 			case "image":
 				p.Kind, p.Cache = chat.KindMedia, isObj(sub.cacheControl)
 				p.Media, err = imageMedia(sub.source, sl, ".source")
@@ -452,7 +453,7 @@ func (d *requestDecoder) toolResult(bl *rfields, l loc) (chat.Part, error) {
 }
 
 // tools decodes custom tools; server tools are refused.
-func (d *requestDecoder) tools(v []byte) error {
+func (d *requestDecoder) tools(v string) error {
 	a, ok := newArray(v)
 	if !ok {
 		return aiproxy.FieldErrorf("tools", "tools must be an array.")
@@ -463,19 +464,19 @@ func (d *requestDecoder) tools(v []byte) error {
 		i++
 		var tf rfields
 		tf.read(t)
-		if typ := unquote(tf.typ); typ != "" && typ != "custom" {
+		if typ := jsontext.Unquote(tf.typ); typ != "" && typ != "custom" {
 			return aiproxy.FieldErrorf(field(".type"), "The server tool %s cannot be served by a channel of another protocol.", typ)
 		}
-		name := view(tf.name)
+		name := jsontext.Unquote(tf.name)
 		if name == "" {
 			return aiproxy.FieldErrorf(field(".name"), "A tool needs a name.")
 		}
-		tool := chat.Tool{Name: name, Description: view(tf.description), Strict: isTrue(tf.strict)}
+		tool := chat.Tool{Name: name, Description: jsontext.Unquote(tf.description), Strict: isTrue(tf.strict)}
 		if !isNull(tf.inputSchema) {
 			if !isObj(tf.inputSchema) {
 				return aiproxy.FieldErrorf(field(".input_schema"), "A tool's input_schema must be a JSON Schema object.")
 			}
-			tool.Parameters = tf.inputSchema
+			tool.Parameters = unsafeBytes(tf.inputSchema)
 		}
 		d.c.Tools = append(d.c.Tools, tool)
 	}
@@ -483,11 +484,11 @@ func (d *requestDecoder) tools(v []byte) error {
 }
 
 // toolChoice decodes tool_choice.
-func (d *requestDecoder) toolChoice(v []byte) error {
+func (d *requestDecoder) toolChoice(v string) error {
 	var f rfields
 	f.read(v)
 	tc := &chat.ToolChoice{}
-	switch t := unquote(f.typ); t {
+	switch t := jsontext.Unquote(f.typ); t {
 	case "auto":
 		tc.Mode = chat.ToolAuto
 	case "any":
@@ -495,7 +496,7 @@ func (d *requestDecoder) toolChoice(v []byte) error {
 	case "none":
 		tc.Mode = chat.ToolNone
 	case "tool":
-		n := view(f.name)
+		n := jsontext.Unquote(f.name)
 		if n == "" {
 			return aiproxy.FieldErrorf("tool_choice.name", "tool_choice of type tool needs the tool's name.")
 		}
@@ -512,16 +513,16 @@ func (d *requestDecoder) toolChoice(v []byte) error {
 }
 
 // reasoning decodes thinking and output_config.effort.
-func (d *requestDecoder) reasoning(thinking, effort []byte) error {
+func (d *requestDecoder) reasoning(thinking, effort string) error {
 	var r chat.Reasoning
 	set := false
 	if !isNull(thinking) {
 		set = true
 		var f rfields
 		f.read(thinking)
-		switch t := unquote(f.typ); t {
+		switch t := jsontext.Unquote(f.typ); t {
 		case "enabled":
-			b, ok := integer(f.budgetTokens)
+			b, ok := jsontext.Int(f.budgetTokens)
 			if !ok || b <= 0 {
 				return aiproxy.FieldErrorf("thinking.budget_tokens", "thinking of type enabled needs a positive budget_tokens.")
 			}
@@ -535,10 +536,10 @@ func (d *requestDecoder) reasoning(thinking, effort []byte) error {
 		default:
 			return aiproxy.FieldErrorf("thinking.type", "The thinking type %q is not one of enabled, adaptive and disabled.", t)
 		}
-		r.Hide = string(word(f.display)) == "omitted"
+		r.Hide = word(f.display) == "omitted"
 	}
 	if !isNull(effort) {
-		switch e := unquote(effort); e {
+		switch e := jsontext.Unquote(effort); e {
 		case "low", "medium", "high", "xhigh", "max":
 			r.Effort = e
 		default:
@@ -554,19 +555,19 @@ func (d *requestDecoder) reasoning(thinking, effort []byte) error {
 
 // format decodes output_config.format (or the older output_format): a JSON
 // schema, which Anthropic always follows strictly.
-func (d *requestDecoder) format(v []byte) error {
+func (d *requestDecoder) format(v string) error {
 	if isNull(v) {
 		return nil
 	}
 	var f rfields
 	f.read(v)
-	if t := unquote(f.typ); t != "json_schema" {
+	if t := jsontext.Unquote(f.typ); t != "json_schema" {
 		return aiproxy.FieldErrorf("output_config.format.type", "The output format type %q is not json_schema.", t)
 	}
 	if !isObj(f.schema) {
 		return aiproxy.FieldErrorf("output_config.format.schema", "The output format needs a JSON schema object.")
 	}
-	d.c.Format = &chat.Format{Type: chat.FormatJSONSchema, Schema: f.schema, Strict: true}
+	d.c.Format = &chat.Format{Type: chat.FormatJSONSchema, Schema: unsafeBytes(f.schema), Strict: true}
 	return nil
 }
 

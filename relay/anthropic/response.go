@@ -8,6 +8,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // This file converts complete messages, and the stop reasons and usage
@@ -25,15 +26,15 @@ func (Codec) DecodeResponse(body []byte) (*chat.Response, error) {
 	}
 	r := &chat.Response{}
 	for k, v, ok := o.next(); ok; k, v, ok = o.next() {
-		switch string(k) {
+		switch k {
 		case "id":
-			r.ID = view(v)
+			r.ID = jsontext.Unquote(v)
 		case "model":
-			r.Model = view(v)
+			r.Model = jsontext.Unquote(v)
 		case "stop_reason":
-			r.Finish = finishOf(view(v))
+			r.Finish = finishOf(jsontext.Unquote(v))
 		case "stop_sequence":
-			r.StopSequence = view(v)
+			r.StopSequence = jsontext.Unquote(v)
 		case "usage":
 			if isObj(v) {
 				var ru rawUsage
@@ -52,29 +53,29 @@ func (Codec) DecodeResponse(body []byte) (*chat.Response, error) {
 			}
 		}
 	}
-	if o.Err() || skipSpace(body, o.i) != len(body) {
+	if !o.end() {
 		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The answer is not valid JSON.")
 	}
 	return r, nil
 }
 
 // responseBlock decodes one content block of a message.
-func responseBlock(b []byte) (chat.Part, error) {
+func responseBlock(b string) (chat.Part, error) {
 	var bl rfields
 	bl.read(b)
-	switch t := unquote(bl.typ); t {
+	switch t := jsontext.Unquote(bl.typ); t {
 	case "text":
-		return chat.Part{Kind: chat.KindText, Text: view(bl.text)}, nil
+		return chat.Part{Kind: chat.KindText, Text: jsontext.Unquote(bl.text)}, nil
 	case "thinking":
-		return chat.Part{Kind: chat.KindThinking, Text: view(bl.thinking), Signature: view(bl.signature)}, nil
+		return chat.Part{Kind: chat.KindThinking, Text: jsontext.Unquote(bl.thinking), Signature: jsontext.Unquote(bl.signature)}, nil
 	case "redacted_thinking":
-		return chat.Part{Kind: chat.KindRedactedThinking, Signature: view(bl.data)}, nil
+		return chat.Part{Kind: chat.KindRedactedThinking, Signature: jsontext.Unquote(bl.data)}, nil
 	case "tool_use":
 		args := "{}"
 		if isObj(bl.input) {
-			args = unsafeString(bl.input)
+			args = bl.input
 		}
-		return chat.Part{Kind: chat.KindToolCall, Call: &chat.ToolCall{ID: view(bl.id), Name: view(bl.name), Arguments: args}}, nil
+		return chat.Part{Kind: chat.KindToolCall, Call: &chat.ToolCall{ID: jsontext.Unquote(bl.id), Name: jsontext.Unquote(bl.name), Arguments: args}}, nil
 	default:
 		return chat.Part{}, aiproxy.Errorf(aiproxy.EINVALID, "The answer holds a %s block, which cannot be converted to another protocol.", t)
 	}
@@ -144,9 +145,9 @@ func (Codec) EncodeResponse(r *chat.Response, _ *relay.Request) ([]byte, error) 
 	if id == "" {
 		id = newID()
 	}
-	b = appendString(b, id)
+	b = jsontext.AppendString(b, id)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendString(b, r.Model)
+	b = jsontext.AppendString(b, r.Model)
 	b = append(b, `,"content":[`...)
 	tools := false
 	n := 0
@@ -162,17 +163,17 @@ func (Codec) EncodeResponse(r *chat.Response, _ *relay.Request) ([]byte, error) 
 		switch p.Kind {
 		case chat.KindText:
 			b = append(b, `{"type":"text","text":`...)
-			b = appendString(b, p.Text)
+			b = jsontext.AppendString(b, p.Text)
 			b = append(b, '}')
 		case chat.KindThinking:
 			b = append(b, `{"type":"thinking","thinking":`...)
-			b = appendString(b, p.Text)
+			b = jsontext.AppendString(b, p.Text)
 			b = append(b, `,"signature":`...)
-			b = appendString(b, p.Signature)
+			b = jsontext.AppendString(b, p.Signature)
 			b = append(b, '}')
 		case chat.KindRedactedThinking:
 			b = append(b, `{"type":"redacted_thinking","data":`...)
-			b = appendString(b, p.Signature)
+			b = jsontext.AppendString(b, p.Signature)
 			b = append(b, '}')
 		case chat.KindToolCall:
 			tc := p.Call
@@ -181,9 +182,9 @@ func (Codec) EncodeResponse(r *chat.Response, _ *relay.Request) ([]byte, error) 
 			}
 			tools = true
 			b = append(b, `{"type":"tool_use","id":`...)
-			b = appendString(b, chat.JoinCallID(tc.ID, tc.Signature))
+			b = jsontext.AppendString(b, chat.JoinCallID(tc.ID, tc.Signature))
 			b = append(b, `,"name":`...)
-			b = appendString(b, tc.Name)
+			b = jsontext.AppendString(b, tc.Name)
 			b = append(b, `,"input":`...)
 			if args := strings.TrimSpace(tc.Arguments); args != "" && isObject(args) {
 				b = append(b, args...)
@@ -196,10 +197,10 @@ func (Codec) EncodeResponse(r *chat.Response, _ *relay.Request) ([]byte, error) 
 		}
 	}
 	b = append(b, `],"stop_reason":`...)
-	b = appendString(b, stopReason(r.Finish, r.StopSequence, tools))
+	b = jsontext.AppendString(b, stopReason(r.Finish, r.StopSequence, tools))
 	b = append(b, `,"stop_sequence":`...)
 	if r.StopSequence != "" {
-		b = appendString(b, r.StopSequence)
+		b = jsontext.AppendString(b, r.StopSequence)
 	} else {
 		b = append(b, "null"...)
 	}

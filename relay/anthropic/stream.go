@@ -7,6 +7,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // This file converts streams: Anthropic events to the neutral form's and
@@ -48,18 +49,18 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 		return out, nil
 	}
 	var f fields
-	if !f.check(c.Data) {
+	if !f.check(unsafeString(c.Data)) {
 		return out, aiproxy.Errorf(aiproxy.EINVALID, "The provider sent an event that is not a JSON object.")
 	}
-	typ := c.Name
-	if len(typ) == 0 {
+	typ := unsafeString(c.Name)
+	if typ == "" {
 		typ = word(f.typ)
 	}
-	switch string(typ) {
+	switch typ {
 	case "message_start":
 		var m fields
 		m.read(f.message)
-		out = append(out, chat.Event{Type: chat.EventStart, ID: unquote(m.id), Model: unquote(m.model)})
+		out = append(out, chat.Event{Type: chat.EventStart, ID: jsontext.UnquoteClone(m.id), Model: jsontext.UnquoteClone(m.model)})
 		if isObj(m.usage) {
 			d.usage.merge(m.usage)
 			out = d.appendUsage(out)
@@ -69,14 +70,14 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 	case "content_block_delta":
 		return d.blockDelta(&f, out)
 	case "content_block_stop":
-		n, _ := integer(f.index)
+		n, _ := jsontext.Int(f.index)
 		return d.blockStop(int(n), out)
 	case "message_delta":
 		out = d.closeAll(out)
 		var dl fields
 		dl.read(f.delta)
 		if isString(dl.stopReason) {
-			out = append(out, chat.Event{Type: chat.EventFinish, Finish: finishOf(unquote(dl.stopReason)), StopSequence: unquote(dl.stopSequence)})
+			out = append(out, chat.Event{Type: chat.EventFinish, Finish: finishOf(jsontext.UnquoteClone(dl.stopReason)), StopSequence: jsontext.UnquoteClone(dl.stopSequence)})
 		}
 		d.delta = true
 		if isObj(f.usage) {
@@ -90,8 +91,8 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 	case "error":
 		var e fields
 		e.read(f.err)
-		t := unquote(e.typ)
-		msg := unquote(e.message)
+		t := jsontext.UnquoteClone(e.typ)
+		msg := jsontext.UnquoteClone(e.message)
 		if msg == "" {
 			msg = "The provider reported an error."
 		}
@@ -101,9 +102,6 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 	return out, nil
 }
 
-// isObj reports whether the raw value v is an object.
-func isObj(v []byte) bool { return len(v) > 0 && v[0] == '{' }
-
 // appendUsage appends the usage known so far.
 func (d *streamDecoder) appendUsage(out []chat.Event) []chat.Event {
 	u := d.usage.normal()
@@ -112,7 +110,7 @@ func (d *streamDecoder) appendUsage(out []chat.Event) []chat.Event {
 
 // blockStart decodes content_block_start.
 func (d *streamDecoder) blockStart(f *fields, out []chat.Event) ([]chat.Event, error) {
-	n, _ := integer(f.index)
+	n, _ := jsontext.Int(f.index)
 	index := int(n)
 	var bl fields
 	bl.read(f.contentBlock)
@@ -120,26 +118,26 @@ func (d *streamDecoder) blockStart(f *fields, out []chat.Event) ([]chat.Event, e
 	ev := &evs[0]
 	k := 1
 	ev.Type = chat.EventBlockStart
-	switch t := word(bl.typ); string(t) {
+	switch t := word(bl.typ); t {
 	case "text":
 		ev.Block = chat.KindText
-		if s := unquote(bl.text); s != "" {
+		if s := jsontext.UnquoteClone(bl.text); s != "" {
 			evs[1], k = chat.Event{Type: chat.EventDelta, Text: s}, 2
 		}
 	case "thinking":
 		ev.Block = chat.KindThinking
-		if s, sig := unquote(bl.thinking), unquote(bl.signature); s != "" || sig != "" {
+		if s, sig := jsontext.UnquoteClone(bl.thinking), jsontext.UnquoteClone(bl.signature); s != "" || sig != "" {
 			evs[1], k = chat.Event{Type: chat.EventDelta, Text: s, Signature: sig}, 2
 		}
 	case "redacted_thinking":
 		ev.Block = chat.KindRedactedThinking
-		ev.Signature = unquote(bl.data)
+		ev.Signature = jsontext.UnquoteClone(bl.data)
 	case "tool_use":
 		ev.Block = chat.KindToolCall
-		ev.Call = &chat.ToolCall{ID: unquote(bl.id), Name: unquote(bl.name)}
+		ev.Call = &chat.ToolCall{ID: jsontext.UnquoteClone(bl.id), Name: jsontext.UnquoteClone(bl.name)}
 		if o, ok := newObject(bl.input); ok {
 			if _, _, full := o.next(); full {
-				evs[1], k = chat.Event{Type: chat.EventDelta, Arguments: string(bl.input)}, 2
+				evs[1], k = chat.Event{Type: chat.EventDelta, Arguments: strings.Clone(bl.input)}, 2
 			}
 		}
 	default:
@@ -159,20 +157,20 @@ func (d *streamDecoder) blockStart(f *fields, out []chat.Event) ([]chat.Event, e
 
 // blockDelta decodes content_block_delta.
 func (d *streamDecoder) blockDelta(f *fields, out []chat.Event) ([]chat.Event, error) {
-	n, _ := integer(f.index)
+	n, _ := jsontext.Int(f.index)
 	index := int(n)
 	var dl fields
 	dl.read(f.delta)
 	ev := chat.Event{Type: chat.EventDelta}
-	switch string(word(dl.typ)) {
+	switch word(dl.typ) {
 	case "text_delta":
-		ev.Text = unquote(dl.text)
+		ev.Text = jsontext.UnquoteClone(dl.text)
 	case "thinking_delta":
-		ev.Text = unquote(dl.thinking)
+		ev.Text = jsontext.UnquoteClone(dl.thinking)
 	case "signature_delta":
-		ev.Signature = unquote(dl.signature)
+		ev.Signature = jsontext.UnquoteClone(dl.signature)
 	case "input_json_delta":
-		ev.Arguments = unquote(dl.partialJSON)
+		ev.Arguments = jsontext.UnquoteClone(dl.partialJSON)
 	default:
 		// citations_delta, and deltas newer than this package: the text
 		// they relate to comes in text deltas.
@@ -356,9 +354,9 @@ func (e *streamEncoder) start(out []relay.Chunk) []relay.Chunk {
 	}
 	b := make([]byte, 0, 192+len(e.id)+len(e.model))
 	b = append(b, `{"type":"message_start","message":{"id":`...)
-	b = appendString(b, e.id)
+	b = jsontext.AppendString(b, e.id)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendString(b, e.model)
+	b = jsontext.AppendString(b, e.model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
 	b = appendUsage(b, &e.usage, false)
 	b = append(b, "}}"...)
@@ -383,7 +381,7 @@ func (e *streamEncoder) blockStart(ev *chat.Event, out []relay.Chunk) []relay.Ch
 		b = append(b, `{"type":"thinking","thinking":"","signature":""}`...)
 	case chat.KindRedactedThinking:
 		b = append(b, `{"type":"redacted_thinking","data":`...)
-		b = appendString(b, ev.Signature)
+		b = jsontext.AppendString(b, ev.Signature)
 		b = append(b, '}')
 	case chat.KindToolCall:
 		var id, sig, name string
@@ -392,9 +390,9 @@ func (e *streamEncoder) blockStart(ev *chat.Event, out []relay.Chunk) []relay.Ch
 		}
 		e.tools = true
 		b = append(b, `{"type":"tool_use","id":`...)
-		b = appendString(b, chat.JoinCallID(id, sig))
+		b = jsontext.AppendString(b, chat.JoinCallID(id, sig))
 		b = append(b, `,"name":`...)
-		b = appendString(b, name)
+		b = jsontext.AppendString(b, name)
 		b = append(b, `,"input":{}}`...)
 	default:
 		kind = chat.KindText
@@ -438,7 +436,7 @@ func (e *streamEncoder) appendDelta(out []relay.Chunk, typ, key, s string) []rel
 	b = append(b, `","`...)
 	b = append(b, key...)
 	b = append(b, `":`...)
-	b = appendString(b, s)
+	b = jsontext.AppendString(b, s)
 	b = append(b, "}}"...)
 	return append(out, relay.Chunk{Name: nameBlockDelta, Data: b})
 }
@@ -462,10 +460,10 @@ func (e *streamEncoder) end(out []relay.Chunk) []relay.Chunk {
 	e.ended = true
 	b := make([]byte, 0, 224+len(e.stopSeq))
 	b = append(b, `{"type":"message_delta","delta":{"stop_reason":`...)
-	b = appendString(b, stopReason(e.finish, e.stopSeq, e.tools))
+	b = jsontext.AppendString(b, stopReason(e.finish, e.stopSeq, e.tools))
 	b = append(b, `,"stop_sequence":`...)
 	if e.stopSeq != "" {
-		b = appendString(b, e.stopSeq)
+		b = jsontext.AppendString(b, e.stopSeq)
 	} else {
 		b = append(b, "null"...)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Codec is the Gemini protocol: the Ingress of Gemini clients and the
@@ -126,27 +127,26 @@ func splitPath(path string) (model, method string, ok bool) {
 // (it is in the path) and come back as they are, as does b when it is not
 // a JSON object.
 func (Codec) SetModel(b []byte, model string) ([]byte, error) {
-	var sc scanner
-	sc.reset(unsafeString(b))
-	if !sc.open('{') {
+	var sc jsontext.Scanner
+	sc.Reset(b)
+	if !sc.Expect('{') {
 		return b, nil
 	}
-	for n := 0; sc.more('}', &n); {
-		switch sc.key() {
+	for n := 0; sc.More('}', &n); {
+		switch sc.Key() {
 		case "modelVersion":
-			sc.ws()
-			start := sc.i
-			if sc.peek() != '"' {
-				sc.skip()
+			if sc.Peek() != '"' {
+				sc.Skip()
 				continue
 			}
-			if sc.str() == model {
+			start := sc.Offset()
+			if sc.Str() == model {
 				return b, nil
 			}
-			end := sc.i
+			end := sc.Offset()
 			out := make([]byte, 0, len(b)+len(model)+2)
 			out = append(out, b[:start]...)
-			out = appendString(out, model)
+			out = jsontext.AppendString(out, model)
 			return append(out, b[end:]...), nil
 		case "generateContentRequest", "generate_content_request":
 			key := "generateContentRequest"
@@ -160,9 +160,9 @@ func (Codec) SetModel(b []byte, model string) ([]byte, error) {
 				}
 				return sjson.SetBytes(b, key+".model", name)
 			}
-			sc.skip()
+			sc.Skip()
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	return b, nil
@@ -269,14 +269,14 @@ func appendError(b []byte, code int, message, status, reason, field string) []by
 	b = append(b, `{"error":{"code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"message":`...)
-	b = appendString(b, message)
+	b = jsontext.AppendString(b, message)
 	b = append(b, `,"status":`...)
-	b = appendString(b, status)
+	b = jsontext.AppendString(b, status)
 	if reason != "" || field != "" {
 		b = append(b, `,"details":[`...)
 		if reason != "" {
 			b = append(b, `{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":`...)
-			b = appendString(b, strings.ToUpper(reason))
+			b = jsontext.AppendString(b, strings.ToUpper(reason))
 			b = append(b, `,"domain":"aiproxy"}`...)
 		}
 		if field != "" {
@@ -284,9 +284,9 @@ func appendError(b []byte, code int, message, status, reason, field string) []by
 				b = append(b, ',')
 			}
 			b = append(b, `{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":`...)
-			b = appendString(b, field)
+			b = jsontext.AppendString(b, field)
 			b = append(b, `,"description":`...)
-			b = appendString(b, message)
+			b = jsontext.AppendString(b, message)
 			b = append(b, "}]}"...)
 		}
 		b = append(b, ']')
@@ -316,14 +316,14 @@ func (Codec) AppendModel(b []byte, m relay.ModelInfo) []byte { return appendMode
 // are the provider's, which the gateway does not know: they are left out.
 func appendModel(b []byte, m relay.ModelInfo) []byte {
 	b = append(b, `{"name":`...)
-	b = appendString(b, resourceName(m.ID))
+	b = jsontext.AppendString(b, resourceName(m.ID))
 	b = append(b, `,"baseModelId":`...)
-	b = appendString(b, m.ID)
+	b = jsontext.AppendString(b, m.ID)
 	b = append(b, `,"displayName":`...)
-	b = appendString(b, m.ID)
+	b = jsontext.AppendString(b, m.ID)
 	if m.OwnedBy != "" {
 		b = append(b, `,"description":`...)
-		b = appendString(b, "Served by a "+m.OwnedBy+" channel.")
+		b = jsontext.AppendString(b, "Served by a "+m.OwnedBy+" channel.")
 	}
 	return append(b, `,"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}`...)
 }

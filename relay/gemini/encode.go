@@ -12,6 +12,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Encoding (the neutral form as a request to a Gemini channel):
@@ -66,7 +67,7 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 	w := &partWriter{b: make([]byte, 0, requestSize(c))}
 	if call.Op == relay.OpCountTokens {
 		w.b = append(w.b, `{"generateContentRequest":{"model":`...)
-		w.b = appendString(w.b, resourceName(call.UpstreamModel))
+		w.b = jsontext.AppendString(w.b, resourceName(call.UpstreamModel))
 	} else {
 		w.b = append(w.b, '{')
 	}
@@ -279,10 +280,10 @@ func appendTools(b []byte, c *chat.Request) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendString(b, t.Name)
+		b = jsontext.AppendString(b, t.Name)
 		if t.Description != "" {
 			b = append(b, `,"description":`...)
-			b = appendString(b, t.Description)
+			b = jsontext.AppendString(b, t.Description)
 		}
 		if p := bytes.TrimSpace(t.Parameters); len(p) > 0 && string(p) != "null" {
 			if !gjson.ValidBytes(p) || p[0] != '{' {
@@ -303,7 +304,7 @@ func appendTools(b []byte, c *chat.Request) ([]byte, error) {
 			b = append(b, `"ANY"`...)
 		case chat.ToolNamed:
 			b = append(b, `"ANY","allowedFunctionNames":[`...)
-			b = appendString(b, tc.Name)
+			b = jsontext.AppendString(b, tc.Name)
 			b = append(b, ']')
 		default:
 			b = append(b, `"AUTO"`...)
@@ -325,11 +326,11 @@ func appendGenerationConfig(b []byte, c *chat.Request) []byte {
 	}
 	if c.Temperature != nil {
 		b = appendKey(b, "temperature")
-		b = appendFloat(b, *c.Temperature)
+		b = jsontext.AppendFloat(b, *c.Temperature)
 	}
 	if c.TopP != nil {
 		b = appendKey(b, "topP")
-		b = appendFloat(b, *c.TopP)
+		b = jsontext.AppendFloat(b, *c.TopP)
 	}
 	if c.TopK != nil {
 		b = appendKey(b, "topK")
@@ -341,11 +342,11 @@ func appendGenerationConfig(b []byte, c *chat.Request) []byte {
 	}
 	if c.PresencePenalty != nil {
 		b = appendKey(b, "presencePenalty")
-		b = appendFloat(b, *c.PresencePenalty)
+		b = jsontext.AppendFloat(b, *c.PresencePenalty)
 	}
 	if c.FrequencyPenalty != nil {
 		b = appendKey(b, "frequencyPenalty")
-		b = appendFloat(b, *c.FrequencyPenalty)
+		b = jsontext.AppendFloat(b, *c.FrequencyPenalty)
 	}
 	if len(c.Stop) > 0 {
 		b = appendKey(b, "stopSequences")
@@ -354,7 +355,7 @@ func appendGenerationConfig(b []byte, c *chat.Request) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, s)
+			b = jsontext.AppendString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -462,7 +463,7 @@ func (w *partWriter) start() {
 func (w *partWriter) end(sig string) {
 	if sig != "" {
 		w.b = append(w.b, `,"thoughtSignature":`...)
-		w.b = appendString(w.b, sig)
+		w.b = jsontext.AppendString(w.b, sig)
 	}
 	w.b = append(w.b, '}')
 }
@@ -489,7 +490,7 @@ func (w *partWriter) text(t string) {
 	sig := w.take("")
 	w.start()
 	w.b = append(w.b, `"text":`...)
-	w.b = appendString(w.b, t)
+	w.b = jsontext.AppendString(w.b, t)
 	w.end(sig)
 }
 
@@ -506,7 +507,7 @@ func (w *partWriter) thinking(t, sig string) {
 	w.flush()
 	w.start()
 	w.b = append(w.b, `"text":`...)
-	w.b = appendString(w.b, t)
+	w.b = jsontext.AppendString(w.b, t)
 	w.b = append(w.b, `,"thought":true`...)
 	w.end(sig)
 }
@@ -549,18 +550,18 @@ func (w *partWriter) media(m *chat.Media, field string) error {
 	w.start()
 	if uri == "" {
 		w.b = append(w.b, `"inlineData":{"mimeType":`...)
-		w.b = appendString(w.b, mt)
+		w.b = jsontext.AppendString(w.b, mt)
 		w.b = append(w.b, `,"data":`...)
-		w.b = appendString(w.b, data)
+		w.b = jsontext.AppendString(w.b, data)
 	} else {
 		w.b = append(w.b, `"fileData":{`...)
 		if mt != "" {
 			w.b = append(w.b, `"mimeType":`...)
-			w.b = appendString(w.b, mt)
+			w.b = jsontext.AppendString(w.b, mt)
 			w.b = append(w.b, ',')
 		}
 		w.b = append(w.b, `"fileUri":`...)
-		w.b = appendString(w.b, uri)
+		w.b = jsontext.AppendString(w.b, uri)
 	}
 	w.b = append(w.b, '}')
 	w.end(sig)
@@ -632,11 +633,11 @@ func (w *partWriter) call(c *chat.ToolCall, field string) error {
 	w.b = append(w.b, `"functionCall":{`...)
 	if id != "" {
 		w.b = append(w.b, `"id":`...)
-		w.b = appendString(w.b, id)
+		w.b = jsontext.AppendString(w.b, id)
 		w.b = append(w.b, ',')
 	}
 	w.b = append(w.b, `"name":`...)
-	w.b = appendString(w.b, c.Name)
+	w.b = jsontext.AppendString(w.b, c.Name)
 	w.b = append(w.b, `,"args":`...)
 	w.b = append(w.b, args...)
 	w.b = append(w.b, '}')
@@ -669,11 +670,11 @@ func (w *partWriter) result(r *chat.ToolResult, name, field string) error {
 	w.b = append(w.b, `"functionResponse":{`...)
 	if id != "" {
 		w.b = append(w.b, `"id":`...)
-		w.b = appendString(w.b, id)
+		w.b = jsontext.AppendString(w.b, id)
 		w.b = append(w.b, ',')
 	}
 	w.b = append(w.b, `"name":`...)
-	w.b = appendString(w.b, name)
+	w.b = jsontext.AppendString(w.b, name)
 	w.b = append(w.b, `,"response":{`...)
 	if r.IsError {
 		w.b = append(w.b, `"error":`...)
@@ -683,7 +684,7 @@ func (w *partWriter) result(r *chat.ToolResult, name, field string) error {
 	if t := strings.TrimSpace(text.String()); t != "" && gjson.Valid(t) {
 		w.b = append(w.b, t...)
 	} else {
-		w.b = appendString(w.b, text.String())
+		w.b = jsontext.AppendString(w.b, text.String())
 	}
 	w.b = append(w.b, '}')
 	if len(media) > 0 {
@@ -703,14 +704,14 @@ func (w *partWriter) result(r *chat.ToolResult, name, field string) error {
 			}
 			if uri == "" {
 				w.b = append(w.b, `{"inlineData":{"mimeType":`...)
-				w.b = appendString(w.b, mt)
+				w.b = jsontext.AppendString(w.b, mt)
 				w.b = append(w.b, `,"data":`...)
-				w.b = appendString(w.b, data)
+				w.b = jsontext.AppendString(w.b, data)
 			} else {
 				w.b = append(w.b, `{"fileData":{"mimeType":`...)
-				w.b = appendString(w.b, mt)
+				w.b = jsontext.AppendString(w.b, mt)
 				w.b = append(w.b, `,"fileUri":`...)
-				w.b = appendString(w.b, uri)
+				w.b = jsontext.AppendString(w.b, uri)
 			}
 			w.b = append(w.b, "}}"...)
 		}

@@ -19,7 +19,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Type is the channel type of Gemini API accounts.
@@ -96,7 +96,7 @@ func CheckConfig(cfg []byte) ([]byte, error) {
 	if version == "" {
 		return nil, nil
 	}
-	return append(appendString([]byte(`{"apiVersion":`), version), '}'), nil
+	return append(jsontext.AppendString([]byte(`{"apiVersion":`), version), '}'), nil
 }
 
 func validVersion(v string) bool {
@@ -277,9 +277,9 @@ func appendCandidatesText(b []byte, cands gjson.Result) []byte {
 // usage reads a usageMetadata object into the gateway's usage (see
 // scanUsage).
 func usage(u gjson.Result) *aiproxy.Usage {
-	var sc scanner
-	sc.reset(u.Raw)
-	if sc.peek() != '{' {
+	var sc jsontext.Scanner
+	sc.ResetString(u.Raw)
+	if sc.Peek() != '{' {
 		return &aiproxy.Usage{}
 	}
 	out := scanUsage(&sc)
@@ -299,7 +299,7 @@ func usage(u gjson.Result) *aiproxy.Usage {
 // RetryInfo detail's retryDelay.
 func (*Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolGemini, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolGemini, RetryAfter: relay.RetryAfter(resp.Header)}
 	obj, e := errorObject(body)
 	switch {
 	case e.IsObject():
@@ -381,22 +381,6 @@ func retryDelay(e gjson.Result) time.Duration {
 	return d
 }
 
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // Stream reads the server-sent events of a Gemini stream (alt=sse): one
 // GenerateContentResponse per data line, with the usage (cumulative, as
 // Gemini reports it on every chunk) and the generated text it carries, or
@@ -409,7 +393,7 @@ func (*Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, err
 type stream struct {
 	body  io.ReadCloser
 	lines *relay.LineReader
-	sc    scanner
+	sc    jsontext.Scanner
 	chunk relay.Chunk
 	usage aiproxy.Usage
 	text  []byte
@@ -447,23 +431,23 @@ func (s *stream) decode(data []byte) *relay.Chunk {
 	s.chunk = relay.Chunk{Data: data}
 	s.text = s.text[:0]
 	sc := &s.sc
-	sc.reset(unsafeString(data))
-	if !sc.open('{') {
+	sc.Reset(data)
+	if !sc.Expect('{') {
 		return &s.chunk
 	}
 	hasUsage := false
-	for n := 0; sc.more('}', &n); {
-		switch sc.key() {
+	for n := 0; sc.More('}', &n); {
+		switch sc.Key() {
 		case "error":
-			e := sc.raw()
-			var es scanner
-			es.reset(e)
-			if es.open('{') {
-				for m := 0; es.more('}', &m); {
-					if es.key() == "message" {
-						s.chunk.Error = strings.Clone(es.strOrSkip())
+			e := sc.Raw()
+			var es jsontext.Scanner
+			es.ResetString(e)
+			if es.Expect('{') {
+				for m := 0; es.More('}', &m); {
+					if es.Key() == "message" {
+						s.chunk.Error = strings.Clone(es.Text())
 					} else {
-						es.skip()
+						es.Skip()
 					}
 				}
 			}
@@ -471,21 +455,21 @@ func (s *stream) decode(data []byte) *relay.Chunk {
 				s.chunk.Error = strings.Clone(e)
 			}
 		case "usageMetadata", "usage_metadata":
-			if sc.peek() == '{' {
+			if sc.Peek() == '{' {
 				s.usage, hasUsage = scanUsage(sc), true
 			} else {
-				sc.skip()
+				sc.Skip()
 			}
 		case "candidates":
 			s.text = scanText(sc, s.text)
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	switch {
 	case s.chunk.Error != "":
 		s.text = s.text[:0]
-	case !sc.end():
+	case !sc.End():
 		return &relay.Chunk{Data: data}
 	case hasUsage:
 		s.chunk.Usage = &s.usage
@@ -498,58 +482,58 @@ func (s *stream) decode(data []byte) *relay.Chunk {
 
 // scanText appends the generated text of the candidates array the
 // scanner is at to b (see appendText).
-func scanText(sc *scanner, b []byte) []byte {
-	if !sc.open('[') {
+func scanText(sc *jsontext.Scanner, b []byte) []byte {
+	if !sc.Expect('[') {
 		return b
 	}
-	for n := 0; sc.more(']', &n); {
-		if !sc.open('{') {
+	for n := 0; sc.More(']', &n); {
+		if !sc.Expect('{') {
 			return b
 		}
-		for m := 0; sc.more('}', &m); {
-			if sc.key() != "content" || sc.peek() != '{' {
-				sc.skip()
+		for m := 0; sc.More('}', &m); {
+			if sc.Key() != "content" || sc.Peek() != '{' {
+				sc.Skip()
 				continue
 			}
-			sc.i++
-			for k := 0; sc.more('}', &k); {
-				if sc.key() != "parts" || sc.peek() != '[' {
-					sc.skip()
+			sc.Open('{')
+			for k := 0; sc.More('}', &k); {
+				if sc.Key() != "parts" || sc.Peek() != '[' {
+					sc.Skip()
 					continue
 				}
-				sc.i++
-				for p := 0; sc.more(']', &p); {
-					if !sc.open('{') {
+				sc.Open('[')
+				for p := 0; sc.More(']', &p); {
+					if !sc.Expect('{') {
 						return b
 					}
-					for q := 0; sc.more('}', &q); {
-						switch sc.key() {
+					for q := 0; sc.More('}', &q); {
+						switch sc.Key() {
 						case "text":
-							if sc.peek() == '"' {
-								b = sc.appendStr(b)
+							if sc.Peek() == '"' {
+								b = sc.AppendStr(b)
 							} else {
-								sc.skip()
+								sc.Skip()
 							}
 						case "functionCall", "function_call":
-							if !sc.open('{') {
+							if !sc.Expect('{') {
 								return b
 							}
-							for r := 0; sc.more('}', &r); {
-								switch sc.key() {
+							for r := 0; sc.More('}', &r); {
+								switch sc.Key() {
 								case "name":
-									if sc.peek() == '"' {
-										b = sc.appendStr(b)
+									if sc.Peek() == '"' {
+										b = sc.AppendStr(b)
 									} else {
-										sc.skip()
+										sc.Skip()
 									}
 								case "args":
-									b = append(b, sc.raw()...)
+									b = append(b, sc.Raw()...)
 								default:
-									sc.skip()
+									sc.Skip()
 								}
 							}
 						default:
-							sc.skip()
+							sc.Skip()
 						}
 					}
 				}

@@ -8,6 +8,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // This file decodes GenerateContentRequest bodies into the neutral form
@@ -69,7 +70,7 @@ import (
 // the body in one pass with a scanner; strings are views of the body,
 // which stays as it is for the request's life.
 type decoder struct {
-	sc      scanner
+	sc      jsontext.Scanner
 	calls   []pendingCall
 	ncalls  int
 	detail  string   // Media.Detail from generationConfig.mediaResolution
@@ -95,24 +96,24 @@ func errJSON() error {
 func (Codec) DecodeRequest(req *relay.Request) (*chat.Request, error) {
 	var d decoder
 	sc := &d.sc
-	sc.reset(unsafeString(req.Body))
-	if sc.peek() != '{' {
+	sc.Reset(req.Body)
+	if sc.Peek() != '{' {
 		return nil, errJSON()
 	}
 	var at *path
 	if req.Op == relay.OpCountTokens {
-		g, err := countRequest(sc.s)
+		g, err := countRequest(sc.Input())
 		if err != nil {
 			return nil, err
 		}
 		if g != "" {
-			sc.reset(g)
+			sc.ResetString(g)
 			at = &path{name: "generateContentRequest"}
 		}
 	}
 	c := &chat.Request{Model: req.Model, Stream: req.Stream}
 	if err := d.request(c, at); err != nil {
-		if sc.bad {
+		if !sc.OK() {
 			return nil, errJSON()
 		}
 		return nil, err
@@ -123,30 +124,30 @@ func (Codec) DecodeRequest(req *relay.Request) (*chat.Request, error) {
 // countRequest returns the generateContentRequest of a countTokens body,
 // "" when it has none (its contents are then the request).
 func countRequest(body string) (string, error) {
-	var sc scanner
-	sc.reset(body)
-	sc.open('{')
+	var sc jsontext.Scanner
+	sc.ResetString(body)
+	sc.Expect('{')
 	g := ""
-	for n := 0; sc.more('}', &n); {
-		switch sc.key() {
+	for n := 0; sc.More('}', &n); {
+		switch sc.Key() {
 		case "generateContentRequest", "generate_content_request":
-			if sc.peek() != '{' {
-				sc.skip()
-				if sc.bad {
+			if sc.Peek() != '{' {
+				sc.Skip()
+				if !sc.OK() {
 					return "", errJSON()
 				}
 				return "", aiproxy.FieldErrorf("generateContentRequest", "generateContentRequest must be an object.")
 			}
 			if g == "" {
-				g = sc.raw()
+				g = sc.Raw()
 				continue
 			}
-			sc.skip()
+			sc.Skip()
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
-	if !sc.end() {
+	if !sc.End() {
 		return "", errJSON()
 	}
 	return g, nil
@@ -155,12 +156,12 @@ func countRequest(body string) (string, error) {
 // request decodes a GenerateContentRequest object into c.
 func (d *decoder) request(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if !sc.open('{') {
+	if !sc.Expect('{') {
 		return errJSON()
 	}
 	var err error
-	for n := 0; err == nil && sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; err == nil && sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "contents":
 			f := at.key("contents")
 			err = d.contents(c, &f)
@@ -177,7 +178,7 @@ func (d *decoder) request(c *chat.Request, at *path) error {
 			f := at.key("generationConfig")
 			err = d.generationConfig(c, &f)
 		case "safetySettings", "safety_settings", "labels", "serviceTier", "service_tier", "model":
-			sc.skip()
+			sc.Skip()
 		case "cachedContent", "cached_content":
 			err = aiproxy.FieldErrorf(at.field("cachedContent"), "cachedContent names content cached at Google; a channel of another protocol cannot serve it.")
 		default:
@@ -187,7 +188,7 @@ func (d *decoder) request(c *chat.Request, at *path) error {
 	if err != nil {
 		return err
 	}
-	if !sc.end() {
+	if !sc.End() {
 		return errJSON()
 	}
 	if len(d.allowed) > 1 {
@@ -205,7 +206,7 @@ func unknownField(field string) error {
 
 // notA returns the error of a value of the wrong type, having skipped it.
 func (d *decoder) notA(at *path, msg string) error {
-	d.sc.skip()
+	d.sc.Skip()
 	return aiproxy.FieldErrorf(at.String(), "%s", msg)
 }
 
@@ -306,22 +307,22 @@ func (p *path) String() string {
 // contents decodes the history.
 func (d *decoder) contents(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if sc.peek() != '[' {
+	if sc.Peek() != '[' {
 		return d.notA(at, "contents must be an array.")
 	}
-	sc.i++
+	sc.Open('[')
 	var err error
-	for i := 0; err == nil && sc.more(']', &i); {
+	for i := 0; err == nil && sc.More(']', &i); {
 		f := at.elem(i - 1)
-		if sc.peek() != '{' {
+		if sc.Peek() != '{' {
 			return d.notA(&f, "A content must be an object.")
 		}
-		sc.i++
+		sc.Open('{')
 		m := chat.Message{Role: chat.RoleUser}
-		for n := 0; err == nil && sc.more('}', &n); {
-			switch k := sc.key(); k {
+		for n := 0; err == nil && sc.More('}', &n); {
+			switch k := sc.Key(); k {
 			case "role":
-				switch sc.strOrSkip() {
+				switch sc.Text() {
 				case "", "user", "function":
 				case "model":
 					m.Role = chat.RoleAssistant
@@ -345,15 +346,15 @@ func (d *decoder) contents(c *chat.Request, at *path) error {
 // system decodes systemInstruction: a content of text parts.
 func (d *decoder) system(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return d.notA(at, "systemInstruction must be a content object.")
 	}
-	sc.i++
+	sc.Open('{')
 	var err error
-	for n := 0; err == nil && sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; err == nil && sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "role":
-			sc.skip()
+			sc.Skip()
 		case "parts":
 			var parts []chat.Part
 			pf := at.key("parts")
@@ -382,12 +383,12 @@ func (d *decoder) system(c *chat.Request, at *path) error {
 // parts decodes an array of parts, appending them to out.
 func (d *decoder) parts(at *path, out []chat.Part) ([]chat.Part, error) {
 	sc := &d.sc
-	if sc.peek() != '[' {
+	if sc.Peek() != '[' {
 		return out, d.notA(at, "parts must be an array.")
 	}
-	sc.i++
+	sc.Open('[')
 	var err error
-	for i := 0; err == nil && sc.more(']', &i); {
+	for i := 0; err == nil && sc.More(']', &i); {
 		f := at.elem(i - 1)
 		out, err = d.part(&f, out)
 	}
@@ -397,10 +398,10 @@ func (d *decoder) parts(at *path, out []chat.Part) ([]chat.Part, error) {
 // part decodes one part.
 func (d *decoder) part(f *path, out []chat.Part) ([]chat.Part, error) {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return out, d.notA(f, "A part must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	var (
 		text, sig, level string
 		hasText, thought bool
@@ -410,18 +411,18 @@ func (d *decoder) part(f *path, out []chat.Part) ([]chat.Part, error) {
 		err              error
 	)
 	data := 0
-	for n := 0; err == nil && sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; err == nil && sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "text":
-			if sc.peek() != '"' {
+			if sc.Peek() != '"' {
 				return out, d.notA(&path{up: f, name: "text"}, "text must be a string.")
 			}
-			text, hasText = sc.str(), true
+			text, hasText = sc.Str(), true
 			data++
 		case "thought":
-			thought = sc.boolean()
+			thought = sc.Bool()
 		case "thoughtSignature", "thought_signature":
-			sig = sc.strOrSkip()
+			sig = sc.Text()
 		case "inlineData", "inline_data":
 			mf := f.key("inlineData")
 			media, err = d.media(&mf, true)
@@ -441,7 +442,7 @@ func (d *decoder) part(f *path, out []chat.Part) ([]chat.Part, error) {
 		case "mediaResolution", "media_resolution":
 			level = d.resolution()
 		case "partMetadata", "part_metadata":
-			sc.skip()
+			sc.Skip()
 		case "executableCode", "executable_code", "codeExecutionResult", "code_execution_result",
 			"toolCall", "tool_call", "toolResponse", "tool_response":
 			err = aiproxy.FieldErrorf(f.field(camel(k)), "%s parts belong to tools that run at Google; a channel of another protocol cannot carry them.", camel(k))
@@ -511,17 +512,17 @@ func (d *decoder) part(f *path, out []chat.Part) ([]chat.Part, error) {
 // resolution reads a part's mediaResolution: its level.
 func (d *decoder) resolution() string {
 	sc := &d.sc
-	if sc.peek() != '{' {
-		sc.skip()
+	if sc.Peek() != '{' {
+		sc.Skip()
 		return ""
 	}
-	sc.i++
+	sc.Open('{')
 	level := ""
-	for n := 0; sc.more('}', &n); {
-		if sc.key() == "level" {
-			level = sc.strOrSkip()
+	for n := 0; sc.More('}', &n); {
+		if sc.Key() == "level" {
+			level = sc.Text()
 		} else {
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	return level
@@ -534,28 +535,28 @@ func (d *decoder) media(f *path, inline bool) (*chat.Media, error) {
 	if inline {
 		what = "inlineData"
 	}
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return nil, d.notA(f, what+" must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	m := &chat.Media{}
 	var data, uri string
-	for n := 0; sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "mimeType", "mime_type":
-			m.MediaType = sc.strOrSkip()
+			m.MediaType = sc.Text()
 		case "displayName", "display_name":
-			m.Name = sc.strOrSkip()
+			m.Name = sc.Text()
 		case "data":
 			if !inline {
 				return nil, unknownField(f.field(k))
 			}
-			data = sc.strOrSkip()
+			data = sc.Text()
 		case "fileUri", "file_uri":
 			if inline {
 				return nil, unknownField(f.field(k))
 			}
-			uri = sc.strOrSkip()
+			uri = sc.Text()
 		default:
 			return nil, unknownField(f.field(k))
 		}
@@ -584,29 +585,29 @@ func madeUpID(n int) string { return "call_" + strconv.Itoa(n) }
 // signature.
 func (d *decoder) functionCall(f *path) (*chat.ToolCall, error) {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return nil, d.notA(f, "functionCall must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	call := &chat.ToolCall{Arguments: "{}"}
-	for n := 0; sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "id":
-			call.ID = sc.strOrSkip()
+			call.ID = sc.Text()
 		case "name":
-			call.Name = sc.strOrSkip()
+			call.Name = sc.Text()
 		case "args":
-			if sc.peek() != '{' {
+			if sc.Peek() != '{' {
 				return nil, d.notA(&path{up: f, name: "args"}, "functionCall.args must be an object.")
 			}
-			call.Arguments = sc.raw()
+			call.Arguments = sc.Raw()
 		case "partialArgs", "partial_args", "willContinue", "will_continue":
-			sc.skip()
+			sc.Skip()
 		default:
 			return nil, unknownField(f.field(k))
 		}
 	}
-	if call.Name == "" && !sc.bad {
+	if call.Name == "" && sc.OK() {
 		return nil, aiproxy.FieldErrorf(f.field("name"), "functionCall needs a name.")
 	}
 	return call, nil
@@ -616,20 +617,20 @@ func (d *decoder) functionCall(f *path) (*chat.ToolCall, error) {
 // its call.
 func (d *decoder) functionResponse(f *path) (*chat.ToolResult, error) {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return nil, d.notA(f, "functionResponse must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	res := &chat.ToolResult{}
 	var media []chat.Part
-	for n := 0; sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "id":
-			res.CallID = sc.strOrSkip()
+			res.CallID = sc.Text()
 		case "name":
-			res.Name = sc.strOrSkip()
+			res.Name = sc.Text()
 		case "response":
-			if sc.peek() != '{' {
+			if sc.Peek() != '{' {
 				return nil, d.notA(&path{up: f, name: "response"}, "functionResponse.response must be an object.")
 			}
 			res.Parts, res.IsError = d.response(res.Parts)
@@ -640,7 +641,7 @@ func (d *decoder) functionResponse(f *path) (*chat.ToolResult, error) {
 				return nil, err
 			}
 		case "willContinue", "will_continue", "scheduling":
-			sc.skip()
+			sc.Skip()
 		default:
 			return nil, unknownField(f.field(k))
 		}
@@ -657,13 +658,13 @@ func (d *decoder) functionResponse(f *path) (*chat.ToolResult, error) {
 // else the whole object as JSON text (Google's rule).
 func (d *decoder) response(out []chat.Part) ([]chat.Part, bool) {
 	sc := &d.sc
-	start := sc.i
-	sc.i++
+	start := sc.Offset()
+	sc.Open('{')
 	var output, errText, result *chat.Part
 	members := 0
-	for n := 0; sc.more('}', &n); {
+	for n := 0; sc.More('}', &n); {
 		members++
-		switch k := sc.key(); {
+		switch k := sc.Key(); {
 		case k == "output" && output == nil:
 			p := d.jsonText()
 			output = &p
@@ -674,14 +675,14 @@ func (d *decoder) response(out []chat.Part) ([]chat.Part, bool) {
 			p := d.jsonText()
 			result = &p
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	if output == nil && errText == nil {
 		if result != nil && members == 1 {
 			return append(out, *result), false
 		}
-		return append(out, chat.Part{Kind: chat.KindText, Text: sc.s[start:sc.i]}), false
+		return append(out, chat.Part{Kind: chat.KindText, Text: sc.Input()[start:sc.Offset()]}), false
 	}
 	if output != nil {
 		out = append(out, *output)
@@ -695,27 +696,27 @@ func (d *decoder) response(out []chat.Part) ([]chat.Part, bool) {
 // jsonText reads a value as a text part: a string's text, anything else
 // as JSON.
 func (d *decoder) jsonText() chat.Part {
-	if d.sc.peek() == '"' {
-		return chat.Part{Kind: chat.KindText, Text: d.sc.str()}
+	if d.sc.Peek() == '"' {
+		return chat.Part{Kind: chat.KindText, Text: d.sc.Str()}
 	}
-	return chat.Part{Kind: chat.KindText, Text: d.sc.raw()}
+	return chat.Part{Kind: chat.KindText, Text: d.sc.Raw()}
 }
 
 // responseParts reads the media parts of a function response.
 func (d *decoder) responseParts(at *path, out []chat.Part) ([]chat.Part, error) {
 	sc := &d.sc
-	if sc.peek() != '[' {
+	if sc.Peek() != '[' {
 		return out, d.notA(at, "functionResponse.parts must be an array.")
 	}
-	sc.i++
-	for i := 0; sc.more(']', &i); {
+	sc.Open('[')
+	for i := 0; sc.More(']', &i); {
 		pf := at.elem(i - 1)
-		if sc.peek() != '{' {
+		if sc.Peek() != '{' {
 			return out, d.notA(&pf, "A part must be an object.")
 		}
-		sc.i++
-		for n := 0; sc.more('}', &n); {
-			switch k := sc.key(); k {
+		sc.Open('{')
+		for n := 0; sc.More('}', &n); {
+			switch k := sc.Key(); k {
 			case "inlineData", "inline_data", "fileData", "file_data":
 				inline := k == "inlineData" || k == "inline_data"
 				mf := pf.key(camel(k))
@@ -725,7 +726,7 @@ func (d *decoder) responseParts(at *path, out []chat.Part) ([]chat.Part, error) 
 				}
 				out = append(out, chat.Part{Kind: chat.KindMedia, Media: m})
 			case "mediaProcessing", "media_processing":
-				sc.skip()
+				sc.Skip()
 			default:
 				return out, unknownField(pf.field(k))
 			}
@@ -788,19 +789,19 @@ var serverTools = map[string]bool{
 // tools decodes the tools' function declarations.
 func (d *decoder) tools(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if sc.peek() != '[' {
+	if sc.Peek() != '[' {
 		return d.notA(at, "tools must be an array.")
 	}
-	sc.i++
+	sc.Open('[')
 	var err error
-	for i := 0; err == nil && sc.more(']', &i); {
+	for i := 0; err == nil && sc.More(']', &i); {
 		f := at.elem(i - 1)
-		if sc.peek() != '{' {
+		if sc.Peek() != '{' {
 			return d.notA(&f, "A tool must be an object.")
 		}
-		sc.i++
-		for n := 0; err == nil && sc.more('}', &n); {
-			switch k := sc.key(); {
+		sc.Open('{')
+		for n := 0; err == nil && sc.More('}', &n); {
+			switch k := sc.Key(); {
 			case k == "functionDeclarations" || k == "function_declarations":
 				df := f.key("functionDeclarations")
 				err = d.declarations(c, &df)
@@ -817,35 +818,35 @@ func (d *decoder) tools(c *chat.Request, at *path) error {
 // declarations decodes functionDeclarations.
 func (d *decoder) declarations(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if sc.peek() != '[' {
+	if sc.Peek() != '[' {
 		return d.notA(at, "functionDeclarations must be an array.")
 	}
-	sc.i++
-	for i := 0; sc.more(']', &i); {
+	sc.Open('[')
+	for i := 0; sc.More(']', &i); {
 		f := at.elem(i - 1)
-		if sc.peek() != '{' {
+		if sc.Peek() != '{' {
 			return d.notA(&f, "A function declaration must be an object.")
 		}
-		sc.i++
+		sc.Open('{')
 		var t chat.Tool
 		var schema, jsonSchema string
-		for n := 0; sc.more('}', &n); {
-			switch k := sc.key(); k {
+		for n := 0; sc.More('}', &n); {
+			switch k := sc.Key(); k {
 			case "name":
-				t.Name = sc.strOrSkip()
+				t.Name = sc.Text()
 			case "description":
-				t.Description = sc.strOrSkip()
+				t.Description = sc.Text()
 			case "parameters":
-				schema = sc.raw()
+				schema = sc.Raw()
 			case "parametersJsonSchema", "parameters_json_schema":
-				jsonSchema = sc.raw()
+				jsonSchema = sc.Raw()
 			case "response", "responseJsonSchema", "response_json_schema", "behavior":
-				sc.skip()
+				sc.Skip()
 			default:
 				return unknownField(f.field(k))
 			}
 		}
-		if sc.bad {
+		if !sc.OK() {
 			return errJSON()
 		}
 		if t.Name == "" {
@@ -875,18 +876,18 @@ func (d *decoder) declarations(c *chat.Request, at *path) error {
 // toolConfig decodes functionCallingConfig.
 func (d *decoder) toolConfig(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return d.notA(at, "toolConfig must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	var err error
-	for n := 0; err == nil && sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; err == nil && sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "functionCallingConfig", "function_calling_config":
 			f := at.key("functionCallingConfig")
 			err = d.functionCalling(c, &f)
 		case "retrievalConfig", "retrieval_config", "includeServerSideToolInvocations", "include_server_side_tool_invocations":
-			sc.skip()
+			sc.Skip()
 		default:
 			err = unknownField(at.field(k))
 		}
@@ -896,20 +897,20 @@ func (d *decoder) toolConfig(c *chat.Request, at *path) error {
 
 func (d *decoder) functionCalling(c *chat.Request, f *path) error {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return d.notA(f, "functionCallingConfig must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	var mode string
 	var names []string
-	for n := 0; sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "mode":
-			mode = sc.strOrSkip()
+			mode = sc.Text()
 		case "allowedFunctionNames", "allowed_function_names":
 			names = d.strings(names)
 		case "streamFunctionCallArguments", "stream_function_call_arguments":
-			sc.skip()
+			sc.Skip()
 		default:
 			return unknownField(f.field(k))
 		}
@@ -939,13 +940,13 @@ func (d *decoder) functionCalling(c *chat.Request, f *path) error {
 // is not an array is skipped.
 func (d *decoder) strings(out []string) []string {
 	sc := &d.sc
-	if sc.peek() != '[' {
-		sc.skip()
+	if sc.Peek() != '[' {
+		sc.Skip()
 		return out
 	}
-	sc.i++
-	for n := 0; sc.more(']', &n); {
-		out = append(out, sc.strOrSkip())
+	sc.Open('[')
+	for n := 0; sc.More(']', &n); {
+		out = append(out, sc.Text())
 	}
 	return out
 }
@@ -953,14 +954,14 @@ func (d *decoder) strings(out []string) []string {
 // generationConfig decodes the generation parameters.
 func (d *decoder) generationConfig(c *chat.Request, at *path) error {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return d.notA(at, "generationConfig must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	var mime, schema, jsonSchema string
 	var err error
-	for n := 0; err == nil && sc.more('}', &n); {
-		k := sc.key()
+	for n := 0; err == nil && sc.More('}', &n); {
+		k := sc.Key()
 		name := k
 		if strings.IndexByte(name, '_') >= 0 {
 			name = camel(name)
@@ -985,11 +986,11 @@ func (d *decoder) generationConfig(c *chat.Request, at *path) error {
 		case "frequencyPenalty":
 			c.FrequencyPenalty = d.float()
 		case "responseMimeType":
-			mime = sc.strOrSkip()
+			mime = sc.Text()
 		case "responseSchema":
-			schema = sc.raw()
+			schema = sc.Raw()
 		case "responseJsonSchema", "_responseJsonSchema":
-			jsonSchema = sc.raw()
+			jsonSchema = sc.Raw()
 		case "candidateCount":
 			if n := d.integer(); n != nil && *n > 1 {
 				err = aiproxy.FieldErrorf(at.field(name), "candidateCount > 1 cannot be served by a channel of another protocol.")
@@ -1002,27 +1003,27 @@ func (d *decoder) generationConfig(c *chat.Request, at *path) error {
 				}
 			}
 		case "responseLogprobs":
-			if sc.boolean() {
+			if sc.Bool() {
 				err = aiproxy.FieldErrorf(at.field(name), "responseLogprobs cannot be served by a channel of another protocol.")
 			}
 		case "speechConfig", "audioTimestamp", "enableAffectiveDialog", "responseFormat", "translationConfig", "audioTranscriptionConfig":
-			if ch := sc.peek(); ch == 'n' || ch == 'f' {
-				sc.skip()
+			if ch := sc.Peek(); ch == 'n' || ch == 'f' {
+				sc.Skip()
 			} else {
 				err = aiproxy.FieldErrorf(at.field(name), "%s cannot be served by a channel of another protocol.", name)
 			}
 		case "mediaResolution":
-			d.detail = mediaDetail(sc.strOrSkip())
+			d.detail = mediaDetail(sc.Text())
 		case "thinkingConfig":
 			f := at.key(name)
 			err = d.thinking(c, &f)
 		case "logprobs", "enableEnhancedCivicAnswers", "imageConfig", "routingConfig", "modelSelectionConfig":
-			sc.skip()
+			sc.Skip()
 		default:
 			err = unknownField(at.field(k))
 		}
 	}
-	if err != nil || sc.bad {
+	if err != nil || !sc.OK() {
 		return err
 	}
 	switch mime {
@@ -1055,22 +1056,22 @@ func (d *decoder) generationConfig(c *chat.Request, at *path) error {
 // thinking decodes thinkingConfig.
 func (d *decoder) thinking(c *chat.Request, f *path) error {
 	sc := &d.sc
-	if sc.peek() != '{' {
+	if sc.Peek() != '{' {
 		return d.notA(f, "thinkingConfig must be an object.")
 	}
-	sc.i++
+	sc.Open('{')
 	r := &chat.Reasoning{Hide: true}
 	var budget *int64
 	var level string
-	for n := 0; sc.more('}', &n); {
-		k := sc.key()
+	for n := 0; sc.More('}', &n); {
+		k := sc.Key()
 		switch camel(k) {
 		case "includeThoughts":
-			r.Hide = !sc.boolean()
+			r.Hide = !sc.Bool()
 		case "thinkingBudget":
 			budget = d.integer()
 		case "thinkingLevel":
-			level = sc.strOrSkip()
+			level = sc.Text()
 		default:
 			return unknownField(f.field(k))
 		}
@@ -1107,19 +1108,19 @@ func (d *decoder) thinking(c *chat.Request, f *path) error {
 func (d *decoder) float() *float64 {
 	sc := &d.sc
 	var f float64
-	switch c := sc.peek(); {
+	switch c := sc.Peek(); {
 	case c == 'n':
-		sc.skip()
+		sc.Skip()
 		return nil
 	case c == '"':
-		f, _ = strconv.ParseFloat(strings.TrimSpace(sc.str()), 64)
+		f, _ = strconv.ParseFloat(strings.TrimSpace(sc.Str()), 64)
 	case c == 't':
-		sc.skip()
+		sc.Skip()
 		f = 1
 	case c == '-' || c >= '0' && c <= '9':
-		f, _ = strconv.ParseFloat(sc.number(), 64)
+		f, _ = strconv.ParseFloat(sc.Number(), 64)
 	default:
-		sc.skip()
+		sc.Skip()
 	}
 	return &f
 }

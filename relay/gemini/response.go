@@ -9,6 +9,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Answers. A GenerateContentResponse decodes from its first candidate:
@@ -243,19 +244,19 @@ func (Codec) EncodeResponse(r *chat.Response, req *relay.Request) ([]byte, error
 		fin = chat.FinishToolCalls
 	}
 	b := append(w.b, `]},"finishReason":`...)
-	b = appendString(b, finishReason(fin))
+	b = jsontext.AppendString(b, finishReason(fin))
 	b = append(b, `,"index":0}]`...)
 	if r.Usage != nil {
 		b = appendUsage(b, r.Usage)
 	}
 	b = append(b, `,"modelVersion":`...)
-	b = appendString(b, r.Model)
+	b = jsontext.AppendString(b, r.Model)
 	b = append(b, `,"responseId":`...)
 	id := r.ID
 	if id == "" && req != nil {
 		id = req.ID
 	}
-	b = appendString(b, id)
+	b = jsontext.AppendString(b, id)
 	return append(b, '}'), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // maxSchemaDepth bounds the nesting of a schema the converter follows.
@@ -31,9 +32,9 @@ const maxSchemaDepth = 64
 // It returns EINVALID when s is not a JSON object or nests deeper than 64
 // levels. The output is always valid JSON.
 func SchemaToJSONSchema(s []byte) ([]byte, error) {
-	var sc scanner
-	sc.reset(unsafeString(s))
-	if sc.skip(); !sc.end() {
+	var sc jsontext.Scanner
+	sc.Reset(s)
+	if sc.Skip(); !sc.End() {
 		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The schema is not valid JSON.")
 	}
 	b, err := appendSchema(make([]byte, 0, len(s)+16), unsafeString(s), 0)
@@ -65,44 +66,34 @@ type member struct {
 
 // members reads the members of the object js (checked JSON) into ms.
 func members(js string, ms []member) ([]member, bool) {
-	var sc scanner
-	sc.reset(js)
-	if !sc.open('{') {
+	var sc jsontext.Scanner
+	sc.ResetString(js)
+	if !sc.Expect('{') {
 		return ms, false
 	}
-	for n := 0; sc.more('}', &n); {
-		start := sc.i
-		k := sc.key()
-		rawKey := strings.TrimRight(sc.s[start:sc.i], " \t\r\n:")
-		if raw := sc.raw(); !sc.bad {
+	for n := 0; sc.More('}', &n); {
+		start := sc.Offset()
+		k := sc.Key()
+		rawKey := strings.TrimRight(sc.Input()[start:sc.Offset()], " \t\r\n:")
+		if raw := sc.Raw(); sc.OK() {
 			ms = append(ms, member{key: k, rawKey: rawKey, raw: raw})
 		}
 	}
-	return ms, !sc.bad
+	return ms, sc.OK()
 }
 
 // elements calls f with each element of the array js (checked JSON).
 func elements(js string, f func(raw string) bool) {
-	var sc scanner
-	sc.reset(js)
-	if !sc.open('[') {
+	var sc jsontext.Scanner
+	sc.ResetString(js)
+	if !sc.Expect('[') {
 		return
 	}
-	for n := 0; sc.more(']', &n); {
-		if !f(sc.raw()) {
+	for n := 0; sc.More(']', &n); {
+		if !f(sc.Raw()) {
 			return
 		}
 	}
-}
-
-// unquote returns the text of a JSON string value, "" for other values.
-func unquote(raw string) string {
-	if raw == "" || raw[0] != '"' {
-		return ""
-	}
-	var sc scanner
-	sc.reset(raw)
-	return sc.str()
 }
 
 // appendSchema appends the JSON Schema of s, checked JSON. Its errors are
@@ -122,7 +113,7 @@ func appendSchema(b []byte, s string, depth int) ([]byte, error) {
 		case "nullable":
 			nullable = m.raw == "true"
 		case "type":
-			hasType = jsonType(unquote(m.raw)) != ""
+			hasType = jsonType(jsontext.Unquote(m.raw)) != ""
 		}
 	}
 	b = append(b, '{')
@@ -135,7 +126,7 @@ func appendSchema(b []byte, s string, depth int) ([]byte, error) {
 				b = appendRaw(b, m.rawKey, m.raw)
 				break
 			}
-			name := unquote(m.raw)
+			name := jsontext.Unquote(m.raw)
 			t := jsonType(name)
 			if t == "" {
 				if !strings.EqualFold(name, "TYPE_UNSPECIFIED") {
@@ -146,13 +137,13 @@ func appendSchema(b []byte, s string, depth int) ([]byte, error) {
 			b = appendKey(b, "type")
 			if nullable && t != "null" {
 				b = append(b, '[')
-				b = appendString(b, t)
+				b = jsontext.AppendString(b, t)
 				b = append(b, `,"null"]`...)
 			} else {
-				b = appendString(b, t)
+				b = jsontext.AppendString(b, t)
 			}
 		case "format":
-			if unquote(m.raw) != "enum" {
+			if jsontext.Unquote(m.raw) != "enum" {
 				b = appendRaw(b, m.rawKey, m.raw)
 			}
 		case "enum":
@@ -251,8 +242,8 @@ func appendRaw(b []byte, key, value string) []byte {
 // it came.
 func appendNumber(b []byte, raw string) []byte {
 	if raw != "" && raw[0] == '"' {
-		if f, err := strconv.ParseFloat(strings.TrimSpace(unquote(raw)), 64); err == nil {
-			return appendFloat(b, f)
+		if f, err := strconv.ParseFloat(strings.TrimSpace(jsontext.Unquote(raw)), 64); err == nil {
+			return jsontext.AppendFloat(b, f)
 		}
 	}
 	return append(b, raw...)

@@ -6,6 +6,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Streams. Gemini streams GenerateContentResponse chunks, each with the
@@ -46,7 +47,7 @@ import (
 func (Codec) NewStreamDecoder() relay.StreamDecoder { return &streamDecoder{} }
 
 type streamDecoder struct {
-	sc, sub  scanner
+	sc, sub  jsontext.Scanner
 	started  bool
 	open     chat.Kind // the open block's kind, 0 none
 	signed   bool      // the open thinking block has its signature
@@ -67,20 +68,20 @@ var _ relay.StreamDecoder = (*streamDecoder)(nil)
 func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, error) {
 	d.eventUsed = false
 	sc := &d.sc
-	sc.reset(unsafeString(c.Data))
-	if sc.peek() == '[' {
+	sc.Reset(c.Data)
+	if sc.Peek() == '[' {
 		// A chunk of the JSON-array framing that came whole.
-		sc.i++
+		sc.Open('[')
 		var err error
-		for n := 0; err == nil && sc.more(']', &n); {
-			out, err = d.chunk(sc.raw(), out)
+		for n := 0; err == nil && sc.More(']', &n); {
+			out, err = d.chunk(sc.Raw(), out)
 		}
-		if err == nil && !sc.end() {
+		if err == nil && !sc.End() {
 			err = errChunk()
 		}
 		return out, err
 	}
-	return d.chunk(sc.s, out)
+	return d.chunk(sc.Input(), out)
 }
 
 func errChunk() error {
@@ -92,54 +93,54 @@ func errChunk() error {
 // responseId, which the first events need, comes after them.
 func (d *streamDecoder) chunk(js string, out []chat.Event) ([]chat.Event, error) {
 	sc := &d.sub
-	sc.reset(js)
-	if !sc.open('{') {
+	sc.ResetString(js)
+	if !sc.Expect('{') {
 		return out, errChunk()
 	}
 	var cands, model, reason string
 	var blocked, hasUsage bool
 	var u aiproxy.Usage
 	var err error
-	for n := 0; err == nil && sc.more('}', &n); {
-		switch sc.key() {
+	for n := 0; err == nil && sc.More('}', &n); {
+		switch sc.Key() {
 		case "error":
 			return out, streamError(sc, js)
 		case "responseId", "response_id":
-			if id := sc.strOrSkip(); !d.started {
+			if id := sc.Text(); !d.started {
 				d.id = strings.Clone(id)
 			}
 		case "modelVersion", "model_version":
-			model = sc.strOrSkip()
+			model = sc.Text()
 		case "candidates":
 			if !d.started {
-				cands = sc.raw()
+				cands = sc.Raw()
 				break
 			}
 			out, reason, err = d.candidates(sc, out)
 		case "promptFeedback", "prompt_feedback":
 			blocked = feedbackBlocked(sc)
 		case "usageMetadata", "usage_metadata":
-			if sc.peek() == '{' {
+			if sc.Peek() == '{' {
 				u, hasUsage = scanUsage(sc), true
 			} else {
-				sc.skip()
+				sc.Skip()
 			}
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	if err != nil {
 		return out, err
 	}
-	if !sc.end() {
+	if !sc.End() {
 		return out, aiproxy.Errorf(aiproxy.EINVALID, "A chunk of the Gemini stream is not valid JSON.")
 	}
 	if !d.started {
 		d.started = true
 		out = append(out, chat.Event{Type: chat.EventStart, ID: d.id, Model: strings.Clone(model)})
 		if cands != "" {
-			var cs scanner
-			cs.reset(cands)
+			var cs jsontext.Scanner
+			cs.ResetString(cands)
 			if out, reason, err = d.candidates(&cs, out); err != nil {
 				return out, err
 			}
@@ -171,22 +172,22 @@ func (d *streamDecoder) chunk(js string, out []chat.Event) ([]chat.Event, error)
 
 // streamError reads an {"error": {...}} chunk, the scanner at the error
 // object.
-func streamError(sc *scanner, js string) error {
+func streamError(sc *jsontext.Scanner, js string) error {
 	ue := &relay.UpstreamError{Protocol: aiproxy.ProtocolGemini, Body: []byte(js)}
-	raw := sc.raw()
-	e := scanner{}
-	e.reset(raw)
-	if e.open('{') {
-		for n := 0; e.more('}', &n); {
-			switch e.key() {
+	raw := sc.Raw()
+	var e jsontext.Scanner
+	e.ResetString(raw)
+	if e.Expect('{') {
+		for n := 0; e.More('}', &n); {
+			switch e.Key() {
 			case "code":
-				ue.Status = int(e.integer())
+				ue.Status = int(count(&e))
 			case "message":
-				ue.Message = strings.Clone(e.strOrSkip())
+				ue.Message = strings.Clone(e.Text())
 			case "status":
-				ue.Type = strings.Clone(e.strOrSkip())
+				ue.Type = strings.Clone(e.Text())
 			default:
-				e.skip()
+				e.Skip()
 			}
 		}
 	}
@@ -200,22 +201,29 @@ func streamError(sc *scanner, js string) error {
 }
 
 // feedbackBlocked reads promptFeedback: whether it has a blockReason.
-func feedbackBlocked(sc *scanner) bool {
-	if sc.peek() != '{' {
-		sc.skip()
+func feedbackBlocked(sc *jsontext.Scanner) bool {
+	if sc.Peek() != '{' {
+		sc.Skip()
 		return false
 	}
-	sc.i++
+	sc.Open('{')
 	blocked := false
-	for n := 0; sc.more('}', &n); {
-		switch sc.key() {
+	for n := 0; sc.More('}', &n); {
+		switch sc.Key() {
 		case "blockReason", "block_reason":
-			blocked = sc.strOrSkip() != ""
+			blocked = sc.Text() != ""
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	return blocked
+}
+
+// count reads a token count: a number, truncated; 0 for a value of
+// another type.
+func count(sc *jsontext.Scanner) int64 {
+	n, _ := sc.Int()
+	return n
 }
 
 // scanUsage reads a usageMetadata object, the scanner at it, into the
@@ -224,26 +232,26 @@ func feedbackBlocked(sc *scanner) bool {
 // candidatesTokenCount plus thoughtsTokenCount (Gemini reports thoughts
 // apart), ReasoningTokens is thoughtsTokenCount and CachedTokens
 // cachedContentTokenCount.
-func scanUsage(sc *scanner) aiproxy.Usage {
+func scanUsage(sc *jsontext.Scanner) aiproxy.Usage {
 	var out aiproxy.Usage
 	var candidates, thoughts, toolUse int64
-	sc.i++
-	for n := 0; sc.more('}', &n); {
-		switch sc.key() {
+	sc.Open('{')
+	for n := 0; sc.More('}', &n); {
+		switch sc.Key() {
 		case "promptTokenCount", "prompt_token_count":
-			out.PromptTokens = sc.integer()
+			out.PromptTokens = count(sc)
 		case "candidatesTokenCount", "candidates_token_count":
-			candidates = sc.integer()
+			candidates = count(sc)
 		case "thoughtsTokenCount", "thoughts_token_count":
-			thoughts = sc.integer()
+			thoughts = count(sc)
 		case "toolUsePromptTokenCount", "tool_use_prompt_token_count":
-			toolUse = sc.integer()
+			toolUse = count(sc)
 		case "cachedContentTokenCount", "cached_content_token_count":
-			out.CachedTokens = sc.integer()
+			out.CachedTokens = count(sc)
 		case "totalTokenCount", "total_token_count":
-			out.TotalTokens = sc.integer()
+			out.TotalTokens = count(sc)
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
 	out.PromptTokens += toolUse
@@ -257,93 +265,93 @@ func scanUsage(sc *scanner) aiproxy.Usage {
 
 // candidates decodes the first candidate's parts, the scanner at the
 // candidates array, and returns its finishReason.
-func (d *streamDecoder) candidates(sc *scanner, out []chat.Event) ([]chat.Event, string, error) {
+func (d *streamDecoder) candidates(sc *jsontext.Scanner, out []chat.Event) ([]chat.Event, string, error) {
 	reason := ""
-	if !sc.open('[') {
+	if !sc.Expect('[') {
 		return out, "", errChunk()
 	}
 	var err error
-	for n := 0; err == nil && sc.more(']', &n); {
-		if n > 1 || !sc.open('{') {
-			sc.skip()
+	for n := 0; err == nil && sc.More(']', &n); {
+		if n > 1 || !sc.Expect('{') {
+			sc.Skip()
 			continue
 		}
-		for m := 0; err == nil && sc.more('}', &m); {
-			switch sc.key() {
+		for m := 0; err == nil && sc.More('}', &m); {
+			switch sc.Key() {
 			case "content":
-				if d.finished || sc.peek() != '{' {
-					sc.skip()
+				if d.finished || sc.Peek() != '{' {
+					sc.Skip()
 					break
 				}
-				sc.i++
-				for k := 0; err == nil && sc.more('}', &k); {
-					if sc.key() != "parts" || sc.peek() != '[' {
-						sc.skip()
+				sc.Open('{')
+				for k := 0; err == nil && sc.More('}', &k); {
+					if sc.Key() != "parts" || sc.Peek() != '[' {
+						sc.Skip()
 						continue
 					}
-					sc.i++
-					for p := 0; err == nil && sc.more(']', &p); {
+					sc.Open('[')
+					for p := 0; err == nil && sc.More(']', &p); {
 						out, err = d.part(sc, out)
 					}
 				}
 			case "finishReason", "finish_reason":
-				reason = strings.Clone(sc.strOrSkip())
+				reason = strings.Clone(sc.Text())
 			default:
-				sc.skip()
+				sc.Skip()
 			}
 		}
 	}
-	if err == nil && sc.bad {
+	if err == nil && !sc.OK() {
 		err = errChunk()
 	}
 	return out, reason, err
 }
 
 // part appends the events of one part, the scanner at it.
-func (d *streamDecoder) part(sc *scanner, out []chat.Event) ([]chat.Event, error) {
-	if !sc.open('{') {
+func (d *streamDecoder) part(sc *jsontext.Scanner, out []chat.Event) ([]chat.Event, error) {
+	if !sc.Expect('{') {
 		return out, errChunk()
 	}
 	var text, sig, args string
 	var thought, isCall bool
 	var call chat.ToolCall
-	for n := 0; sc.more('}', &n); {
-		switch k := sc.key(); k {
+	for n := 0; sc.More('}', &n); {
+		switch k := sc.Key(); k {
 		case "text":
-			text = sc.ownStr()
+			text = sc.StrClone()
 		case "thought":
-			thought = sc.boolean()
+			thought = sc.Bool()
 		case "thoughtSignature", "thought_signature":
-			sig = sc.ownStr()
+			sig = sc.StrClone()
 		case "functionCall", "function_call":
 			isCall = true
-			if !sc.open('{') {
+			if !sc.Expect('{') {
 				return out, errChunk()
 			}
-			for m := 0; sc.more('}', &m); {
-				switch sc.key() {
+			for m := 0; sc.More('}', &m); {
+				switch sc.Key() {
 				case "id":
-					call.ID = strings.Clone(sc.strOrSkip())
+					call.ID = strings.Clone(sc.Text())
 				case "name":
-					call.Name = strings.Clone(sc.strOrSkip())
+					call.Name = strings.Clone(sc.Text())
 				case "args":
-					if sc.peek() == '{' {
-						args = strings.Clone(sc.raw())
+					if sc.Peek() == '{' {
+						args = strings.Clone(sc.Raw())
 					} else {
-						sc.skip()
+						sc.Skip()
 					}
 				default:
-					sc.skip()
+					sc.Skip()
 				}
 			}
 		case "inlineData", "inline_data", "fileData", "file_data", "executableCode", "executable_code",
 			"codeExecutionResult", "code_execution_result", "toolCall", "tool_call", "toolResponse", "tool_response":
 			return out, aiproxy.Errorf(aiproxy.EINVALID, "The stream holds a %s part, which no other protocol can carry.", camel(k))
 		default:
-			sc.skip()
+			sc.Skip()
 		}
 	}
-	if sc.bad {
+	if !sc.OK() {
 		return out, errChunk()
 	}
 	sig, redacted := readSignature(sig)
@@ -477,7 +485,7 @@ func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk
 		case chat.KindRedactedThinking:
 			return append(out, e.part(func(b []byte) []byte {
 				b = append(b, `"text":"","thought":true,"thoughtSignature":`...)
-				return appendString(b, wireSignature(ev.Signature, true))
+				return jsontext.AppendString(b, wireSignature(ev.Signature, true))
 			})), nil
 		case chat.KindToolCall:
 			e.call = chat.ToolCall{}
@@ -492,7 +500,7 @@ func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk
 			if ev.Text != "" {
 				return append(out, e.part(func(b []byte) []byte {
 					b = append(b, `"text":`...)
-					return appendString(b, ev.Text)
+					return jsontext.AppendString(b, ev.Text)
 				})), nil
 			}
 		case chat.KindThinking:
@@ -500,7 +508,7 @@ func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk
 			if ev.Text != "" {
 				return append(out, e.part(func(b []byte) []byte {
 					b = append(b, `"text":`...)
-					b = appendString(b, ev.Text)
+					b = jsontext.AppendString(b, ev.Text)
 					return append(b, `,"thought":true`...)
 				})), nil
 			}
@@ -516,7 +524,7 @@ func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk
 				sig := wireSignature(string(e.sig), false)
 				return append(out, e.part(func(b []byte) []byte {
 					b = append(b, `"text":"","thought":true,"thoughtSignature":`...)
-					return appendString(b, sig)
+					return jsontext.AppendString(b, sig)
 				})), nil
 			}
 		case chat.KindToolCall:
@@ -568,9 +576,9 @@ func (e *streamEncoder) head(n int) []byte {
 // tail ends a chunk after its parts.
 func (e *streamEncoder) tail(b []byte) []byte {
 	b = append(b, `]},"index":0}],"modelVersion":`...)
-	b = appendString(b, e.model)
+	b = jsontext.AppendString(b, e.model)
 	b = append(b, `,"responseId":`...)
-	b = appendString(b, e.id)
+	b = jsontext.AppendString(b, e.id)
 	return append(b, '}')
 }
 
@@ -582,15 +590,15 @@ func (e *streamEncoder) last() relay.Chunk {
 		fin = chat.FinishToolCalls
 	}
 	b = append(b, `{"text":""}]},"finishReason":`...)
-	b = appendString(b, finishReason(fin))
+	b = jsontext.AppendString(b, finishReason(fin))
 	b = append(b, `,"index":0}]`...)
 	if e.hasUse {
 		b = appendUsage(b, &e.usage)
 	}
 	b = append(b, `,"modelVersion":`...)
-	b = appendString(b, e.model)
+	b = jsontext.AppendString(b, e.model)
 	b = append(b, `,"responseId":`...)
-	b = appendString(b, e.id)
+	b = jsontext.AppendString(b, e.id)
 	return relay.Chunk{Data: append(b, '}')}
 }
 

@@ -2,20 +2,17 @@ package openai
 
 import (
 	"encoding/base64"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
-	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // This file converts complete answers (chat.completion objects) between
@@ -36,67 +33,68 @@ import (
 // an error object and EINVALID for a body that is not a chat
 // completion.
 func (Codec) DecodeResponse(body []byte) (*chat.Response, error) {
-	s := &scanner{b: body}
-	if !s.open('{') {
+	s := &jsontext.Scanner{}
+	s.Reset(body)
+	if !s.Open('{') {
 		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The answer is not a JSON object.")
 	}
 	r := &chat.Response{}
 	var m message
 	var finish string
-	var errObj []byte
+	var errObj string
 	choice := false
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "id":
-			r.ID = s.text()
+			r.ID = s.Text()
 		case "model":
-			r.Model = s.text()
+			r.Model = s.Text()
 		case "created":
-			r.Created, _ = s.integer()
+			r.Created, _ = s.Int()
 		case "choices":
-			if !s.enter('[') {
+			if !s.Enter('[') {
 				continue
 			}
-			for c := 0; s.more(']', &c); {
-				if choice || !s.open('{') { // the first choice only: one is asked for
-					s.skip()
+			for c := 0; s.More(']', &c); {
+				if choice || !s.Open('{') { // the first choice only: one is asked for
+					s.Skip()
 					continue
 				}
 				choice = true
-				for k := 0; s.more('}', &k); {
-					switch s.key() {
+				for k := 0; s.More('}', &k); {
+					switch s.Key() {
 					case "message":
 						if err := m.read(s, false); err != nil {
 							return nil, within("message", err)
 						}
 					case "finish_reason":
-						finish = s.text()
+						finish = s.Text()
 					default:
-						s.skip()
+						s.Skip()
 					}
 				}
 			}
 		case "usage":
-			if s.peek() == '{' {
-				r.Usage = usage(gjson.Parse(unsafeString(s.raw())))
+			if s.Peek() == '{' {
+				r.Usage = usage(gjson.Parse(s.Raw()))
 			} else {
-				s.skip()
+				s.Skip()
 			}
 		case "error":
-			if s.peek() != 'n' {
-				errObj = s.raw()
+			if s.Peek() != 'n' {
+				errObj = s.Raw()
 			} else {
-				s.skip()
+				s.Skip()
 			}
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
-	if !s.end() {
+	if !s.End() {
 		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The answer is not valid JSON.")
 	}
-	if errObj != nil {
-		e := gjson.ParseBytes(errObj)
+	if errObj != "" {
+		e := gjson.Parse(errObj)
 		msg := e.Get("message").Str
 		if msg == "" {
 			msg = e.String()
@@ -187,9 +185,9 @@ func (Codec) EncodeResponse(r *chat.Response, req *relay.Request) ([]byte, error
 	b := make([]byte, 0, size)
 	b = append(b, `{"id":`...)
 	if r.ID != "" {
-		b = appendJSONString(b, r.ID)
+		b = jsontext.AppendString(b, r.ID)
 	} else {
-		b = appendJSONString(b, newID("chatcmpl-"))
+		b = jsontext.AppendString(b, newID("chatcmpl-"))
 	}
 	b = append(b, `,"object":"chat.completion","created":`...)
 	created := r.Created
@@ -198,7 +196,7 @@ func (Codec) EncodeResponse(r *chat.Response, req *relay.Request) ([]byte, error
 	}
 	b = strconv.AppendInt(b, created, 10)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, r.Model)
+	b = jsontext.AppendString(b, r.Model)
 	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	b = appendJoined(b, r.Parts, chat.KindText, "", !calls)
 	if hasText(r.Parts, chat.KindThinking) {
@@ -224,7 +222,7 @@ func (Codec) EncodeResponse(r *chat.Response, req *relay.Request) ([]byte, error
 		b = appendToolCalls(b, r.Parts, true)
 	}
 	b = append(b, `,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":`...)
-	b = appendJSONString(b, finishReason(r.Finish, calls))
+	b = jsontext.AppendString(b, finishReason(r.Finish, calls))
 	b = append(b, "}]"...)
 	if r.Usage != nil {
 		b = append(b, `,"usage":`...)
@@ -249,11 +247,11 @@ func appendToolCalls(b []byte, parts []chat.Part, join bool) []byte {
 		}
 		b = appendComma(b)
 		b = append(b, `{"id":`...)
-		b = appendJSONString(b, id)
+		b = jsontext.AppendString(b, id)
 		b = append(b, `,"type":"function","function":{"name":`...)
-		b = appendJSONString(b, p.Call.Name)
+		b = jsontext.AppendString(b, p.Call.Name)
 		b = append(b, `,"arguments":`...)
-		b = appendJSONString(b, arguments(p.Call.Arguments))
+		b = jsontext.AppendString(b, arguments(p.Call.Arguments))
 		b = append(b, "}}"...)
 	}
 	return append(b, ']')
@@ -263,9 +261,9 @@ func appendToolCalls(b []byte, parts []chat.Part, join bool) []byte {
 // thinking_blocks.
 func appendThinkingBlock(b []byte, text, sig string) []byte {
 	b = append(b, `{"type":"thinking","thinking":`...)
-	b = appendJSONString(b, text)
+	b = jsontext.AppendString(b, text)
 	b = append(b, `,"signature":`...)
-	b = appendJSONString(b, sig)
+	b = jsontext.AppendString(b, sig)
 	return append(b, '}')
 }
 
@@ -273,7 +271,7 @@ func appendThinkingBlock(b []byte, text, sig string) []byte {
 // thinking_blocks.
 func appendRedactedBlock(b []byte, data string) []byte {
 	b = append(b, `{"type":"redacted_thinking","data":`...)
-	b = appendJSONString(b, data)
+	b = jsontext.AppendString(b, data)
 	return append(b, '}')
 }
 
@@ -328,10 +326,10 @@ func appendJoined(b []byte, parts []chat.Part, k chat.Kind, sep string, emptyStr
 	for i := range parts {
 		if p := &parts[i]; p.Kind == k && p.Text != "" {
 			if !first {
-				b = appendEscaped(b, sep)
+				b = jsontext.AppendEscaped(b, sep)
 			}
 			first = false
-			b = appendEscaped(b, p.Text)
+			b = jsontext.AppendEscaped(b, p.Text)
 		}
 	}
 	return append(b, '"')
@@ -352,70 +350,6 @@ func appendComma(b []byte) []byte {
 		return b
 	}
 	return append(b, ',')
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendEscaped appends s escaped for the inside of a JSON string:
-// quotes, backslashes and control characters escaped, invalid UTF-8
-// replaced by U+FFFD (as encoding/json does), and U+2028 and U+2029
-// escaped so that the output is also valid JavaScript.
-func appendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
-
-// appendFloat appends f as a JSON number.
-func appendFloat(b []byte, f float64) []byte {
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
 const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -491,9 +425,9 @@ func unescapePercent(s string) ([]byte, error) {
 // appendDataURL appends the data: URL of base64 content.
 func appendDataURL(b []byte, mediaType, data string) []byte {
 	b = append(b, `"data:`...)
-	b = appendEscaped(b, mediaType)
+	b = jsontext.AppendEscaped(b, mediaType)
 	b = append(b, ";base64,"...)
-	b = appendEscaped(b, data)
+	b = jsontext.AppendEscaped(b, data)
 	return append(b, '"')
 }
 
@@ -526,374 +460,4 @@ func sniff(data string) string {
 		}
 	}
 	return ""
-}
-
-// maxDepth bounds the nesting of JSON the scanner reads.
-const maxDepth = 512
-
-// scanner reads JSON text in one pass, checking it as it goes, for the
-// converters' hot paths (gjson scans a nested value again at each level
-// it is read at). After the first error it reads nothing more: every
-// method returns a zero value, and ok reports false. Strings without
-// escapes share memory with the text.
-type scanner struct {
-	b     []byte
-	i     int
-	depth int
-	bad   bool
-}
-
-func (s *scanner) fail() {
-	s.bad = true
-	s.i = len(s.b)
-}
-
-// ok reports whether everything read so far was valid.
-func (s *scanner) ok() bool { return !s.bad }
-
-// end checks that only white space is left.
-func (s *scanner) end() bool {
-	s.ws()
-	if s.i != len(s.b) {
-		s.fail()
-	}
-	return !s.bad
-}
-
-func (s *scanner) ws() {
-	if s.i < len(s.b) && s.b[s.i] > ' ' {
-		return
-	}
-	b, i := s.b, s.i
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	s.i = i
-}
-
-// peek returns the first byte of the next value, 0 at the end.
-func (s *scanner) peek() byte {
-	s.ws()
-	if s.i < len(s.b) {
-		return s.b[s.i]
-	}
-	return 0
-}
-
-// open consumes c, '{' or '[', and reports whether it was there; it
-// reads nothing when it was not.
-func (s *scanner) open(c byte) bool {
-	if s.peek() != c {
-		return false
-	}
-	s.i++
-	if s.depth++; s.depth > maxDepth {
-		s.fail()
-		return false
-	}
-	return true
-}
-
-// enter opens the object or array c starts, like open; when the value
-// is not one, it reads it whatever it is and reports false.
-func (s *scanner) enter(c byte) bool {
-	if s.open(c) {
-		return true
-	}
-	s.skip()
-	return false
-}
-
-// more reports whether a member follows in the object or array that c
-// closes, reading the comma before it or the closing c; n counts the
-// members read so far.
-func (s *scanner) more(c byte, n *int) bool {
-	if s.bad {
-		return false
-	}
-	p := s.peek()
-	if p == c {
-		s.i++
-		s.depth--
-		return false
-	}
-	if *n > 0 {
-		if p != ',' {
-			s.fail()
-			return false
-		}
-		s.i++
-	}
-	*n++
-	return true
-}
-
-// key reads an object member's name and its colon.
-func (s *scanner) key() string {
-	k := s.str()
-	if s.peek() != ':' {
-		s.fail()
-		return ""
-	}
-	s.i++
-	return k
-}
-
-// str reads a string.
-func (s *scanner) str() string {
-	if s.peek() != '"' {
-		s.fail()
-		return ""
-	}
-	b, start := s.b, s.i+1
-	for i := start; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			s.i = i + 1
-			return unsafeString(b[start:i])
-		case c == '\\':
-			s.i = i
-			return s.unescape(start)
-		case c < 0x20:
-			s.fail()
-			return ""
-		}
-	}
-	s.fail()
-	return ""
-}
-
-// unescape reads the rest of a string with escapes, from start (s.i is
-// at the first backslash). The string is checked first, which gives its
-// end, so that it is built in one buffer of the right size.
-func (s *scanner) unescape(start int) string {
-	s.i = start - 1
-	if s.skipStr(); s.bad {
-		return ""
-	}
-	b, stop := s.b, s.i-1 // the closing quote
-	buf := make([]byte, 0, stop-start)
-	for i := start; i < stop; {
-		if b[i] != '\\' {
-			j := i + 1
-			for j < stop && b[j] != '\\' {
-				j++
-			}
-			buf = append(buf, b[i:j]...)
-			i = j
-			continue
-		}
-		e := b[i+1]
-		i += 2
-		switch e {
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, _ := hex4(b[i:])
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if i+6 <= stop && b[i] == '\\' && b[i+1] == 'u' {
-					low, _ := hex4(b[i+2:])
-					if r2 = utf16.DecodeRune(r, low); r2 != utf8.RuneError {
-						i += 6 // a pair; else the second escape is read on its own
-					}
-				}
-				r = r2
-			}
-			buf = utf8.AppendRune(buf, r)
-		default: // '"', '\\', '/'
-			buf = append(buf, e)
-		}
-	}
-	return unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not changed again
-}
-
-// hex4 reads the 4 hex digits of a \u escape at the start of b.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
-
-// skipStr reads a string without keeping it.
-func (s *scanner) skipStr() {
-	b := s.b
-	for i := s.i + 1; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			s.i = i + 1
-			return
-		case c == '\\':
-			if i+1 >= len(b) {
-				s.fail()
-				return
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
-			case 'u':
-				if _, ok := hex4(b[i+2:]); !ok {
-					s.fail()
-					return
-				}
-				i += 5
-			default:
-				s.fail()
-				return
-			}
-		case c < 0x20:
-			s.fail()
-			return
-		}
-	}
-	s.fail()
-}
-
-// number reads a number and returns its text.
-func (s *scanner) number() string {
-	s.ws()
-	start := s.i
-	digits := func() bool {
-		n := s.i
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-		}
-		return s.i > n
-	}
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	switch {
-	case s.i < len(s.b) && s.b[s.i] == '0':
-		s.i++
-	case !digits():
-		s.fail()
-		return ""
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if !digits() {
-			s.fail()
-			return ""
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if !digits() {
-			s.fail()
-			return ""
-		}
-	}
-	return unsafeString(s.b[start:s.i])
-}
-
-// literal reads true, false or null.
-func (s *scanner) literal(lit string) {
-	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
-		s.fail()
-		return
-	}
-	s.i += len(lit)
-}
-
-// skip reads a value without keeping it.
-func (s *scanner) skip() {
-	switch s.peek() {
-	case '{':
-		s.open('{')
-		for n := 0; s.more('}', &n); {
-			s.key()
-			s.skip()
-		}
-	case '[':
-		s.open('[')
-		for n := 0; s.more(']', &n); {
-			s.skip()
-		}
-	case '"':
-		s.skipStr()
-	case 't':
-		s.literal("true")
-	case 'f':
-		s.literal("false")
-	case 'n':
-		s.literal("null")
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		s.number()
-	default:
-		s.fail()
-	}
-}
-
-// raw reads a value and returns its text.
-func (s *scanner) raw() []byte {
-	s.ws()
-	start := s.i
-	s.skip()
-	if s.bad {
-		return nil
-	}
-	return s.b[start:s.i]
-}
-
-// text reads a string, or any other value as "" (as gjson's Str does).
-func (s *scanner) text() string {
-	if s.peek() == '"' {
-		return s.str()
-	}
-	s.skip()
-	return ""
-}
-
-// integer reads a number as an integer (a fraction is cut), or any
-// other value as 0; ok reports whether it was a number.
-func (s *scanner) integer() (n int64, ok bool) {
-	switch s.peek() {
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-	default:
-		s.skip()
-		return 0, false
-	}
-	t := s.number()
-	if s.bad {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
-		return n, true
-	}
-	switch f, _ := strconv.ParseFloat(t, 64); {
-	case f >= math.MaxInt64:
-		return math.MaxInt64, true
-	case f <= math.MinInt64:
-		return math.MinInt64, true
-	default:
-		return int64(f), true
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Codec is the OpenAI protocol: the Ingress of OpenAI clients and the
@@ -122,17 +123,17 @@ func appendError(b []byte, f *relay.Failure, k relay.ErrorKind) []byte {
 		code = "invalid_" + f.Field
 	}
 	b = append(b, `{"error":{"message":`...)
-	b = appendJSONString(b, f.Message)
+	b = jsontext.AppendString(b, f.Message)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, k.Type)
+	b = jsontext.AppendString(b, k.Type)
 	b = append(b, `,"param":`...)
 	if f.Field == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendJSONString(b, f.Field)
+		b = jsontext.AppendString(b, f.Field)
 	}
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, code)
+	b = jsontext.AppendString(b, code)
 	return append(b, "}}"...)
 }
 
@@ -153,11 +154,11 @@ func (Codec) AppendModel(b []byte, m relay.ModelInfo) []byte { return appendMode
 
 func appendModel(b []byte, m relay.ModelInfo) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, m.ID)
+	b = jsontext.AppendString(b, m.ID)
 	b = append(b, `,"object":"model","created":`...)
 	b = strconv.AppendInt(b, m.Created.Unix(), 10)
 	b = append(b, `,"owned_by":`...)
-	b = appendJSONString(b, m.OwnedBy)
+	b = jsontext.AppendString(b, m.OwnedBy)
 	return append(b, '}')
 }
 

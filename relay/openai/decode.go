@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // DecodeRequest decodes an OpenAI chat completions request (req.Body)
@@ -85,7 +85,7 @@ func errJSON() error {
 
 // reqDecoder holds the state of one request's decoding.
 type reqDecoder struct {
-	s *scanner
+	s *jsontext.Scanner
 	c *chat.Request
 	// history is set once a message other than a system or developer one
 	// was read: later system messages are part of the history.
@@ -96,22 +96,23 @@ type reqDecoder struct {
 	toolTurn int
 }
 
-// decodeRequest reads the body in one pass (scanner), checking its JSON
-// as it goes.
+// decodeRequest reads the body in one pass (a jsontext.Scanner),
+// checking its JSON as it goes.
 func decodeRequest(body []byte) (*chat.Request, error) {
-	s := &scanner{b: body}
-	if !s.open('{') {
+	s := &jsontext.Scanner{}
+	s.Reset(body)
+	if !s.Open('{') {
 		return nil, errJSON()
 	}
 	d := reqDecoder{s: s, c: &chat.Request{}, toolTurn: -1}
 	c := d.c
 	var maxTokens, maxCompletion *int64
 	var user, safety string
-	var toolChoice []byte
-	for n := 0; s.more('}', &n); {
-		k := s.key()
-		if s.peek() == 'n' { // null: unset
-			s.skip()
+	var toolChoice string
+	for n := 0; s.More('}', &n); {
+		k := s.Key()
+		if s.Peek() == 'n' { // null: unset
+			s.Skip()
 			continue
 		}
 		var err error
@@ -123,7 +124,7 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 		case "tools":
 			err = d.tools()
 		case "tool_choice":
-			toolChoice = s.raw()
+			toolChoice = s.Raw()
 		case "parallel_tool_calls":
 			c.ParallelToolCalls, err = d.boolean(k)
 		case "max_tokens":
@@ -156,26 +157,26 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 		case "user":
 			user, err = d.str(k)
 		case "safety_identifier":
-			safety = s.text()
+			safety = s.Text()
 		case "n":
 			var v *int64
 			if v, err = d.integer(k); err == nil && *v > 1 {
 				err = aiproxy.FieldErrorf("n", "n > 1 cannot be served by a channel of another protocol: ask for one choice.")
 			}
 		case "logprobs":
-			if s.peek() != 'f' {
+			if s.Peek() != 'f' {
 				err = refuse(k, "logprobs")
 			}
-			s.skip()
+			s.Skip()
 		case "top_logprobs":
 			var v *int64
 			if v, err = d.integer(k); err == nil && *v != 0 {
 				err = refuse(k, "top_logprobs")
 			}
 		case "modalities":
-			if s.enter('[') {
-				for m := 0; s.more(']', &m); {
-					if s.text() == "audio" {
+			if s.Enter('[') {
+				for m := 0; s.More(']', &m); {
+					if s.Text() == "audio" {
 						err = refuse(k, "Audio output (modalities: audio)")
 					}
 				}
@@ -189,19 +190,19 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 		case "moderation":
 			err = refuse(k, "Moderation (moderation)")
 		case "logit_bias":
-			if raw := s.raw(); len(raw) == 0 || raw[0] != '{' || len(bytes.TrimSpace(raw[1:len(raw)-1])) > 0 {
+			if raw := s.Raw(); len(raw) == 0 || raw[0] != '{' || len(strings.TrimSpace(raw[1:len(raw)-1])) > 0 {
 				err = refuse(k, "logit_bias")
 			}
 		case "functions", "function_call":
 			err = aiproxy.FieldErrorf(k, "The legacy %s parameter cannot be converted to another protocol: use tools and tool_choice.", k)
 		default:
-			s.skip()
+			s.Skip()
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	if !s.end() {
+	if !s.End() {
 		return nil, errJSON()
 	}
 	switch {
@@ -219,7 +220,7 @@ func decodeRequest(body []byte) (*chat.Request, error) {
 	if c.User = safety; c.User == "" {
 		c.User = user
 	}
-	if toolChoice != nil {
+	if toolChoice != "" {
 		if err := d.toolChoice(toolChoice); err != nil {
 			return nil, err
 		}
@@ -249,21 +250,21 @@ func refuse(field, what string) error {
 // return EINVALID naming field when it is not of their type.
 
 func (d *reqDecoder) str(field string) (string, error) {
-	if d.s.peek() != '"' {
-		d.s.skip()
+	if d.s.Peek() != '"' {
+		d.s.Skip()
 		return "", aiproxy.FieldErrorf(field, "%s must be a string.", field)
 	}
-	return d.s.str(), nil
+	return d.s.Str(), nil
 }
 
 func isNumber(c byte) bool { return c == '-' || c >= '0' && c <= '9' }
 
 func (d *reqDecoder) number(field string) (*float64, error) {
-	if !isNumber(d.s.peek()) {
-		d.s.skip()
+	if !isNumber(d.s.Peek()) {
+		d.s.Skip()
 		return nil, aiproxy.FieldErrorf(field, "%s must be a number.", field)
 	}
-	f, err := strconv.ParseFloat(d.s.number(), 64)
+	f, err := strconv.ParseFloat(d.s.Number(), 64)
 	if err != nil {
 		return nil, aiproxy.FieldErrorf(field, "%s is out of range.", field)
 	}
@@ -271,11 +272,11 @@ func (d *reqDecoder) number(field string) (*float64, error) {
 }
 
 func (d *reqDecoder) integer(field string) (*int64, error) {
-	if !isNumber(d.s.peek()) {
-		d.s.skip()
+	if !isNumber(d.s.Peek()) {
+		d.s.Skip()
 		return nil, aiproxy.FieldErrorf(field, "%s must be an integer.", field)
 	}
-	t := d.s.number()
+	t := d.s.Number()
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(t, 64)
@@ -288,79 +289,79 @@ func (d *reqDecoder) integer(field string) (*int64, error) {
 }
 
 func (d *reqDecoder) boolean(field string) (*bool, error) {
-	switch d.s.peek() {
+	switch d.s.Peek() {
 	case 't':
-		d.s.literal("true")
+		d.s.Skip()
 		b := true
 		return &b, nil
 	case 'f':
-		d.s.literal("false")
+		d.s.Skip()
 		b := false
 		return &b, nil
 	}
-	d.s.skip()
+	d.s.Skip()
 	return nil, aiproxy.FieldErrorf(field, "%s must be a boolean.", field)
 }
 
 func (d *reqDecoder) stop() ([]string, error) {
 	s := d.s
-	switch s.peek() {
+	switch s.Peek() {
 	case '"':
-		if v := s.str(); v != "" {
+		if v := s.Str(); v != "" {
 			return []string{v}, nil
 		}
 		return nil, nil
 	case '[':
-		s.open('[')
+		s.Open('[')
 		var out []string
-		for n := 0; s.more(']', &n); {
-			if s.peek() != '"' {
-				s.skip()
+		for n := 0; s.More(']', &n); {
+			if s.Peek() != '"' {
+				s.Skip()
 				return nil, aiproxy.FieldErrorf("stop", "stop must be a string or an array of strings.")
 			}
-			out = append(out, s.str())
+			out = append(out, s.Str())
 		}
 		return out, nil
 	}
-	s.skip()
+	s.Skip()
 	return nil, aiproxy.FieldErrorf("stop", "stop must be a string or an array of strings.")
 }
 
 func (d *reqDecoder) format() (*chat.Format, error) {
 	s := d.s
-	if !s.enter('{') {
+	if !s.Enter('{') {
 		return nil, aiproxy.FieldErrorf("response_format", "response_format must be an object.")
 	}
 	var typ string
 	var schema *chat.Format
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "type":
-			typ = s.text()
+			typ = s.Text()
 		case "json_schema":
-			if !s.enter('{') {
+			if !s.Enter('{') {
 				continue
 			}
 			schema = &chat.Format{Type: chat.FormatJSONSchema}
-			for m := 0; s.more('}', &m); {
-				switch s.key() {
+			for m := 0; s.More('}', &m); {
+				switch s.Key() {
 				case "name":
-					schema.Name = s.text()
+					schema.Name = s.Text()
 				case "strict":
-					schema.Strict = s.peek() == 't'
-					s.skip()
+					schema.Strict = s.Peek() == 't'
+					s.Skip()
 				case "schema":
-					if p := s.peek(); p == '{' || p == 't' || p == 'f' {
-						schema.Schema = json.RawMessage(bytes.Clone(s.raw()))
+					if p := s.Peek(); p == '{' || p == 't' || p == 'f' {
+						schema.Schema = json.RawMessage(s.Raw())
 					} else {
-						s.skip()
+						s.Skip()
 					}
 				default: // description: a hint with no place in the neutral form
-					s.skip()
+					s.Skip()
 				}
 			}
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	switch typ {
@@ -378,7 +379,7 @@ func (d *reqDecoder) format() (*chat.Format, error) {
 }
 
 func (d *reqDecoder) reasoning() (*chat.Reasoning, error) {
-	switch e := d.s.text(); e {
+	switch e := d.s.Text(); e {
 	case "none":
 		return &chat.Reasoning{Off: true}, nil
 	case "minimal", "low", "medium", "high", "xhigh", "max":
@@ -389,10 +390,10 @@ func (d *reqDecoder) reasoning() (*chat.Reasoning, error) {
 
 func (d *reqDecoder) messages() error {
 	s := d.s
-	if !s.enter('[') {
+	if !s.Enter('[') {
 		return aiproxy.FieldErrorf("messages", "messages must be an array of messages.")
 	}
-	for n := 0; s.more(']', &n); {
+	for n := 0; s.More(']', &n); {
 		if err := d.message(n - 1); err != nil {
 			return err
 		}
@@ -403,7 +404,7 @@ func (d *reqDecoder) messages() error {
 func (d *reqDecoder) message(i int) error {
 	var m message
 	err := m.read(d.s, true)
-	if err == nil && !d.s.ok() {
+	if err == nil && !d.s.OK() {
 		return errJSON()
 	}
 	if err == nil {
@@ -553,26 +554,26 @@ func (k *partKinds) check(allow partSet) error {
 // read reads a message. In a request (strict) tool calls must have an id
 // and JSON arguments and content parts must be known; in an answer, ids
 // are made up and unknown parts left out.
-func (m *message) read(s *scanner, strict bool) error {
-	if !s.enter('{') {
+func (m *message) read(s *jsontext.Scanner, strict bool) error {
+	if !s.Enter('{') {
 		return aiproxy.FieldErrorf("", "Each message must be an object.")
 	}
 	m.kinds = partKinds{other: -1, refusal: -1, media: -1}
 	var err error
-	for n := 0; s.more('}', &n) && err == nil; {
-		switch k := s.key(); k {
+	for n := 0; s.More('}', &n) && err == nil; {
+		switch k := s.Key(); k {
 		case "role":
-			m.role = s.text()
+			m.role = s.Text()
 		case "content":
 			if m.content, err = readContent(s, strict, &m.kinds); err != nil {
 				err = within(".content", err)
 			}
 		case "refusal":
-			m.refusal = s.text()
+			m.refusal = s.Text()
 		case "reasoning_content":
-			m.reasoningContent = s.text()
+			m.reasoningContent = s.Text()
 		case "reasoning":
-			m.reasoning = s.text()
+			m.reasoning = s.Text()
 		case "thinking_blocks":
 			if m.blocks, err = readBlocks(s, strict); err != nil {
 				err = within(".thinking_blocks", err)
@@ -582,20 +583,20 @@ func (m *message) read(s *scanner, strict bool) error {
 				err = within(".tool_calls", err)
 			}
 		case "tool_call_id":
-			m.toolCallID = s.text()
+			m.toolCallID = s.Text()
 		case "function_call":
-			if s.peek() == '{' {
+			if s.Peek() == '{' {
 				var name, args string
 				name, args = readFunction(s)
 				m.functionCall = &chat.ToolCall{ID: newID("call_"), Name: name, Arguments: arguments(args)}
 			} else {
-				s.skip()
+				s.Skip()
 			}
 		case "audio":
-			m.audio = s.peek() != 'n'
-			s.skip()
+			m.audio = s.Peek() != 'n'
+			s.Skip()
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	return err
@@ -660,24 +661,24 @@ func loneThinking(parts []chat.Part) *chat.Part {
 
 // readContent reads a message's content: a string or an array of parts;
 // empty text is left out. What the parts hold is recorded in kinds.
-func readContent(s *scanner, strict bool, kinds *partKinds) ([]chat.Part, error) {
-	switch s.peek() {
+func readContent(s *jsontext.Scanner, strict bool, kinds *partKinds) ([]chat.Part, error) {
+	switch s.Peek() {
 	case 'n':
-		s.skip()
+		s.Skip()
 		return nil, nil
 	case '"':
-		if t := s.str(); t != "" {
+		if t := s.Str(); t != "" {
 			return []chat.Part{{Kind: chat.KindText, Text: t}}, nil
 		}
 		return nil, nil
 	case '[':
 	default:
-		s.skip()
+		s.Skip()
 		return nil, aiproxy.FieldErrorf("", "The content must be a string or an array of content parts.")
 	}
-	s.open('[')
+	s.Open('[')
 	var parts []chat.Part
-	for n := 0; s.more(']', &n); {
+	for n := 0; s.More(']', &n); {
 		p, typ, err := readPart(s, strict)
 		if err != nil {
 			return nil, within("["+strconv.Itoa(n-1)+"]", err)
@@ -700,26 +701,26 @@ func readContent(s *scanner, strict bool, kinds *partKinds) ([]chat.Part, error)
 
 // readPart reads a content part and returns it (Kind 0 for one left
 // out) with its type.
-func readPart(s *scanner, strict bool) (chat.Part, string, error) {
+func readPart(s *jsontext.Scanner, strict bool) (chat.Part, string, error) {
 	var p chat.Part
-	if !s.enter('{') {
+	if !s.Enter('{') {
 		return p, "", aiproxy.FieldErrorf("", "Each content part must be an object.")
 	}
 	var typ, text, refusal, thinking string
 	var textIsString bool
 	var image, audio, file media
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "type":
-			typ = s.text()
+			typ = s.Text()
 		case "text":
-			textIsString = s.peek() == '"'
-			text = s.text()
+			textIsString = s.Peek() == '"'
+			text = s.Text()
 		case "refusal":
-			refusal = s.text()
+			refusal = s.Text()
 		case "image_url":
-			if s.peek() == '"' { // a bare URL, as early vision clients sent it
-				image.url = s.str()
+			if s.Peek() == '"' { // a bare URL, as early vision clients sent it
+				image.url = s.Str()
 			} else {
 				image.read(s)
 			}
@@ -728,16 +729,16 @@ func readPart(s *scanner, strict bool) (chat.Part, string, error) {
 		case "file":
 			file.read(s)
 		case "thinking": // Mistral's thinking parts, in answers
-			if s.enter('[') {
-				for m := 0; s.more(']', &m); {
+			if s.Enter('[') {
+				for m := 0; s.More(']', &m); {
 					thinking += readText(s)
 				}
 			}
 		case "prompt_cache_breakpoint", "cache_control":
-			p.Cache = s.peek() == '{'
-			s.skip()
+			p.Cache = s.Peek() == '{'
+			s.Skip()
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	var err error
@@ -788,16 +789,16 @@ func readPart(s *scanner, strict bool) (chat.Part, string, error) {
 }
 
 // readText reads the text of a {"type":"text","text"} object.
-func readText(s *scanner) string {
-	if !s.enter('{') {
+func readText(s *jsontext.Scanner) string {
+	if !s.Enter('{') {
 		return ""
 	}
 	var t string
-	for n := 0; s.more('}', &n); {
-		if s.key() == "text" {
-			t = s.text()
+	for n := 0; s.More('}', &n); {
+		if s.Key() == "text" {
+			t = s.Text()
 		} else {
-			s.skip()
+			s.Skip()
 		}
 	}
 	return t
@@ -811,29 +812,29 @@ type media struct {
 	fileID             bool
 }
 
-func (m *media) read(s *scanner) {
-	if !s.enter('{') {
+func (m *media) read(s *jsontext.Scanner) {
+	if !s.Enter('{') {
 		return
 	}
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "url":
-			m.url = s.text()
+			m.url = s.Text()
 		case "detail":
-			m.detail = s.text()
+			m.detail = s.Text()
 		case "data":
-			m.data = s.text()
+			m.data = s.Text()
 		case "format":
-			m.format = s.text()
+			m.format = s.Text()
 		case "file_data":
-			m.fileData = s.text()
+			m.fileData = s.Text()
 		case "filename":
-			m.filename = s.text()
+			m.filename = s.Text()
 		case "file_id":
-			m.fileID = s.peek() != 'n'
-			s.skip()
+			m.fileID = s.Peek() != 'n'
+			s.Skip()
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 }
@@ -937,30 +938,30 @@ func typeByName(name string) string {
 
 // readBlocks reads LiteLLM's thinking_blocks: thinking (with its
 // signature) and redacted_thinking entries.
-func readBlocks(s *scanner, strict bool) ([]chat.Part, error) {
-	if !s.enter('[') {
+func readBlocks(s *jsontext.Scanner, strict bool) ([]chat.Part, error) {
+	if !s.Enter('[') {
 		return nil, nil
 	}
 	var parts []chat.Part
-	for n := 0; s.more(']', &n); {
-		if !s.enter('{') {
+	for n := 0; s.More(']', &n); {
+		if !s.Enter('{') {
 			continue
 		}
 		var typ, thinking, sig, legacySig, data string
-		for m := 0; s.more('}', &m); {
-			switch s.key() {
+		for m := 0; s.More('}', &m); {
+			switch s.Key() {
 			case "type":
-				typ = s.text()
+				typ = s.Text()
 			case "thinking":
-				thinking = s.text()
+				thinking = s.Text()
 			case "signature":
-				sig = s.text()
+				sig = s.Text()
 			case "signature_delta": // LiteLLM before 1.63
-				legacySig = s.text()
+				legacySig = s.Text()
 			case "data":
-				data = s.text()
+				data = s.Text()
 			default:
-				s.skip()
+				s.Skip()
 			}
 		}
 		switch typ {
@@ -983,38 +984,38 @@ func readBlocks(s *scanner, strict bool) ([]chat.Part, error) {
 // readToolCalls reads the tool calls of a message. In a request (strict)
 // a call must have an id and JSON arguments; in an answer, an id is made
 // up when missing and arguments are kept as the model wrote them.
-func readToolCalls(s *scanner, strict bool) ([]chat.Part, error) {
-	if !s.open('[') {
-		if p := s.peek(); strict && p != 'n' {
-			s.skip()
+func readToolCalls(s *jsontext.Scanner, strict bool) ([]chat.Part, error) {
+	if !s.Open('[') {
+		if p := s.Peek(); strict && p != 'n' {
+			s.Skip()
 			return nil, aiproxy.FieldErrorf("", "tool_calls must be an array.")
 		}
-		s.skip()
+		s.Skip()
 		return nil, nil
 	}
 	var parts []chat.Part
-	for n := 0; s.more(']', &n); {
+	for n := 0; s.More(']', &n); {
 		at := func(sub string) string { return "[" + strconv.Itoa(n-1) + "]" + sub }
-		if !s.enter('{') {
+		if !s.Enter('{') {
 			continue
 		}
 		var id, typ, name, args string
 		hasFunction := false
-		for m := 0; s.more('}', &m); {
-			switch s.key() {
+		for m := 0; s.More('}', &m); {
+			switch s.Key() {
 			case "id":
-				id = s.text()
+				id = s.Text()
 			case "type":
-				typ = s.text()
+				typ = s.Text()
 			case "function":
-				if s.peek() == '{' {
+				if s.Peek() == '{' {
 					hasFunction = true
 					name, args = readCallFunction(s)
 				} else {
-					s.skip()
+					s.Skip()
 				}
 			default:
-				s.skip()
+				s.Skip()
 			}
 		}
 		if typ != "" && typ != "function" {
@@ -1048,20 +1049,20 @@ func readToolCalls(s *scanner, strict bool) ([]chat.Part, error) {
 // readCallFunction reads a tool call's function: its name, and its
 // arguments as JSON text (some clients send the object itself rather
 // than a string).
-func readCallFunction(s *scanner) (name, args string) {
-	s.open('{')
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+func readCallFunction(s *jsontext.Scanner) (name, args string) {
+	s.Open('{')
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "name":
-			name = s.text()
+			name = s.Text()
 		case "arguments":
-			if s.peek() == '{' {
-				args = unsafeString(s.raw())
+			if s.Peek() == '{' {
+				args = s.Raw()
 			} else {
-				args = s.text()
+				args = s.Text()
 			}
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	return name, args
@@ -1069,47 +1070,47 @@ func readCallFunction(s *scanner) (name, args string) {
 
 func (d *reqDecoder) tools() error {
 	s := d.s
-	if !s.enter('[') {
+	if !s.Enter('[') {
 		return aiproxy.FieldErrorf("tools", "tools must be an array.")
 	}
-	for n := 0; s.more(']', &n); {
+	for n := 0; s.More(']', &n); {
 		at := func(sub string) string { return "tools[" + strconv.Itoa(n-1) + "]" + sub }
-		if !s.enter('{') {
+		if !s.Enter('{') {
 			return aiproxy.FieldErrorf(at(""), "Each tool must be an object.")
 		}
 		var typ string
 		var tool chat.Tool
 		hasFunction := false
-		for m := 0; s.more('}', &m); {
-			switch s.key() {
+		for m := 0; s.More('}', &m); {
+			switch s.Key() {
 			case "type":
-				typ = s.text()
+				typ = s.Text()
 			case "function":
-				if !s.enter('{') {
+				if !s.Enter('{') {
 					continue
 				}
 				hasFunction = true
-				for f := 0; s.more('}', &f); {
-					switch s.key() {
+				for f := 0; s.More('}', &f); {
+					switch s.Key() {
 					case "name":
-						tool.Name = s.text()
+						tool.Name = s.Text()
 					case "description":
-						tool.Description = s.text()
+						tool.Description = s.Text()
 					case "parameters":
-						if s.peek() == '{' {
-							tool.Parameters = json.RawMessage(bytes.Clone(s.raw()))
+						if s.Peek() == '{' {
+							tool.Parameters = json.RawMessage(s.Raw())
 						} else {
-							s.skip()
+							s.Skip()
 						}
 					case "strict":
-						tool.Strict = s.peek() == 't'
-						s.skip()
+						tool.Strict = s.Peek() == 't'
+						s.Skip()
 					default:
-						s.skip()
+						s.Skip()
 					}
 				}
 			default:
-				s.skip()
+				s.Skip()
 			}
 		}
 		switch {
@@ -1125,41 +1126,42 @@ func (d *reqDecoder) tools() error {
 	return nil
 }
 
-func (d *reqDecoder) toolChoice(raw []byte) error {
+func (d *reqDecoder) toolChoice(raw string) error {
 	c := d.c
-	s := &scanner{b: raw}
-	if s.peek() == '"' {
-		switch v := s.str(); v {
+	s := &jsontext.Scanner{}
+	s.ResetString(raw)
+	if s.Peek() == '"' {
+		switch v := s.Str(); v {
 		case "auto", "none", "required":
 			c.ToolChoice = &chat.ToolChoice{Mode: chat.ToolChoiceMode(v)}
 			return nil
 		}
 		return aiproxy.FieldErrorf("tool_choice", "tool_choice must be auto, none, required or a named function.")
 	}
-	if !s.open('{') {
+	if !s.Open('{') {
 		return aiproxy.FieldErrorf("tool_choice", "tool_choice must be auto, none, required or a named function.")
 	}
 	var typ, name, mode string
 	var allowed []string
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "type":
-			typ = s.text()
+			typ = s.Text()
 		case "function":
 			name, _ = readFunction(s)
 		case "allowed_tools":
-			if !s.enter('{') {
+			if !s.Enter('{') {
 				continue
 			}
-			for m := 0; s.more('}', &m); {
-				switch s.key() {
+			for m := 0; s.More('}', &m); {
+				switch s.Key() {
 				case "mode":
-					mode = s.text()
+					mode = s.Text()
 				case "tools":
-					if !s.enter('[') {
+					if !s.Enter('[') {
 						continue
 					}
-					for t := 0; s.more(']', &t); {
+					for t := 0; s.More(']', &t); {
 						n, kind := readAllowed(s)
 						if kind != "function" {
 							return aiproxy.FieldErrorf("tool_choice.allowed_tools.tools", "Only function tools can be allowed for a channel of another protocol.")
@@ -1167,11 +1169,11 @@ func (d *reqDecoder) toolChoice(raw []byte) error {
 						allowed = append(allowed, n)
 					}
 				default:
-					s.skip()
+					s.Skip()
 				}
 			}
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	switch typ {
@@ -1189,18 +1191,18 @@ func (d *reqDecoder) toolChoice(raw []byte) error {
 
 // readAllowed reads an entry of allowed_tools.tools: its function's name
 // and its type.
-func readAllowed(s *scanner) (name, typ string) {
-	if !s.enter('{') {
+func readAllowed(s *jsontext.Scanner) (name, typ string) {
+	if !s.Enter('{') {
 		return "", ""
 	}
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "type":
-			typ = s.text()
+			typ = s.Text()
 		case "function":
 			name, _ = readFunction(s)
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	return name, typ

@@ -11,6 +11,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // textSep joins the text parts of one message where chat completions
@@ -78,7 +79,7 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 	official := officialHost(base)
 	b := make([]byte, 0, requestSize(c))
 	b = append(b, `{"model":`...)
-	b = appendJSONString(b, call.UpstreamModel)
+	b = jsontext.AppendString(b, call.UpstreamModel)
 	b = append(b, `,"messages":[`...)
 	var err error
 	if len(c.System) > 0 {
@@ -135,7 +136,7 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 		b = append(b, ',', '"')
 		b = append(b, f.name...)
 		b = append(b, '"', ':')
-		b = appendFloat(b, *f.v)
+		b = jsontext.AppendFloat(b, *f.v)
 	}
 	if c.Seed != nil {
 		b = append(b, `,"seed":`...)
@@ -151,7 +152,7 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = jsontext.AppendString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -162,11 +163,11 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 	}
 	if e := effort(c.Reasoning); e != "" {
 		b = append(b, `,"reasoning_effort":`...)
-		b = appendJSONString(b, e)
+		b = jsontext.AppendString(b, e)
 	}
 	if c.User != "" {
 		b = append(b, `,"user":`...)
-		b = appendJSONString(b, c.User)
+		b = jsontext.AppendString(b, c.User)
 	}
 	return append(b, '}'), nil
 }
@@ -234,7 +235,7 @@ func appendTextMessage(b []byte, role string, parts []chat.Part) ([]byte, error)
 	}
 	b = appendComma(b)
 	b = append(b, `{"role":`...)
-	b = appendJSONString(b, role)
+	b = jsontext.AppendString(b, role)
 	b = append(b, `,"content":`...)
 	b = appendJoined(b, parts, chat.KindText, textSep, true)
 	return append(b, '}'), nil
@@ -287,7 +288,7 @@ func appendUser(b []byte, parts []chat.Part) ([]byte, error) {
 			}
 			b = appendComma(b)
 			b = append(b, `{"type":"text","text":`...)
-			b = appendJSONString(b, p.Text)
+			b = jsontext.AppendString(b, p.Text)
 			b = append(b, '}')
 		case chat.KindMedia:
 			b = appendComma(b)
@@ -329,11 +330,11 @@ func appendMedia(b []byte, m *chat.Media) ([]byte, error) {
 		if m.Data != "" {
 			b = appendDataURL(b, typ, m.Data)
 		} else {
-			b = appendJSONString(b, m.URL)
+			b = jsontext.AppendString(b, m.URL)
 		}
 		if m.Detail != "" {
 			b = append(b, `,"detail":`...)
-			b = appendJSONString(b, m.Detail)
+			b = jsontext.AppendString(b, m.Detail)
 		}
 		return append(b, "}}"...), nil
 	case strings.HasPrefix(typ, "audio/"):
@@ -350,7 +351,7 @@ func appendMedia(b []byte, m *chat.Media) ([]byte, error) {
 			return nil, aiproxy.FieldErrorf("", "Audio given by URL cannot be sent to OpenAI channels: send its content.")
 		}
 		b = append(b, `{"type":"input_audio","input_audio":{"data":`...)
-		b = appendJSONString(b, m.Data)
+		b = jsontext.AppendString(b, m.Data)
 		b = append(b, `,"format":"`...)
 		b = append(b, af...)
 		return append(b, `"}}`...), nil
@@ -363,7 +364,7 @@ func appendMedia(b []byte, m *chat.Media) ([]byte, error) {
 			name = "file" + extension(typ)
 		}
 		b = append(b, `{"type":"file","file":{"filename":`...)
-		b = appendJSONString(b, name)
+		b = jsontext.AppendString(b, name)
 		b = append(b, `,"file_data":`...)
 		b = appendDataURL(b, typ, m.Data)
 		return append(b, "}}"...), nil
@@ -410,10 +411,10 @@ func appendToolMessage(b []byte, r *chat.ToolResult) ([]byte, error) {
 	}
 	b = appendComma(b)
 	b = append(b, `{"role":"tool","tool_call_id":`...)
-	b = appendJSONString(b, r.CallID)
+	b = jsontext.AppendString(b, r.CallID)
 	b = append(b, `,"content":`...)
 	if media && !hasText(r.Parts, chat.KindText) {
-		b = appendJSONString(b, "The result is in the attachments that follow.")
+		b = jsontext.AppendString(b, "The result is in the attachments that follow.")
 	} else {
 		b = appendJoined(b, r.Parts, chat.KindText, textSep, true)
 	}
@@ -456,10 +457,10 @@ func appendTools(b []byte, c *chat.Request) ([]byte, error) {
 		t := &c.Tools[i]
 		b = appendComma(b)
 		b = append(b, `{"type":"function","function":{"name":`...)
-		b = appendJSONString(b, t.Name)
+		b = jsontext.AppendString(b, t.Name)
 		if t.Description != "" {
 			b = append(b, `,"description":`...)
-			b = appendJSONString(b, t.Description)
+			b = jsontext.AppendString(b, t.Description)
 		}
 		b = append(b, `,"parameters":`...)
 		if len(t.Parameters) == 0 || string(t.Parameters) == "null" {
@@ -480,10 +481,10 @@ func appendTools(b []byte, c *chat.Request) ([]byte, error) {
 		b = append(b, `,"tool_choice":`...)
 		switch tc.Mode {
 		case chat.ToolAuto, chat.ToolNone, chat.ToolRequired:
-			b = appendJSONString(b, string(tc.Mode))
+			b = jsontext.AppendString(b, string(tc.Mode))
 		case chat.ToolNamed:
 			b = append(b, `{"type":"function","function":{"name":`...)
-			b = appendJSONString(b, tc.Name)
+			b = jsontext.AppendString(b, tc.Name)
 			b = append(b, "}}"...)
 		default:
 			return nil, aiproxy.FieldErrorf("tool_choice", "Unknown tool choice mode %q.", tc.Mode)
@@ -507,7 +508,7 @@ func appendFormat(b []byte, f *chat.Format) ([]byte, error) {
 			name = "response" // OpenAI requires a name
 		}
 		b = append(b, `,"response_format":{"type":"json_schema","json_schema":{"name":`...)
-		b = appendJSONString(b, name)
+		b = jsontext.AppendString(b, name)
 		if len(f.Schema) > 0 {
 			if !gjson.ValidBytes(f.Schema) {
 				return nil, aiproxy.FieldErrorf("response_format", "The response schema is not valid JSON.")

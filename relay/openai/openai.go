@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -172,7 +171,7 @@ func usage(u gjson.Result) *aiproxy.Usage {
 // retried once without them, and the channel remembered.
 func (a *Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolOpenAI, RetryAfter: RetryAfter(resp.Header.Get("Retry-After"))}
+	ue := &relay.UpstreamError{Status: resp.StatusCode, Protocol: aiproxy.ProtocolOpenAI, RetryAfter: relay.RetryAfter(resp.Header)}
 	e := gjson.GetBytes(body, "error")
 	switch {
 	case e.IsObject():
@@ -212,22 +211,6 @@ func (a *Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamEr
 func mentionsStreamOptions(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "stream_options") || strings.Contains(m, "include_usage") || strings.Contains(m, "stream options")
-}
-
-// RetryAfter parses a Retry-After header: seconds or an HTTP date.
-func RetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // Stream reads the server-sent events of an OpenAI stream.

@@ -10,6 +10,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // NewStreamDecoder returns a decoder of one stream of chat.completion.chunk
@@ -79,7 +80,7 @@ type streamDecoder struct {
 	pending                  bool  // some tool calls are held back
 	cur                      int   // the open tool call in calls, -1 none
 	calls                    []streamCall
-	head                     []byte // the first chunk's fields before "choices"
+	head                     string // the first chunk's fields before "choices"
 	headMembers              int    // how many they are
 }
 
@@ -99,8 +100,8 @@ var _ relay.StreamDecoder = (*streamDecoder)(nil)
 type chunkFields struct {
 	id, model string
 	created   int64
-	usage     []byte // the usage object
-	err       []byte // the error object or string
+	usage     string // the usage object
+	err       string // the error object or string
 	choice    bool   // the first choice was read
 	finish    string
 	delta     deltaFields
@@ -110,7 +111,7 @@ type chunkFields struct {
 // are kept as JSON text and read when used.
 type deltaFields struct {
 	content, reasoningContent, reasoning, refusal string
-	toolCalls, blocks, functionCall               []byte
+	toolCalls, blocks, functionCall               string
 }
 
 // read reads a chunk. Its fields before "choices" (id, object, created,
@@ -118,76 +119,77 @@ type deltaFields struct {
 // most streams: the first chunk's are kept in d.head, and a chunk that
 // starts with them is read from where they end (the scanner's state
 // there is the same), unless they held usage or an error.
-func (f *chunkFields) read(s *scanner, d *streamDecoder) {
+func (f *chunkFields) read(s *jsontext.Scanner, d *streamDecoder) {
 	n := 0
 	switch {
-	case d.head != nil && bytes.HasPrefix(s.b, d.head):
-		s.i, s.depth, n = len(d.head), 1, d.headMembers
-	case !s.open('{'):
-		s.fail()
+	case d.head != "" && strings.HasPrefix(s.Input(), d.head):
+		s.Open('{')
+		s.Seek(len(d.head))
+		n = d.headMembers
+	case !s.Expect('{'):
 		return
 	}
-	keep := d.head == nil
+	keep := d.head == ""
 	for {
-		mark := s.i
-		if !s.more('}', &n) {
+		mark := s.Offset()
+		if !s.More('}', &n) {
 			return
 		}
-		switch s.key() {
+		switch s.Key() {
 		case "id":
-			f.id = s.text()
+			f.id = s.Text()
 		case "model":
-			f.model = s.text()
+			f.model = s.Text()
 		case "created":
-			f.created, _ = s.integer()
+			f.created, _ = s.Int()
 		case "choices":
 			if keep && n > 1 {
-				d.head, d.headMembers = bytes.Clone(s.b[:mark]), n-1
+				d.head, d.headMembers = strings.Clone(s.Input()[:mark]), n-1
 			}
 			keep = false
 			f.readChoices(s)
 		case "usage":
 			keep = false
-			if s.peek() == '{' {
-				f.usage = s.raw()
+			if s.Peek() == '{' {
+				f.usage = s.Raw()
 			} else {
-				s.skip()
+				s.Skip()
 			}
 		case "error":
 			keep = false
-			if p := s.peek(); p == '{' || p == '"' {
-				f.err = s.raw()
+			if p := s.Peek(); p == '{' || p == '"' {
+				f.err = s.Raw()
 			} else {
-				s.skip()
+				s.Skip()
 			}
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 }
 
 // readChoices reads the first choice (index 0; only one is asked for).
-func (f *chunkFields) readChoices(s *scanner) {
-	if !s.enter('[') {
+func (f *chunkFields) readChoices(s *jsontext.Scanner) {
+	if !s.Enter('[') {
 		return
 	}
-	for n := 0; s.more(']', &n); {
-		if !s.enter('{') {
+	for n := 0; s.More(']', &n); {
+		if !s.Enter('{') {
 			continue
 		}
 		var index int64
 		var finish string
 		var d deltaFields
-		for m := 0; s.more('}', &m); {
-			switch s.key() {
+		for m := 0; s.More('}', &m); {
+			switch s.Key() {
 			case "index":
-				index, _ = s.integer()
+				index, _ = s.Int()
 			case "finish_reason":
-				finish = s.text()
+				finish = s.Text()
 			case "delta":
 				d.read(s)
 			default:
-				s.skip()
+				s.Skip()
 			}
 		}
 		if index == 0 && !f.choice {
@@ -196,28 +198,28 @@ func (f *chunkFields) readChoices(s *scanner) {
 	}
 }
 
-func (d *deltaFields) read(s *scanner) {
-	if !s.enter('{') {
+func (d *deltaFields) read(s *jsontext.Scanner) {
+	if !s.Enter('{') {
 		return
 	}
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "content":
-			d.content = s.text()
+			d.content = s.Text()
 		case "reasoning_content":
-			d.reasoningContent = s.text()
+			d.reasoningContent = s.Text()
 		case "reasoning":
-			d.reasoning = s.text()
+			d.reasoning = s.Text()
 		case "refusal":
-			d.refusal = s.text()
+			d.refusal = s.Text()
 		case "tool_calls":
-			d.toolCalls = s.raw()
+			d.toolCalls = s.Raw()
 		case "thinking_blocks":
-			d.blocks = s.raw()
+			d.blocks = s.Raw()
 		case "function_call":
-			d.functionCall = s.raw()
+			d.functionCall = s.Raw()
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 }
@@ -235,12 +237,13 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 		return out, nil
 	}
 	var f chunkFields
-	s := scanner{b: data}
-	if f.read(&s, d); !s.end() {
+	var s jsontext.Scanner
+	s.Reset(data)
+	if f.read(&s, d); !s.End() {
 		return out, aiproxy.Errorf(aiproxy.EINVALID, "The provider sent a stream chunk that is not a valid JSON object.")
 	}
-	if f.err != nil {
-		return out, streamError(gjson.Parse(unsafeString(f.err)), data)
+	if f.err != "" {
+		return out, streamError(gjson.Parse(f.err), data)
 	}
 	if !d.started {
 		out = d.start(out, f.id, f.model, f.created)
@@ -260,8 +263,8 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 			d.finished = true
 		}
 	}
-	if f.usage != nil {
-		out = append(out, chat.Event{Type: chat.EventUsage, Usage: usage(gjson.Parse(unsafeString(f.usage)))})
+	if f.usage != "" {
+		out = append(out, chat.Event{Type: chat.EventUsage, Usage: usage(gjson.Parse(f.usage))})
 	}
 	return out, nil
 }
@@ -298,26 +301,27 @@ func (d *streamDecoder) delta(out []chat.Event, f *deltaFields) ([]chat.Event, e
 	if text != "" {
 		out = d.thinking(out, text)
 	}
-	if f.blocks != nil {
-		s := scanner{b: f.blocks}
-		if s.open('[') {
-			for n := 0; s.more(']', &n); {
+	if f.blocks != "" {
+		var s jsontext.Scanner
+		s.ResetString(f.blocks)
+		if s.Open('[') {
+			for n := 0; s.More(']', &n); {
 				var typ, thinking, sig, data string
-				if !s.enter('{') {
+				if !s.Enter('{') {
 					continue
 				}
-				for m := 0; s.more('}', &m); {
-					switch s.key() {
+				for m := 0; s.More('}', &m); {
+					switch s.Key() {
 					case "type":
-						typ = s.text()
+						typ = s.Text()
 					case "thinking":
-						thinking = s.text()
+						thinking = s.Text()
 					case "signature":
-						sig = s.text()
+						sig = s.Text()
 					case "data":
-						data = s.text()
+						data = s.Text()
 					default:
-						s.skip()
+						s.Skip()
 					}
 				}
 				switch typ {
@@ -345,26 +349,27 @@ func (d *streamDecoder) delta(out []chat.Event, f *deltaFields) ([]chat.Event, e
 		d.refused = true
 		out = d.text(out, f.refusal)
 	}
-	if f.toolCalls != nil {
-		s := scanner{b: f.toolCalls}
-		if s.open('[') {
-			for n := 0; s.more(']', &n); {
+	if f.toolCalls != "" {
+		var s jsontext.Scanner
+		s.ResetString(f.toolCalls)
+		if s.Open('[') {
+			for n := 0; s.More(']', &n); {
 				var index int64
 				var hasIndex bool
 				var id, name, args string
-				if !s.enter('{') {
+				if !s.Enter('{') {
 					continue
 				}
-				for m := 0; s.more('}', &m); {
-					switch s.key() {
+				for m := 0; s.More('}', &m); {
+					switch s.Key() {
 					case "index":
-						index, hasIndex = s.integer()
+						index, hasIndex = s.Int()
 					case "id":
-						id = s.text()
+						id = s.Text()
 					case "function":
 						name, args = readFunction(&s)
 					default:
-						s.skip()
+						s.Skip()
 					}
 				}
 				var err error
@@ -374,8 +379,9 @@ func (d *streamDecoder) delta(out []chat.Event, f *deltaFields) ([]chat.Event, e
 			}
 		}
 	}
-	if f.functionCall != nil { // the legacy function_call: one call, index -1
-		s := scanner{b: f.functionCall}
+	if f.functionCall != "" { // the legacy function_call: one call, index -1
+		var s jsontext.Scanner
+		s.ResetString(f.functionCall)
 		if name, args := readFunction(&s); name != "" || args != "" {
 			return d.toolDelta(out, -1, "", name, args)
 		}
@@ -384,18 +390,18 @@ func (d *streamDecoder) delta(out []chat.Event, f *deltaFields) ([]chat.Event, e
 }
 
 // readFunction reads a call's function: {name, arguments}.
-func readFunction(s *scanner) (name, args string) {
-	if !s.enter('{') {
+func readFunction(s *jsontext.Scanner) (name, args string) {
+	if !s.Enter('{') {
 		return "", ""
 	}
-	for n := 0; s.more('}', &n); {
-		switch s.key() {
+	for n := 0; s.More('}', &n); {
+		switch s.Key() {
 		case "name":
-			name = s.text()
+			name = s.Text()
 		case "arguments":
-			args = s.text()
+			args = s.Text()
 		default:
-			s.skip()
+			s.Skip()
 		}
 	}
 	return name, args

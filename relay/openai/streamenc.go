@@ -7,6 +7,7 @@ import (
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/chat"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // NewStreamEncoder returns an encoder of events into chat.completion.chunk
@@ -79,9 +80,9 @@ func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk
 			b = append(b, `{"tool_calls":[{"index":`...)
 			b = strconv.AppendInt(b, int64(e.call), 10)
 			b = append(b, `,"id":`...)
-			b = appendJSONString(b, chat.JoinCallID(ev.Call.ID, ev.Call.Signature))
+			b = jsontext.AppendString(b, chat.JoinCallID(ev.Call.ID, ev.Call.Signature))
 			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendJSONString(b, ev.Call.Name)
+			b = jsontext.AppendString(b, ev.Call.Name)
 			out = e.emit(out, append(b, `,"arguments":""}}]}`...))
 		case chat.KindText, chat.KindThinking:
 		default:
@@ -130,7 +131,7 @@ func (e *streamEncoder) delta(ev *chat.Event, out []relay.Chunk) []relay.Chunk {
 		b = append(b, `{"tool_calls":[{"index":`...)
 		b = strconv.AppendInt(b, int64(e.call), 10)
 		b = append(b, `,"function":{"arguments":`...)
-		b = appendJSONString(b, ev.Arguments)
+		b = jsontext.AppendString(b, ev.Arguments)
 		return e.emit(out, append(b, "}}]}"...))
 	}
 	return out
@@ -160,7 +161,7 @@ func (e *streamEncoder) text(out []relay.Chunk, key, text string) []relay.Chunk 
 	}
 	b := e.chunk(len(key) + len(text) + len(text)/8 + 4)
 	b = append(b, key...)
-	b = appendJSONString(b, text)
+	b = jsontext.AppendString(b, text)
 	return e.emit(out, append(b, '}'))
 }
 
@@ -175,11 +176,11 @@ func (e *streamEncoder) start(id, model string, created int64, out []relay.Chunk
 	}
 	h := make([]byte, 0, len(id)+len(model)+80)
 	h = append(h, `{"id":`...)
-	h = appendJSONString(h, id)
+	h = jsontext.AppendString(h, id)
 	h = append(h, `,"object":"chat.completion.chunk","created":`...)
 	h = strconv.AppendInt(h, created, 10)
 	h = append(h, `,"model":`...)
-	h = appendJSONString(h, model)
+	h = jsontext.AppendString(h, model)
 	e.head = append(h, ',')
 	b := e.chunk(48)
 	return e.emit(out, append(b, `{"role":"assistant","content":"","refusal":null}`...))
