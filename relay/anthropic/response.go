@@ -228,10 +228,16 @@ func appendUsage(b []byte, u *aiproxy.Usage, output bool) []byte {
 	b = append(b, `,"cache_read_input_tokens":`...)
 	b = appendInt(b, u.CachedTokens)
 	b = append(b, `,"output_tokens":`...)
-	if output {
-		b = appendInt(b, u.CompletionTokens)
-	} else {
-		b = append(b, '0')
+	if !output {
+		return append(b, "0}"...)
+	}
+	b = appendInt(b, u.CompletionTokens)
+	if u.ReasoningTokens > 0 {
+		// Claude Code reads the thinking count from here (the
+		// thinking-token-count beta); other protocols report it apart.
+		b = append(b, `,"output_tokens_details":{"thinking_tokens":`...)
+		b = appendInt(b, u.ReasoningTokens)
+		b = append(b, '}')
 	}
 	return append(b, '}')
 }

@@ -409,7 +409,7 @@ func TestStreamEncoder(t *testing.T) {
 	}
 	md := chunks[16]
 	if gjson.GetBytes(md.Data, "delta").Raw != `{"stop_reason":"tool_use","stop_sequence":null}` ||
-		gjson.GetBytes(md.Data, "usage").Raw != `{"input_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":20,"output_tokens":45}` {
+		gjson.GetBytes(md.Data, "usage").Raw != `{"input_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":20,"output_tokens":45,"output_tokens_details":{"thinking_tokens":10}}` {
 		t.Errorf("message_delta %s", md.Data)
 	}
 	// Every chunk's data is its own.

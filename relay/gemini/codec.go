@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -261,26 +262,38 @@ func (Codec) Error(f *relay.Failure) (int, []byte) {
 	if f.Body != nil {
 		return st, f.Body
 	}
-	return st, appendError(nil, st, f.Message, name, f.Reason, f.Field)
+	return st, appendError(nil, st, f.Message, name, f.Reason, f.Field, f.RetryAfter)
 }
 
-// appendError appends a Google error object.
-func appendError(b []byte, code int, message, status, reason, field string) []byte {
+// appendError appends a Google error object; a positive retry adds the
+// RetryInfo detail Google sends with RESOURCE_EXHAUSTED, whose retryDelay
+// the Google SDKs and Gemini CLI wait for.
+func appendError(b []byte, code int, message, status, reason, field string, retry time.Duration) []byte {
 	b = append(b, `{"error":{"code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"message":`...)
 	b = jsontext.AppendString(b, message)
 	b = append(b, `,"status":`...)
 	b = jsontext.AppendString(b, status)
-	if reason != "" || field != "" {
+	if reason != "" || field != "" || retry > 0 {
 		b = append(b, `,"details":[`...)
+		n := len(b)
 		if reason != "" {
 			b = append(b, `{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":`...)
 			b = jsontext.AppendString(b, strings.ToUpper(reason))
 			b = append(b, `,"domain":"aiproxy"}`...)
 		}
+		if retry > 0 {
+			if len(b) > n {
+				b = append(b, ',')
+			}
+			secs := int64((retry + time.Second - 1) / time.Second)
+			b = append(b, `{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"`...)
+			b = strconv.AppendInt(b, secs, 10)
+			b = append(b, `s"}`...)
+		}
 		if field != "" {
-			if reason != "" {
+			if len(b) > n {
 				b = append(b, ',')
 			}
 			b = append(b, `{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":`...)
@@ -323,7 +336,7 @@ func appendModel(b []byte, m relay.ModelInfo) []byte {
 	b = jsontext.AppendString(b, m.ID)
 	if m.OwnedBy != "" {
 		b = append(b, `,"description":`...)
-		b = jsontext.AppendString(b, "Served by a "+m.OwnedBy+" channel.")
+		b = jsontext.AppendString(b, "Served by a channel of type "+m.OwnedBy+".")
 	}
 	return append(b, `,"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}`...)
 }
@@ -413,7 +426,7 @@ func (f *framer) Error(b []byte, fl *relay.Failure) []byte {
 		}
 	}
 	if e == nil {
-		e = appendError(nil, st, fl.Message, name, fl.Reason, fl.Field)
+		e = appendError(nil, st, fl.Message, name, fl.Reason, fl.Field, fl.RetryAfter)
 	}
 	b = f.element(b, bytes.TrimSpace(e))
 	if !f.sse {

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -153,6 +154,11 @@ func TestErrorDetails(t *testing.T) {
 	}
 	if len(v.Error.Details) != 2 || v.Error.Details[0]["reason"] != "IP_NOT_ALLOWED" || gjson.GetBytes(b, "error.details.1.fieldViolations.0.field").Str != "model" {
 		t.Errorf("details = %s", b)
+	}
+	// A rate limit carries the delay the Google SDKs wait for.
+	st, b := Codec{}.Error(&relay.Failure{Code: aiproxy.ERATELIMITED, Message: "slow down", RetryAfter: 1500 * time.Millisecond})
+	if d := gjson.GetBytes(b, `error.details.#(@type=="type.googleapis.com/google.rpc.RetryInfo").retryDelay`); st != 429 || d.Str != "2s" || !json.Valid(b) {
+		t.Errorf("rate limit: %d %s", st, b)
 	}
 	body := []byte(`{"error":{"code":400,"message":"x","status":"INVALID_ARGUMENT"}}`)
 	if st, got := (Codec{}).Error(&relay.Failure{Code: aiproxy.EINVALID, Status: 400, Body: body}); st != 400 || string(got) != string(body) {

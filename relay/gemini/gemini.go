@@ -328,7 +328,7 @@ func (*Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamErro
 	}
 	if ue.Body == nil {
 		ue.Type = statusName(resp.StatusCode)
-		ue.Body = appendError(nil, resp.StatusCode, ue.Message, ue.Type, "", "")
+		ue.Body = appendError(nil, resp.StatusCode, ue.Message, ue.Type, "", "", 0)
 	}
 	return ue
 }
