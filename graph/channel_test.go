@@ -174,7 +174,8 @@ func TestChannelErrors(t *testing.T) {
 		{"key with newline", `mutation { createChannel(input: {name: "x", type: "openai", key: "k\n", models: ["m"]}) { id } }`, "INVALID", "key"},
 		{"unknown type", `mutation { createChannel(input: {name: "x", type: "nope", key: "k", models: ["m"]}) { id } }`, "INVALID", "type"},
 		{"config not an object", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], config: [1]}) { id } }`, "INVALID", "config"},
-		{"config for a type without one", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], config: {a: 1}}) { id } }`, "INVALID", "config"},
+		{"config key the type does not have", `mutation { createChannel(input: {name: "x", type: "openai", key: "k", models: ["m"], config: {a: 1}}) { id } }`, "INVALID", "config.a"},
+		{"bad config value", `mutation { createChannel(input: {name: "x", type: "anthropic", key: "k", models: ["m"], config: {maxTokens: "many"}}) { id } }`, "INVALID", "config.maxTokens"},
 		{"update unknown type", `mutation { updateChannel(id: "` + c.ID + `", input: {type: "nope"}) { id } }`, "INVALID", "type"},
 		{"update bad baseURL", `mutation { updateChannel(id: "` + c.ID + `", input: {baseURL: "not a url"}) { id } }`, "INVALID", "baseURL"},
 		{"update empty models", `mutation { updateChannel(id: "` + c.ID + `", input: {models: []}) { id } }`, "INVALID", "models"},
@@ -229,5 +230,46 @@ func TestListAndDeleteChannels(t *testing.T) {
 	a.mustPost(t, `{ channels { id } }`, &list)
 	if len(list.Channels) != 1 || list.Channels[0].ID != second.ID {
 		t.Errorf("channels after delete %+v", list.Channels)
+	}
+}
+
+// Channel types come from the provider registry, with their config keys;
+// a channel's config is kept as the JSON object it was given, normalized
+// by its type.
+func TestChannelTypesAndConfig(t *testing.T) {
+	a := newAPI(t)
+	var types struct {
+		ChannelTypes []struct {
+			Name, Protocol, DefaultBaseURL string
+			Config                         []struct{ Name, Type string }
+		}
+	}
+	a.mustPost(t, `{ channelTypes { name protocol defaultBaseURL config { name type } } }`, &types)
+	got := map[string]string{}
+	for _, ct := range types.ChannelTypes {
+		got[ct.Name] = ct.Protocol + " " + ct.DefaultBaseURL
+		if ct.Name == "anthropic" && (len(ct.Config) == 0 || ct.Config[0].Name != "version") {
+			t.Errorf("anthropic config keys %+v", ct.Config)
+		}
+	}
+	if got["openai"] != "OPENAI https://api.openai.com/v1" || got["anthropic"] != "ANTHROPIC https://api.anthropic.com" || got["gemini"] != "GEMINI https://generativelanguage.googleapis.com" {
+		t.Errorf("channel types %v", got)
+	}
+	var out struct {
+		CreateChannel struct {
+			ID               string
+			Config           map[string]any
+			EffectiveBaseURL string
+		}
+	}
+	a.mustPost(t, `mutation { createChannel(input: {name: "c", type: "anthropic", key: "k", models: ["m"], config: {beta: ["b1", "b1", "b2"], maxTokens: 4096}}) { id config effectiveBaseURL } }`, &out)
+	c := out.CreateChannel
+	if c.EffectiveBaseURL != "https://api.anthropic.com" || c.Config["maxTokens"] != float64(4096) || len(c.Config["beta"].([]any)) != 2 {
+		t.Errorf("created %+v", c)
+	}
+	var upd struct{ UpdateChannel struct{ Config map[string]any } }
+	a.mustPost(t, `mutation { updateChannel(id: "`+c.ID+`", input: {config: {}}) { config } }`, &upd)
+	if upd.UpdateChannel.Config != nil {
+		t.Errorf("config after reset: %v", upd.UpdateChannel.Config)
 	}
 }

@@ -154,3 +154,13 @@ func (ps Providers) Check(c *aiproxy.Channel) error {
 	c.Config = cfg
 	return nil
 }
+
+// CapTokens returns the output limit to ask a channel for: want, or the
+// channel's cap when want asks for more (clients such as Claude Code ask
+// for 128,000 tokens, which many models refuse). A cap of 0 means none.
+func CapTokens(want, limit int64) int64 {
+	if limit > 0 && want > limit {
+		return limit
+	}
+	return want
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/chat"
 )
 
 func TestParse(t *testing.T) {
@@ -260,6 +261,17 @@ func TestFramer(t *testing.T) {
 	}
 }
 
+// A channel's maxOutputTokens caps what a converted request asks for.
+func TestEncodeCapsOutput(t *testing.T) {
+	call := &relay.Call{UpstreamModel: "m", Channel: &aiproxy.Channel{Config: json.RawMessage(`{"maxOutputTokens":8192}`)}}
+	for want, sent := range map[int64]int64{128000: 8192, 100: 100} {
+		b, err := Codec{}.EncodeRequest(&chat.Request{MaxTokens: want, Messages: []chat.Message{{Role: chat.RoleUser, Parts: []chat.Part{{Kind: chat.KindText, Text: "hi"}}}}}, call)
+		if got := gjson.GetBytes(b, "generationConfig.maxOutputTokens").Int(); err != nil || got != sent {
+			t.Errorf("asked %d: sent %d (%v), want %d", want, got, err, sent)
+		}
+	}
+}
+
 func TestCheckConfig(t *testing.T) {
 	tests := []struct {
 		in, want, field string
@@ -272,6 +284,9 @@ func TestCheckConfig(t *testing.T) {
 		{`{"apiVersion":"v2"}`, ``, "config.apiVersion"},
 		{`{"apiVersion":1}`, ``, "config.apiVersion"},
 		{`{"region":"eu"}`, ``, "config.region"},
+		{`{"maxOutputTokens":8192,"apiVersion":"v1"}`, `{"apiVersion":"v1","maxOutputTokens":8192}`, ""},
+		{`{"maxOutputTokens":8192}`, `{"maxOutputTokens":8192}`, ""},
+		{`{"maxOutputTokens":-1}`, ``, "config.maxOutputTokens"},
 		{`[1]`, ``, "config"},
 		{`{`, ``, "config"},
 	}
@@ -285,7 +300,7 @@ func TestCheckConfig(t *testing.T) {
 		}
 	}
 	p := Provider()
-	if p.Type != Type || p.DefaultBaseURL != DefaultBaseURL || p.CheckConfig == nil || len(p.Config) != 1 || p.Config[0].Name != "apiVersion" {
+	if p.Type != Type || p.DefaultBaseURL != DefaultBaseURL || p.CheckConfig == nil || len(p.Config) != 2 || p.Config[0].Name != "apiVersion" || p.Config[1].Name != "maxOutputTokens" {
 		t.Errorf("Provider() = %+v", p)
 	}
 	if err := relay.NewProviders(p).Check(&aiproxy.Channel{Type: Type, Config: json.RawMessage(`{"apiVersion":"v9"}`)}); aiproxy.ErrorField(err) != "config.apiVersion" {

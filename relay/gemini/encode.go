@@ -81,7 +81,7 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = appendGenerationConfig(b, c)
+	b = appendGenerationConfig(b, c, maxOutputTokens(call))
 	if call.Op == relay.OpCountTokens {
 		b = append(b, '}')
 	}
@@ -315,14 +315,14 @@ func appendTools(b []byte, c *chat.Request) ([]byte, error) {
 }
 
 // appendGenerationConfig writes generationConfig, when anything is set.
-func appendGenerationConfig(b []byte, c *chat.Request) []byte {
+func appendGenerationConfig(b []byte, c *chat.Request, limit int64) []byte {
 	mark := len(b)
 	b = appendKey(b, "generationConfig")
 	b = append(b, '{')
 	open := len(b)
 	if c.MaxTokens > 0 {
 		b = appendKey(b, "maxOutputTokens")
-		b = strconv.AppendInt(b, c.MaxTokens, 10)
+		b = strconv.AppendInt(b, relay.CapTokens(c.MaxTokens, limit), 10)
 	}
 	if c.Temperature != nil {
 		b = appendKey(b, "temperature")
@@ -720,4 +720,12 @@ func (w *partWriter) result(r *chat.ToolResult, name, field string) error {
 	w.b = append(w.b, '}')
 	w.end(sig)
 	return nil
+}
+
+// maxOutputTokens returns the channel's maxOutputTokens config, 0 none.
+func maxOutputTokens(call *relay.Call) int64 {
+	if call == nil || call.Channel == nil {
+		return 0
+	}
+	return gjson.GetBytes(call.Channel.Config, "maxOutputTokens").Int()
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,10 @@ func Provider() *relay.Provider {
 			Type:        "string",
 			Default:     DefaultAPIVersion,
 			Description: `The API version in request paths: "v1beta", "v1" or "v1alpha". Conversions from other protocols use fields (parametersJsonSchema, responseJsonSchema) that only v1beta is documented to accept.`,
+		}, {
+			Name:        "maxOutputTokens",
+			Type:        "integer",
+			Description: "The largest maxOutputTokens sent on a converted request: a client asking for more (Claude Code asks for 128,000) is given this. Unset, the client's limit goes as it is.",
 		}},
 		CheckConfig: CheckConfig,
 		Adaptor:     NewAdaptor(),
@@ -76,6 +81,7 @@ func CheckConfig(cfg []byte) ([]byte, error) {
 	}
 	var err error
 	var version string
+	var maxOut int64
 	gjson.ParseBytes(cfg).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "apiVersion":
@@ -84,8 +90,14 @@ func CheckConfig(cfg []byte) ([]byte, error) {
 				return false
 			}
 			version = v.Str
+		case "maxOutputTokens":
+			if v.Type != gjson.Number || v.Num != float64(int64(v.Num)) || v.Int() <= 0 {
+				err = aiproxy.FieldErrorf("config.maxOutputTokens", "maxOutputTokens must be a positive integer.")
+				return false
+			}
+			maxOut = v.Int()
 		default:
-			err = aiproxy.FieldErrorf("config."+k.Str, "Gemini channels have no config key %q (known: apiVersion).", k.Str)
+			err = aiproxy.FieldErrorf("config."+k.Str, "Gemini channels have no config key %q (known: apiVersion, maxOutputTokens).", k.Str)
 			return false
 		}
 		return true
@@ -93,10 +105,22 @@ func CheckConfig(cfg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if version == "" {
+	var b []byte
+	if version != "" {
+		b = jsontext.AppendString([]byte(`{"apiVersion":`), version)
+	}
+	if maxOut > 0 {
+		if b == nil {
+			b = append(b, `{"maxOutputTokens":`...)
+		} else {
+			b = append(b, `,"maxOutputTokens":`...)
+		}
+		b = strconv.AppendInt(b, maxOut, 10)
+	}
+	if b == nil {
 		return nil, nil
 	}
-	return append(jsontext.AppendString([]byte(`{"apiVersion":`), version), '}'), nil
+	return append(b, '}'), nil
 }
 
 func validVersion(v string) bool {

@@ -564,6 +564,26 @@ func TestEncodeRequestTopKAndToolMedia(t *testing.T) {
 	}
 }
 
+// A channel's maxOutputTokens caps what a converted request asks for.
+func TestEncodeRequestCapsOutput(t *testing.T) {
+	call := *compatible
+	call.Channel = &aiproxy.Channel{Config: []byte(`{"maxOutputTokens":16384}`)}
+	for want, sent := range map[int64]int64{128000: 16384, 1000: 1000} {
+		b, err := Codec{}.EncodeRequest(&chat.Request{MaxTokens: want}, &call)
+		if got := gjson.GetBytes(b, "max_tokens").Int(); err != nil || got != sent {
+			t.Errorf("asked %d: sent %d (%v), want %d", want, got, err, sent)
+		}
+	}
+	if cfg, err := checkConfig([]byte(` {"maxOutputTokens":16384} `)); err != nil || string(cfg) != `{"maxOutputTokens":16384}` {
+		t.Errorf("checkConfig = %s, %v", cfg, err)
+	}
+	for _, bad := range []string{`{"maxOutputTokens":0}`, `{"maxOutputTokens":"1"}`, `{"other":1}`, `[1]`} {
+		if _, err := checkConfig([]byte(bad)); aiproxy.ErrorCode(err) != aiproxy.EINVALID {
+			t.Errorf("checkConfig(%s) = %v", bad, err)
+		}
+	}
+}
+
 func TestEncodeRequestRefuses(t *testing.T) {
 	media := func(m chat.Media) chat.Part { return chat.Part{Kind: chat.KindMedia, Media: &m} }
 	user := func(parts ...chat.Part) []chat.Message { return []chat.Message{{Role: chat.RoleUser, Parts: parts}} }

@@ -116,7 +116,7 @@ func (Codec) EncodeRequest(c *chat.Request, call *relay.Call) ([]byte, error) {
 		} else {
 			b = append(b, `,"max_tokens":`...)
 		}
-		b = strconv.AppendInt(b, c.MaxTokens, 10)
+		b = strconv.AppendInt(b, relay.CapTokens(c.MaxTokens, maxOutputTokens(call)), 10)
 	}
 	for _, f := range []struct {
 		name string
@@ -537,4 +537,12 @@ func effort(r *chat.Reasoning) string {
 		return "medium"
 	}
 	return ""
+}
+
+// maxOutputTokens returns the channel's maxOutputTokens config, 0 none.
+func maxOutputTokens(call *relay.Call) int64 {
+	if call.Channel == nil {
+		return 0
+	}
+	return gjson.GetBytes(call.Channel.Config, "maxOutputTokens").Int()
 }

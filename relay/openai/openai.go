@@ -38,8 +38,43 @@ func Provider() *relay.Provider {
 		Type:           Type,
 		Title:          "OpenAI (and OpenAI-compatible servers)",
 		DefaultBaseURL: DefaultBaseURL,
-		Adaptor:        NewAdaptor(),
+		Config: []relay.ConfigField{{
+			Name:        "maxOutputTokens",
+			Type:        "integer",
+			Description: "The largest output limit sent on a converted request: a client asking for more (Claude Code asks for 128,000; gpt-4o takes 16,384) is given this. Unset, the client's limit goes as it is.",
+		}},
+		CheckConfig: checkConfig,
+		Adaptor:     NewAdaptor(),
 	}
+}
+
+// checkConfig accepts {"maxOutputTokens": n} (n > 0) or nothing.
+func checkConfig(cfg []byte) ([]byte, error) {
+	cfg = bytes.TrimSpace(cfg)
+	if len(cfg) == 0 || string(cfg) == "null" || string(cfg) == "{}" {
+		return nil, nil
+	}
+	if !gjson.ValidBytes(cfg) || !gjson.ParseBytes(cfg).IsObject() {
+		return nil, aiproxy.FieldErrorf("config", "The config of an OpenAI channel must be a JSON object.")
+	}
+	var max int64
+	var err error
+	gjson.ParseBytes(cfg).ForEach(func(k, v gjson.Result) bool {
+		if k.Str != "maxOutputTokens" {
+			err = aiproxy.FieldErrorf("config."+k.Str, "OpenAI channels have no config key %q (known: maxOutputTokens).", k.Str)
+			return false
+		}
+		if v.Type != gjson.Number || v.Num != float64(int64(v.Num)) || v.Int() <= 0 {
+			err = aiproxy.FieldErrorf("config.maxOutputTokens", "maxOutputTokens must be a positive integer.")
+			return false
+		}
+		max = v.Int()
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(strconv.AppendInt([]byte(`{"maxOutputTokens":`), max, 10), '}'), nil
 }
 
 // Adaptor speaks the OpenAI API. Create it with NewAdaptor.
