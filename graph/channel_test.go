@@ -267,7 +267,9 @@ func TestChannelTypesAndConfig(t *testing.T) {
 	if c.EffectiveBaseURL != "https://api.anthropic.com" || c.Config["maxTokens"] != float64(4096) || len(c.Config["beta"].([]any)) != 2 {
 		t.Errorf("created %+v", c)
 	}
-	var upd struct{ UpdateChannel struct{ Config map[string]any } }
+	var upd struct {
+		UpdateChannel struct{ Config map[string]any }
+	}
 	a.mustPost(t, `mutation { updateChannel(id: "`+c.ID+`", input: {config: {}}) { config } }`, &upd)
 	if upd.UpdateChannel.Config != nil {
 		t.Errorf("config after reset: %v", upd.UpdateChannel.Config)
