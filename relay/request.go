@@ -25,7 +25,8 @@ type Request struct {
 	// Mode is the kind of work asked for, Op what is asked of it.
 	Mode aiproxy.Mode
 	Op   Op
-	// Path, Query and Header are the client's (read-only).
+	// Path, Query and Header are the client's (read-only); Query is nil
+	// when the URL has none.
 	Path   string
 	Query  url.Values
 	Header http.Header

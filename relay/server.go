@@ -313,10 +313,12 @@ func (s *Server) newRequest(r *http.Request, in Ingress, rt Route) *Request {
 		Mode:     rt.Mode,
 		Op:       rt.Op,
 		Path:     r.URL.Path,
-		Query:    r.URL.Query(),
 		Header:   r.Header,
 		ClientIP: clientIP(r),
 		Received: now,
+	}
+	if r.URL.RawQuery != "" {
+		req.Query = r.URL.Query() // parsed only when there is one: most requests have none
 	}
 	req.Log = &aiproxy.Log{
 		RequestID:      req.ID,
