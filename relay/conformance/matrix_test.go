@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tidwall/gjson"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
@@ -279,6 +282,15 @@ var scenarios = []scenario{
 		}
 		c.checkLog(t, 200, &a)
 	})},
+	{"streamed tool arguments", func(t *testing.T, c *cell) {
+		calls, fragments := streamToolCalls(t, c)
+		wantCalls(t, c, calls, weatherCalls)
+		// Arguments arrive in pieces where both protocols stream them so
+		// (Gemini sends each call whole, and Gemini clients get them whole).
+		if c.client != sdk.Gemini && c.channel != sdk.Gemini && fragments < 2*len(weatherCalls) {
+			t.Errorf("%d argument fragments for %d calls: they were buffered, not streamed", fragments, len(weatherCalls))
+		}
+	}},
 	{"reasoning", streamed(func(t *testing.T, c *cell, stream bool) {
 		s := c.session(sdk.Config{Model: relaytest.ModelReasoning, Stream: stream, Reasoning: true})
 		a := turn(t, s, "hi", 0, nil)
@@ -325,6 +337,117 @@ var scenarios = []scenario{
 			t.Errorf("log status %d error %q", l.StatusCode, l.Error)
 		}
 	}},
+}
+
+// streamToolCalls asks the cell's channel for ModelTools' two calls in a
+// stream, reads the raw events in the client's protocol, and returns the
+// calls (arguments joined from their fragments and parsed) and how many
+// argument fragments came.
+func streamToolCalls(t *testing.T, c *cell) ([]sdk.Call, int) {
+	t.Helper()
+	model := c.channel + "-" + relaytest.ModelTools
+	var url, body string
+	header := http.Header{"Content-Type": {"application/json"}}
+	switch c.client {
+	case sdk.OpenAI:
+		url = c.e.gw.URL + "/v1/chat/completions"
+		body = `{"model":"` + model + `","stream":true,"messages":[{"role":"user","content":"weather?"}],"tools":[` +
+			`{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}},{"type":"function","function":{"name":"get_time","parameters":{"type":"object"}}}]}`
+		header.Set("Authorization", "Bearer "+gatewayKey)
+	case sdk.Anthropic:
+		url = c.e.gw.URL + "/v1/messages"
+		body = `{"model":"` + model + `","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"weather?"}],"tools":[` +
+			`{"name":"get_weather","input_schema":{"type":"object"}},{"name":"get_time","input_schema":{"type":"object"}}]}`
+		header.Set("X-Api-Key", gatewayKey)
+		header.Set("Anthropic-Version", "2023-06-01")
+	case sdk.Gemini:
+		url = c.e.gw.URL + "/v1beta/models/" + model + ":streamGenerateContent?alt=sse"
+		body = `{"contents":[{"role":"user","parts":[{"text":"weather?"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather"},{"name":"get_time"}]}]}`
+		header.Set("X-Goog-Api-Key", gatewayKey)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	req.Header = header
+	c.e.sent++
+	resp, err := c.e.gw.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	type acc struct {
+		id, name string
+		args     strings.Builder
+	}
+	var calls []*acc
+	byIndex := map[int64]*acc{}
+	fragments := 0
+	for line := range strings.Lines(string(raw)) {
+		data, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		ev := gjson.Parse(data)
+		switch c.client {
+		case sdk.OpenAI:
+			for _, tc := range ev.Get("choices.0.delta.tool_calls").Array() {
+				i := tc.Get("index").Int()
+				a := byIndex[i]
+				if a == nil {
+					a = &acc{}
+					byIndex[i] = a
+					calls = append(calls, a)
+				}
+				if id := tc.Get("id").Str; id != "" {
+					a.id = id
+				}
+				if n := tc.Get("function.name").Str; n != "" {
+					a.name = n
+				}
+				if f := tc.Get("function.arguments").Str; f != "" {
+					fragments++
+					a.args.WriteString(f)
+				}
+			}
+		case sdk.Anthropic:
+			i := ev.Get("index").Int()
+			switch ev.Get("type").Str {
+			case "content_block_start":
+				if b := ev.Get("content_block"); b.Get("type").Str == "tool_use" {
+					a := &acc{id: b.Get("id").Str, name: b.Get("name").Str}
+					byIndex[i] = a
+					calls = append(calls, a)
+				}
+			case "content_block_delta":
+				if d := ev.Get("delta"); d.Get("type").Str == "input_json_delta" && byIndex[i] != nil {
+					if f := d.Get("partial_json").Str; f != "" {
+						fragments++
+						byIndex[i].args.WriteString(f)
+					}
+				}
+			}
+		case sdk.Gemini:
+			for _, p := range ev.Get("candidates.0.content.parts").Array() {
+				if fc := p.Get("functionCall"); fc.Exists() {
+					a := &acc{id: fc.Get("id").Str, name: fc.Get("name").Str}
+					a.args.WriteString(fc.Get("args").Raw)
+					fragments++
+					calls = append(calls, a)
+				}
+			}
+		}
+	}
+	var out []sdk.Call
+	for _, a := range calls {
+		var args map[string]any
+		if err := json.Unmarshal([]byte(a.args.String()), &args); err != nil {
+			t.Fatalf("call %s: arguments %q: %v", a.name, a.args.String(), err)
+		}
+		out = append(out, sdk.Call{ID: a.id, Name: a.name, Args: args})
+	}
+	return out, fragments
 }
 
 // errorTypes is the error type (Google's status for Gemini) each client
