@@ -41,7 +41,7 @@ import (
 //     result;
 //   - functionDeclarations become tools: parameters (Gemini's Schema) are
 //     converted by SchemaToJSONSchema, parametersJsonSchema is kept as it
-//     is; response schemas and behavior, which only inform or schedule,
+//     is but for upper-case type names (LowerJSONSchemaTypes); response schemas and behavior, which only inform or schedule,
 //     are left out;
 //   - toolConfig.functionCallingConfig: AUTO and VALIDATED are ToolAuto,
 //     NONE ToolNone, ANY ToolRequired, or ToolNamed when it allows one
@@ -49,7 +49,8 @@ import (
 //     and the choice is ToolRequired, which says the same;
 //   - generationConfig maps field by field; responseMimeType
 //     application/json is FormatJSON, or FormatJSONSchema with
-//     responseSchema (converted) or responseJsonSchema (kept);
+//     responseSchema (converted) or responseJsonSchema (kept, type names
+//     lower-cased);
 //     thinkingConfig is Reasoning: thinkingBudget 0 is Off, -1 a dynamic
 //     Budget, n a Budget of n; thinkingLevel an Effort; includeThoughts
 //     false (or missing) sets Hide;
@@ -859,7 +860,12 @@ func (d *decoder) declarations(c *chat.Request, at *path) error {
 			if jsonSchema[0] != '{' {
 				return aiproxy.FieldErrorf(f.field("parametersJsonSchema"), "parametersJsonSchema must be a JSON Schema object.")
 			}
-			t.Parameters = json.RawMessage(jsonSchema)
+			js, err := LowerJSONSchemaTypes(jsonSchema)
+			if err != nil {
+				sf := f.key("parametersJsonSchema")
+				return schemaError(&sf, err)
+			}
+			t.Parameters = json.RawMessage(js)
 		case schema != "" && schema != "null":
 			b, err := appendSchema(make([]byte, 0, len(schema)+16), schema, 0)
 			if err != nil {
@@ -1036,7 +1042,12 @@ func (d *decoder) generationConfig(c *chat.Request, at *path) error {
 		case schema != "" && jsonSchema != "":
 			return aiproxy.FieldErrorf(at.field("responseJsonSchema"), "responseSchema and responseJsonSchema are mutually exclusive.")
 		case jsonSchema != "":
-			c.Format = &chat.Format{Type: chat.FormatJSONSchema, Schema: json.RawMessage(jsonSchema)}
+			js, err := LowerJSONSchemaTypes(jsonSchema)
+			if err != nil {
+				sf := at.key("responseJsonSchema")
+				return schemaError(&sf, err)
+			}
+			c.Format = &chat.Format{Type: chat.FormatJSONSchema, Schema: json.RawMessage(js)}
 		case schema != "":
 			b, err := appendSchema(make([]byte, 0, len(schema)+16), schema, 0)
 			if err != nil {

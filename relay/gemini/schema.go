@@ -32,9 +32,7 @@ const maxSchemaDepth = 64
 // It returns EINVALID when s is not a JSON object or nests deeper than 64
 // levels. The output is always valid JSON.
 func SchemaToJSONSchema(s []byte) ([]byte, error) {
-	var sc jsontext.Scanner
-	sc.Reset(s)
-	if sc.Skip(); !sc.End() {
+	if !jsontext.Valid(unsafeString(s)) {
 		return nil, aiproxy.Errorf(aiproxy.EINVALID, "The schema is not valid JSON.")
 	}
 	b, err := appendSchema(make([]byte, 0, len(s)+16), unsafeString(s), 0)
@@ -321,4 +319,140 @@ func camel(k string) string {
 		}
 	}
 	return sb.String()
+}
+
+// upperTypes are the type names the Google SDKs write (their Type enum),
+// which JSON Schema spells in lower case.
+var upperTypes = [...]string{`"STRING"`, `"NUMBER"`, `"INTEGER"`, `"BOOLEAN"`, `"ARRAY"`, `"OBJECT"`, `"NULL"`}
+
+// LowerJSONSchemaTypes returns the JSON Schema s (of parametersJsonSchema
+// or responseJsonSchema, checked JSON) with the Google SDKs' upper-case
+// type names in lower case, wherever a schema's "type" keyword holds them
+// (in properties, items, anyOf and every other keyword that holds
+// subschemas); a property that happens to be named "type" is left alone.
+// Gemini takes either case; other providers' JSON Schema validators take
+// only lower case. s itself comes back when it holds no upper-case name,
+// which is what every client but the Google SDKs sends.
+func LowerJSONSchemaTypes(s string) (string, error) {
+	found := false
+	for _, t := range upperTypes {
+		if strings.Contains(s, t) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return s, nil
+	}
+	b, err := appendLowered(make([]byte, 0, len(s)), s, 0)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// appendLowered appends the schema s with its type names in lower case;
+// anything that is not an object (true, false) comes as it is.
+func appendLowered(b []byte, s string, depth int) ([]byte, error) {
+	if depth > maxSchemaDepth {
+		return nil, errSchema("The schema nests deeper than " + strconv.Itoa(maxSchemaDepth) + " levels.")
+	}
+	if s == "" || s[0] != '{' {
+		return append(b, s...), nil
+	}
+	var buf [16]member
+	ms, ok := members(s, buf[:0])
+	if !ok {
+		return nil, errSchema("The schema is not valid JSON.")
+	}
+	b = append(b, '{')
+	var err error
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.rawKey...)
+		b = append(b, ':')
+		switch m.key {
+		case "type":
+			switch m.raw[0] {
+			case '"':
+				b = appendTypeName(b, m.raw)
+			case '[':
+				b = append(b, '[')
+				n := 0
+				elements(m.raw, func(raw string) bool {
+					if n > 0 {
+						b = append(b, ',')
+					}
+					n++
+					b = appendTypeName(b, raw)
+					return true
+				})
+				b = append(b, ']')
+			default:
+				b = append(b, m.raw...)
+			}
+		case "properties", "patternProperties", "$defs", "definitions", "dependentSchemas":
+			if m.raw[0] != '{' {
+				b = append(b, m.raw...)
+				break
+			}
+			var pbuf [16]member
+			props, ok := members(m.raw, pbuf[:0])
+			if !ok {
+				return nil, errSchema("The schema is not valid JSON.")
+			}
+			b = append(b, '{')
+			for j, p := range props {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, p.rawKey...)
+				b = append(b, ':')
+				if b, err = appendLowered(b, p.raw, depth+1); err != nil {
+					return nil, err
+				}
+			}
+			b = append(b, '}')
+		case "items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+			"unevaluatedItems", "unevaluatedProperties", "additionalItems", "anyOf", "oneOf", "allOf", "prefixItems":
+			if m.raw[0] != '[' {
+				if b, err = appendLowered(b, m.raw, depth+1); err != nil {
+					return nil, err
+				}
+				break
+			}
+			b = append(b, '[')
+			n := 0
+			elements(m.raw, func(raw string) bool {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				n++
+				b, err = appendLowered(b, raw, depth+1)
+				return err == nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, ']')
+		default:
+			b = append(b, m.raw...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendTypeName appends the JSON string raw, lower-cased when it is one
+// of the Google SDKs' type names.
+func appendTypeName(b []byte, raw string) []byte {
+	if raw[0] == '"' {
+		if name := jsontext.Unquote(raw); name != "" {
+			if t := jsonType(name); t != "" {
+				return jsontext.AppendString(b, t)
+			}
+		}
+	}
+	return append(b, raw...)
 }

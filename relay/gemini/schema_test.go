@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aiproxy/aiproxy"
@@ -35,5 +36,28 @@ func TestSchemaToJSONSchema(t *testing.T) {
 		if _, err := SchemaToJSONSchema([]byte(in)); aiproxy.ErrorCode(err) != aiproxy.EINVALID {
 			t.Errorf("SchemaToJSONSchema(%s): err = %v, want EINVALID", in, err)
 		}
+	}
+}
+
+// The Google SDKs write upper-case type names in JSON Schema too (Gemini
+// CLI's responseJsonSchema): they come out lower case, keywords that hold
+// subschemas are followed, and a property named "type" is not touched.
+func TestLowerJSONSchemaTypes(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"type":"object","properties":{"a":{"type":"string"}}}`, `{"type":"object","properties":{"a":{"type":"string"}}}`},
+		{`{"type":"OBJECT","properties":{"type":{"type":"STRING","enum":["OBJECT"]},"n":{"type":["INTEGER","NULL"]}},"required":["type"]}`,
+			`{"type":"object","properties":{"type":{"type":"string","enum":["OBJECT"]},"n":{"type":["integer","null"]}},"required":["type"]}`},
+		{`{"type":"ARRAY","items":{"anyOf":[{"type":"NUMBER"},{"type":"BOOLEAN"}]},"$defs":{"x":{"type":"OBJECT","additionalProperties":{"type":"STRING"}}}}`,
+			`{"type":"array","items":{"anyOf":[{"type":"number"},{"type":"boolean"}]},"$defs":{"x":{"type":"object","additionalProperties":{"type":"string"}}}}`},
+		{`{"description":"OBJECT","type":"thing"}`, `{"description":"OBJECT","type":"thing"}`},
+	} {
+		got, err := LowerJSONSchemaTypes(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("LowerJSONSchemaTypes(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	deep := strings.Repeat(`{"items":`, 70) + `{"type":"STRING"}` + strings.Repeat(`}`, 70)
+	if _, err := LowerJSONSchemaTypes(deep); err == nil {
+		t.Error("a schema nested 70 deep was followed")
 	}
 }
