@@ -68,8 +68,10 @@ type Adaptor interface {
 	// OpCountTokens). It does not close resp.Body.
 	Response(call *Call, resp *http.Response) (*Response, error)
 	// Stream reads a successful streaming answer chunk by chunk, each with
-	// the usage and text it reports. The returned Stream owns resp.Body
-	// and closes it in Close.
+	// the usage, text and error it reports; when call.Converted, chunks
+	// carry only their Name, Data, Comment and Done (the relay meters a
+	// converted stream from its decoded events, so that no chunk is read
+	// twice). The returned Stream owns resp.Body and closes it in Close.
 	Stream(call *Call, resp *http.Response) (Stream, error)
 	// Error reads a failed (status >= 400) answer. It does not close
 	// resp.Body.

@@ -58,8 +58,10 @@ type StreamDecoder interface {
 // protocol, in the order and framing its clients expect. It is used by
 // one goroutine.
 type StreamEncoder interface {
-	// Encode appends the chunks ev yields (zero or more) to out. The
-	// chunks' Data are not reused by the encoder.
+	// Encode appends the chunks ev yields (zero or more) to out. A call
+	// with an empty out starts a new batch: the encoder may then reuse
+	// the memory of the Data of the chunks of earlier batches, which the
+	// caller is done with; within a batch, Data are never reused.
 	Encode(ev *chat.Event, out []Chunk) ([]Chunk, error)
 }
 

@@ -20,16 +20,18 @@ type converter struct {
 	next   int  // index of the next chunk of out to return
 	ended  bool // the upstream stream ended
 	carry  Chunk
+	meter  *guard // records the usage and text of the events
 }
 
-func newConverter(up Stream, dec StreamDecoder, enc StreamEncoder, model string) *converter {
-	return &converter{up: up, dec: dec, enc: enc, model: model}
+func newConverter(up Stream, dec StreamDecoder, enc StreamEncoder, model string, meter *guard) *converter {
+	return &converter{up: up, dec: dec, enc: enc, model: model, meter: meter}
 }
 
 var _ Stream = (*converter)(nil)
 
-// Next returns the next converted chunk. Usage and text of the upstream
-// chunks are recorded by the stream below (guard), not carried here.
+// Next returns the next converted chunk. The usage and text of the
+// events are recorded on the way (meter), so that the upstream chunks are
+// read once, by the decoder.
 func (c *converter) Next() (*Chunk, error) {
 	for c.next >= len(c.out) {
 		if c.ended {
@@ -59,6 +61,9 @@ func (c *converter) Next() (*Chunk, error) {
 		}
 		for i := range c.events {
 			ev := &c.events[i]
+			if c.meter != nil {
+				c.meter.meterEvent(ev)
+			}
 			switch ev.Type {
 			case chat.EventStart:
 				ev.Model = c.model

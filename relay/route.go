@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay/chat"
 )
 
 // errIdle ends a stream whose provider went silent.
@@ -223,13 +224,13 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 	if idle <= 0 {
 		idle = 5 * time.Minute
 	}
-	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved()}
+	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved(), events: call.Converted}
 	g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })
 	var out Stream = g
 	format := ad.Format()
 	switch {
 	case call.Converted:
-		out = newConverter(g, format.NewStreamDecoder(), req.Ingress.NewStreamEncoder(req), req.Model)
+		out = newConverter(g, format.NewStreamDecoder(), req.Ingress.NewStreamEncoder(req), req.Model, g)
 	case call.Mapped():
 		out = &renamer{Stream: g, format: format, model: req.Model}
 	}
@@ -239,7 +240,8 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 
 // guard is the innermost wrapper of an upstream stream: it ends the
 // stream when the provider goes silent, records usage and text on the
-// Response as chunks pass, and cancels the upstream request on Close.
+// Response as chunks pass (or, for a converted stream, as the converter
+// decodes them: events), and cancels the upstream request on Close.
 type guard struct {
 	Stream
 	ctx      context.Context
@@ -251,6 +253,7 @@ type guard struct {
 	save     bool
 	maxSaved int
 	started  bool
+	events   bool // converted: the converter meters the events
 }
 
 func (g *guard) Next() (*Chunk, error) {
@@ -272,28 +275,66 @@ func (g *guard) Next() (*Chunk, error) {
 		g.started = true
 		g.req.Log.TTFB = time.Since(g.req.Received)
 	}
-	r := g.resp
-	if c.Usage != nil {
-		u := *c.Usage
-		r.Usage = &u
-		r.Text = nil
-	} else if r.Usage == nil && len(c.Text) > 0 {
-		r.Text = append(r.Text, c.Text...)
-	}
-	if g.save && len(c.Text) > 0 && len(r.saved) < g.maxSaved {
-		r.saved = append(r.saved, c.Text...)
-	}
-	if c.Error != "" {
-		g.req.Log.Error = c.Error
+	if !g.events {
+		g.meter(c.Usage, c.Text)
+		if c.Error != "" {
+			g.req.Log.Error = c.Error
+		}
 	}
 	return c, nil
 }
 
-func (g *guard) Close() error {
-	g.timer.Stop()
-	err := g.Stream.Close()
-	g.cancel(nil)
-	return err
+// meter records usage (the cumulative usage reported, nil for none) and
+// the text generated, which is counted while no usage came.
+func (g *guard) meter(u *aiproxy.Usage, text []byte) {
+	if u != nil {
+		g.usage(u)
+	}
+	g.text(text)
+}
+
+func (g *guard) usage(u *aiproxy.Usage) {
+	r := g.resp
+	if r.Usage == nil {
+		r.Usage = new(aiproxy.Usage)
+	}
+	*r.Usage = *u
+	r.Text = nil
+}
+
+func (g *guard) text(t []byte) { meterText(g, t) }
+
+// meterText keeps text, generated, for counting while no usage came and
+// for the log's saved answer.
+func meterText[T string | []byte](g *guard, t T) {
+	if len(t) == 0 {
+		return
+	}
+	r := g.resp
+	if r.Usage == nil {
+		r.Text = append(r.Text, t...)
+	}
+	if g.save && len(r.saved) < g.maxSaved {
+		r.saved = append(r.saved, t...)
+	}
+}
+
+// meterEvent records what a decoded event of a converted stream reports:
+// usage, or generated text (text and thinking, tool names and arguments).
+func (g *guard) meterEvent(ev *chat.Event) {
+	switch ev.Type {
+	case chat.EventUsage:
+		if ev.Usage != nil {
+			g.usage(ev.Usage)
+		}
+	case chat.EventDelta:
+		meterText(g, ev.Text)
+		meterText(g, ev.Arguments)
+	case chat.EventBlockStart:
+		if ev.Call != nil {
+			meterText(g, ev.Call.Name)
+		}
+	}
 }
 
 // renamer passes a stream through with the model named as the client

@@ -506,7 +506,7 @@ func (*Adaptor) Error(call *relay.Call, resp *http.Response) *relay.UpstreamErro
 
 // Stream reads the server-sent events of an Anthropic stream.
 func (*Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, error) {
-	return &stream{body: resp.Body, lines: relay.NewLineReader(resp.Body)}, nil
+	return &stream{body: resp.Body, lines: relay.NewLineReader(resp.Body), bare: call.Converted}, nil
 }
 
 // stream yields one chunk per event: Name from "event:", Data from
@@ -523,6 +523,7 @@ type stream struct {
 	usage rawUsage
 	norm  aiproxy.Usage
 	ended bool // message_stop came: nothing follows
+	bare  bool // converted: the chunks are read only for message_stop
 }
 
 var _ relay.Stream = (*stream)(nil)
@@ -578,10 +579,14 @@ func (s *stream) decode() *relay.Chunk {
 	if len(s.name) > 0 {
 		s.chunk.Name = s.name
 	}
+	typ := unsafeString(s.name)
+	if s.bare && typ != "" {
+		s.ended = typ == "message_stop"
+		return &s.chunk
+	}
 	s.text = s.text[:0]
 	var f fields
 	f.read(unsafeString(s.data))
-	typ := unsafeString(s.name)
 	if typ == "" {
 		typ = word(f.typ)
 	}
@@ -592,11 +597,14 @@ func (s *stream) decode() *relay.Chunk {
 		var m fields
 		m.read(f.message)
 		s.usage = rawUsage{}
-		s.usage.merge(m.usage)
-		s.norm = s.usage.normal()
-		s.chunk.Usage = &s.norm
+		if isObj(m.usage) {
+			// A server that reports no usage gets its answer counted.
+			s.usage.merge(m.usage)
+			s.norm = s.usage.normal()
+			s.chunk.Usage = &s.norm
+		}
 	case "message_delta":
-		if len(f.usage) > 0 && f.usage[0] == '{' {
+		if isObj(f.usage) {
 			s.usage.merge(f.usage)
 			s.norm = s.usage.normal()
 			s.chunk.Usage = &s.norm

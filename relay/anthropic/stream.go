@@ -23,8 +23,9 @@ func (Codec) NewStreamDecoder() relay.StreamDecoder { return &streamDecoder{cur:
 // unknown events into nothing, citations_delta is ignored (the cited text
 // is in the text deltas). Blocks Anthropic interleaves (one starts before
 // the one before it stopped) are passed on one after the other, so that at
-// most one is open, as the neutral form requires. Every string of the
-// events is a copy, so events may be kept.
+// most one is open, as the neutral form requires. The Text and Arguments
+// of deltas share memory with the chunk's Data, valid until the next
+// call, as package chat allows; the other strings are copies.
 type streamDecoder struct {
 	usage   rawUsage
 	delta   bool // message_delta came
@@ -164,13 +165,13 @@ func (d *streamDecoder) blockDelta(f *fields, out []chat.Event) ([]chat.Event, e
 	ev := chat.Event{Type: chat.EventDelta}
 	switch word(dl.typ) {
 	case "text_delta":
-		ev.Text = jsontext.UnquoteClone(dl.text)
+		ev.Text = jsontext.Unquote(dl.text)
 	case "thinking_delta":
-		ev.Text = jsontext.UnquoteClone(dl.thinking)
+		ev.Text = jsontext.Unquote(dl.thinking)
 	case "signature_delta":
 		ev.Signature = jsontext.UnquoteClone(dl.signature)
 	case "input_json_delta":
-		ev.Arguments = jsontext.UnquoteClone(dl.partialJSON)
+		ev.Arguments = jsontext.Unquote(dl.partialJSON)
 	default:
 		// citations_delta, and deltas newer than this package: the text
 		// they relate to comes in text deltas.
@@ -185,6 +186,7 @@ func (d *streamDecoder) blockDelta(f *fields, out []chat.Event) ([]chat.Event, e
 	}
 	for i := range d.pending {
 		if p := &d.pending[i]; p.index == index && !p.stopped {
+			ev.Text, ev.Arguments = strings.Clone(ev.Text), strings.Clone(ev.Arguments) // held past this call
 			p.events = append(p.events, ev)
 			return out, nil
 		}
@@ -272,8 +274,9 @@ func (Codec) NewStreamEncoder(*relay.Request) relay.StreamEncoder { return &stre
 // does) is in it.
 type streamEncoder struct {
 	id, model string
-	held      bool // Start came, message_start not written
-	started   bool // message_start written
+	slab      relay.Slab // where the chunks' data are cut from
+	held      bool       // Start came, message_start not written
+	started   bool       // message_start written
 	ended     bool
 	open      bool
 	kind      chat.Kind
@@ -299,6 +302,9 @@ var (
 func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk, error) {
 	if e.ended {
 		return out, nil
+	}
+	if len(out) == 0 {
+		e.slab.Reset() // a new batch: the chunks before are done with
 	}
 	switch ev.Type {
 	case chat.EventStart:
@@ -352,7 +358,7 @@ func (e *streamEncoder) start(out []relay.Chunk) []relay.Chunk {
 	if e.id == "" {
 		e.id = newID()
 	}
-	b := make([]byte, 0, 192+len(e.id)+len(e.model))
+	b := e.slab.Buf(192 + len(e.id) + len(e.model))
 	b = append(b, `{"type":"message_start","message":{"id":`...)
 	b = jsontext.AppendString(b, e.id)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
@@ -360,7 +366,7 @@ func (e *streamEncoder) start(out []relay.Chunk) []relay.Chunk {
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
 	b = appendUsage(b, &e.usage, false)
 	b = append(b, "}}"...)
-	out = append(out, relay.Chunk{Name: nameMessageStart, Data: b})
+	out = append(out, relay.Chunk{Name: nameMessageStart, Data: e.slab.Cut(b)})
 	return append(out, relay.Chunk{Name: namePing, Data: []byte(`{"type":"ping"}`)})
 }
 
@@ -371,7 +377,7 @@ func (e *streamEncoder) blockStart(ev *chat.Event, out []relay.Chunk) []relay.Ch
 		size += len(ev.Call.ID) + len(ev.Call.Name) + len(ev.Call.Signature)*2
 	}
 	size += len(ev.Signature)
-	b := make([]byte, 0, size)
+	b := e.slab.Buf(size)
 	b = append(b, `{"type":"content_block_start","index":`...)
 	b = appendInt(b, int64(e.index))
 	b = append(b, `,"content_block":`...)
@@ -400,7 +406,7 @@ func (e *streamEncoder) blockStart(ev *chat.Event, out []relay.Chunk) []relay.Ch
 	}
 	b = append(b, '}')
 	e.open, e.kind = true, kind
-	return append(out, relay.Chunk{Name: nameBlockStart, Data: b})
+	return append(out, relay.Chunk{Name: nameBlockStart, Data: e.slab.Cut(b)})
 }
 
 // delta writes the content_block_delta events of ev for the open block.
@@ -428,7 +434,7 @@ func (e *streamEncoder) delta(ev *chat.Event, out []relay.Chunk) []relay.Chunk {
 // appendDelta appends {"type":"content_block_delta","index",
 // "delta":{"type":typ,key:s}}.
 func (e *streamEncoder) appendDelta(out []relay.Chunk, typ, key, s string) []relay.Chunk {
-	b := make([]byte, 0, 80+len(s)+len(s)/8)
+	b := e.slab.Buf(80 + len(s) + len(s)/8)
 	b = append(b, `{"type":"content_block_delta","index":`...)
 	b = appendInt(b, int64(e.index))
 	b = append(b, `,"delta":{"type":"`...)
@@ -438,7 +444,7 @@ func (e *streamEncoder) appendDelta(out []relay.Chunk, typ, key, s string) []rel
 	b = append(b, `":`...)
 	b = jsontext.AppendString(b, s)
 	b = append(b, "}}"...)
-	return append(out, relay.Chunk{Name: nameBlockDelta, Data: b})
+	return append(out, relay.Chunk{Name: nameBlockDelta, Data: e.slab.Cut(b)})
 }
 
 // stop writes content_block_stop for the open block, if any.
@@ -447,18 +453,18 @@ func (e *streamEncoder) stop(out []relay.Chunk) []relay.Chunk {
 		return out
 	}
 	e.open = false
-	b := make([]byte, 0, 48)
+	b := e.slab.Buf(48)
 	b = append(b, `{"type":"content_block_stop","index":`...)
 	b = appendInt(b, int64(e.index))
 	b = append(b, '}')
 	e.index++
-	return append(out, relay.Chunk{Name: nameBlockStop, Data: b})
+	return append(out, relay.Chunk{Name: nameBlockStop, Data: e.slab.Cut(b)})
 }
 
 // end writes message_delta and message_stop.
 func (e *streamEncoder) end(out []relay.Chunk) []relay.Chunk {
 	e.ended = true
-	b := make([]byte, 0, 224+len(e.stopSeq))
+	b := e.slab.Buf(224 + len(e.stopSeq))
 	b = append(b, `{"type":"message_delta","delta":{"stop_reason":`...)
 	b = jsontext.AppendString(b, stopReason(e.finish, e.stopSeq, e.tools))
 	b = append(b, `,"stop_sequence":`...)
@@ -470,6 +476,6 @@ func (e *streamEncoder) end(out []relay.Chunk) []relay.Chunk {
 	b = append(b, `},"usage":`...)
 	b = appendUsage(b, &e.usage, true)
 	b = append(b, '}')
-	out = append(out, relay.Chunk{Name: nameMessageDelta, Data: b})
+	out = append(out, relay.Chunk{Name: nameMessageDelta, Data: e.slab.Cut(b)})
 	return append(out, relay.Chunk{Name: nameMessageStop, Data: []byte(`{"type":"message_stop"}`)})
 }

@@ -36,8 +36,10 @@ const (
 )
 
 // Event is one step of a streamed answer. Type says which fields are set.
-// A decoder may reuse an Event (and its Call) for the next one, so an
-// encoder copies what it keeps.
+// A decoder may reuse an Event (and its Call) for the next one, and the
+// Text and Arguments of its deltas may share memory with the chunk they
+// were decoded from, valid until the decoder's next call: an encoder
+// copies what it keeps.
 type Event struct {
 	Type  EventType
 	Index int

@@ -67,6 +67,7 @@ func BenchmarkConvert(b *testing.B) {
 				var events []chat.Event
 				var out []relay.Chunk
 				frame := make([]byte, 0, 1024)
+				text := make([]byte, 0, 256)
 				n := 0
 				for {
 					ch, err := st.Next()
@@ -83,6 +84,9 @@ func BenchmarkConvert(b *testing.B) {
 						}
 					}
 					for i := range events {
+						if ev := &events[i]; ev.Type == chat.EventDelta { // what the relay meters
+							text = append(append(text, ev.Text...), ev.Arguments...)
+						}
 						out = out[:0]
 						if out, err = enc.Encode(&events[i], out); err != nil {
 							b.Fatal(err)

@@ -49,6 +49,7 @@ type env struct {
 // names one as "<channel type>-<model>", which the channel maps back.
 var scenarioModels = []string{
 	"echo",
+	relaytest.ModelNoUsage,
 	relaytest.ModelTools,
 	relaytest.ModelReasoning,
 	relaytest.ModelReasoningTools,

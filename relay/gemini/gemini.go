@@ -411,7 +411,7 @@ func retryDelay(e gjson.Result) time.Duration {
 // the message of an {"error"} chunk. It never fails; the Stream's Next
 // returns the connection's errors and io.EOF at the end.
 func (*Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, error) {
-	return &stream{body: resp.Body, lines: relay.NewLineReader(resp.Body)}, nil
+	return &stream{body: resp.Body, lines: relay.NewLineReader(resp.Body), bare: call.Converted}, nil
 }
 
 type stream struct {
@@ -421,6 +421,7 @@ type stream struct {
 	chunk relay.Chunk
 	usage aiproxy.Usage
 	text  []byte
+	bare  bool // converted: the chunks are not read here
 }
 
 // Next returns the next event with data; Gemini sends no comments, ids or
@@ -453,6 +454,9 @@ func (s *stream) Next() (*relay.Chunk, error) {
 // converter's decoder reports it).
 func (s *stream) decode(data []byte) *relay.Chunk {
 	s.chunk = relay.Chunk{Data: data}
+	if s.bare {
+		return &s.chunk
+	}
 	s.text = s.text[:0]
 	sc := &s.sc
 	sc.Reset(data)

@@ -27,9 +27,10 @@ import (
 // (FinishToolCalls when the answer called functions). End closes what is
 // open and ends the answer. A chunk {"error": {...}} is the provider's
 // error: an *relay.UpstreamError with Status error.code. Chunks are read
-// with a scanner in one pass; the strings of the events are the decoder's
-// own, but the Usage of an EventUsage is memory the next call reuses (an
-// encoder copies what it keeps, as package chat says).
+// with a scanner in one pass; the Text and Arguments of the events share
+// memory with the chunk's Data and the Usage of an EventUsage is memory
+// the next call reuses, all valid until the next call (an encoder copies
+// what it keeps, as package chat says); the other strings are copies.
 //
 // The encoder writes a chunk for each text or thinking delta (one part,
 // {"text"} or {"text", "thought": true}); a thinking block's signature,
@@ -314,11 +315,11 @@ func (d *streamDecoder) part(sc *jsontext.Scanner, out []chat.Event) ([]chat.Eve
 	}
 	var text, sig, args string
 	var thought, isCall bool
-	var call chat.ToolCall
+	var call chat.ToolCall // copied when the part is a call, so that it is allocated only then
 	for n := 0; sc.More('}', &n); {
 		switch k := sc.Key(); k {
 		case "text":
-			text = sc.StrClone()
+			text = sc.Str()
 		case "thought":
 			thought = sc.Bool()
 		case "thoughtSignature", "thought_signature":
@@ -336,7 +337,7 @@ func (d *streamDecoder) part(sc *jsontext.Scanner, out []chat.Event) ([]chat.Eve
 					call.Name = strings.Clone(sc.Text())
 				case "args":
 					if sc.Peek() == '{' {
-						args = strings.Clone(sc.Raw())
+						args = sc.Raw()
 					} else {
 						sc.Skip()
 					}
@@ -367,7 +368,8 @@ func (d *streamDecoder) part(sc *jsontext.Scanner, out []chat.Event) ([]chat.Eve
 	switch {
 	case isCall:
 		out = d.close(out)
-		tc := &call
+		tc := new(chat.ToolCall)
+		*tc = call
 		tc.Signature = sig
 		if tc.ID == "" {
 			tc.ID = callID(d.id, d.calls)
@@ -453,6 +455,7 @@ func (Codec) NewStreamEncoder(req *relay.Request) relay.StreamEncoder {
 
 type streamEncoder struct {
 	reqID   string
+	slab    relay.Slab // where the chunks' data are cut from
 	id      string
 	model   string
 	block   chat.Kind
@@ -470,6 +473,9 @@ var _ relay.StreamEncoder = (*streamEncoder)(nil)
 
 // Encode appends the chunks of one event.
 func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk, error) {
+	if len(out) == 0 {
+		e.slab.Reset() // a new batch: the chunks before are done with
+	}
 	switch ev.Type {
 	case chat.EventStart:
 		e.started = true
@@ -569,7 +575,7 @@ func (e *streamEncoder) part(body func([]byte) []byte) relay.Chunk {
 
 // head starts a chunk whose parts take about n bytes.
 func (e *streamEncoder) head(n int) []byte {
-	b := make([]byte, 0, n+len(e.id)+len(e.model)+128)
+	b := e.slab.Buf(n + len(e.id) + len(e.model) + 128)
 	return append(b, `{"candidates":[{"content":{"role":"model","parts":[`...)
 }
 
@@ -579,7 +585,7 @@ func (e *streamEncoder) tail(b []byte) []byte {
 	b = jsontext.AppendString(b, e.model)
 	b = append(b, `,"responseId":`...)
 	b = jsontext.AppendString(b, e.id)
-	return append(b, '}')
+	return e.slab.Cut(append(b, '}'))
 }
 
 // last returns the final chunk: finishReason, usage, an empty text part.
@@ -599,7 +605,7 @@ func (e *streamEncoder) last() relay.Chunk {
 	b = jsontext.AppendString(b, e.model)
 	b = append(b, `,"responseId":`...)
 	b = jsontext.AppendString(b, e.id)
-	return relay.Chunk{Data: append(b, '}')}
+	return relay.Chunk{Data: e.slab.Cut(append(b, '}'))}
 }
 
 func trimSpace(b []byte) []byte {

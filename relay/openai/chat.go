@@ -76,7 +76,7 @@ func (Codec) DecodeResponse(body []byte) (*chat.Response, error) {
 			}
 		case "usage":
 			if s.Peek() == '{' {
-				r.Usage = usage(gjson.Parse(s.Raw()))
+				r.Usage = readUsage(s)
 			} else {
 				s.Skip()
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/jsontext"
 )
 
 // Type is the channel type of OpenAI and OpenAI-compatible providers.
@@ -160,7 +161,7 @@ func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response
 	}
 	res := &relay.Response{Body: body, ContentType: resp.Header.Get("Content-Type")}
 	if u := gjson.Get(unsafeString(body), "usage"); u.IsObject() {
-		res.Usage = usage(u)
+		res.Usage = usage(u.Raw)
 	} else {
 		gjson.GetBytes(body, "choices").ForEach(func(_, c gjson.Result) bool {
 			res.Text = append(res.Text, c.Get("message.content").Str...)
@@ -171,29 +172,61 @@ func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response
 	return res, nil
 }
 
-// usage reads an OpenAI usage object (chat, completions, embeddings).
-func usage(u gjson.Result) *aiproxy.Usage {
+// usage reads an OpenAI usage object (chat, completions, embeddings),
+// raw JSON text.
+func usage(raw string) *aiproxy.Usage {
+	var sc jsontext.Scanner
+	sc.ResetString(raw)
+	return readUsage(&sc)
+}
+
+// readUsage reads the usage object sc is at, in one pass; what is not a
+// usage count is skipped.
+func readUsage(sc *jsontext.Scanner) *aiproxy.Usage {
 	var out aiproxy.Usage
-	u.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "prompt_tokens", "input_tokens":
-			out.PromptTokens = v.Int()
-		case "completion_tokens", "output_tokens":
-			out.CompletionTokens = v.Int()
-		case "total_tokens":
-			out.TotalTokens = v.Int()
-		case "prompt_tokens_details", "input_tokens_details":
-			out.CachedTokens = v.Get("cached_tokens").Int()
-			out.CacheCreationTokens = v.Get("cache_creation_tokens").Int()
-		case "completion_tokens_details", "output_tokens_details":
-			out.ReasoningTokens = v.Get("reasoning_tokens").Int()
-		case "prompt_cache_hit_tokens": // DeepSeek
-			if out.CachedTokens == 0 {
-				out.CachedTokens = v.Int()
+	if sc.Enter('{') {
+		for n := 0; sc.More('}', &n); {
+			switch sc.Key() {
+			case "prompt_tokens", "input_tokens":
+				out.PromptTokens, _ = sc.Int()
+			case "completion_tokens", "output_tokens":
+				out.CompletionTokens, _ = sc.Int()
+			case "total_tokens":
+				out.TotalTokens, _ = sc.Int()
+			case "prompt_tokens_details", "input_tokens_details":
+				if !sc.Enter('{') {
+					break
+				}
+				for m := 0; sc.More('}', &m); {
+					switch sc.Key() {
+					case "cached_tokens":
+						out.CachedTokens, _ = sc.Int()
+					case "cache_creation_tokens":
+						out.CacheCreationTokens, _ = sc.Int()
+					default:
+						sc.Skip()
+					}
+				}
+			case "completion_tokens_details", "output_tokens_details":
+				if !sc.Enter('{') {
+					break
+				}
+				for m := 0; sc.More('}', &m); {
+					if sc.Key() == "reasoning_tokens" {
+						out.ReasoningTokens, _ = sc.Int()
+					} else {
+						sc.Skip()
+					}
+				}
+			case "prompt_cache_hit_tokens": // DeepSeek
+				if v, _ := sc.Int(); out.CachedTokens == 0 {
+					out.CachedTokens = v
+				}
+			default:
+				sc.Skip()
 			}
 		}
-		return true
-	})
+	}
 	if out.TotalTokens == 0 {
 		out.TotalTokens = out.PromptTokens + out.CompletionTokens
 	}
@@ -250,14 +283,16 @@ func mentionsStreamOptions(msg string) bool {
 
 // Stream reads the server-sent events of an OpenAI stream.
 func (*Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, error) {
-	return &stream{body: resp.Body, lines: relay.NewLineReader(resp.Body)}, nil
+	return &stream{body: resp.Body, lines: relay.NewLineReader(resp.Body), bare: call.Converted}, nil
 }
 
 type stream struct {
 	body  io.ReadCloser
 	lines *relay.LineReader
 	chunk relay.Chunk
+	sc    jsontext.Scanner
 	text  []byte
+	bare  bool // converted: the chunks are not read here
 	done  bool // [DONE] came: nothing follows
 }
 
@@ -293,43 +328,114 @@ func (s *stream) Next() (*relay.Chunk, error) {
 }
 
 // decode fills the chunk for one data payload. It reads the payload in
-// place (no copies), in one pass over its top-level keys.
+// place (no copies), in one pass; a payload that is not well-formed gives
+// what was read before the fault (the client gets it as it came).
 func (s *stream) decode(data []byte) *relay.Chunk {
 	s.chunk = relay.Chunk{Data: data}
+	if s.bare {
+		return &s.chunk
+	}
 	s.text = s.text[:0]
 	var hasChoices bool
-	gjson.Parse(unsafeString(data)).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "usage":
-			if v.IsObject() {
-				s.chunk.Usage = usage(v)
-			}
-		case "choices":
-			v.ForEach(func(_, c gjson.Result) bool {
-				hasChoices = true
-				d := c.Get("delta")
-				s.text = append(s.text, d.Get("content").Str...)
-				s.text = append(s.text, d.Get("reasoning_content").Str...)
-				s.text = append(s.text, c.Get("text").Str...)
-				d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-					s.text = append(s.text, tc.Get("function.name").Str...)
-					s.text = append(s.text, tc.Get("function.arguments").Str...)
-					return true
-				})
-				return true
-			})
-		case "error":
-			if s.chunk.Error = v.Get("message").String(); s.chunk.Error == "" {
-				s.chunk.Error = v.String()
+	sc := &s.sc
+	sc.Reset(data)
+	if sc.Open('{') {
+		for n := 0; sc.More('}', &n); {
+			switch sc.Key() {
+			case "usage":
+				if sc.Peek() == '{' {
+					s.chunk.Usage = readUsage(sc)
+				} else {
+					sc.Skip()
+				}
+			case "choices":
+				if !sc.Enter('[') {
+					break
+				}
+				for m := 0; sc.More(']', &m); {
+					hasChoices = true
+					s.choice(sc)
+				}
+			case "error":
+				if sc.Peek() != '{' {
+					sc.Skip()
+					break
+				}
+				raw := sc.Raw()
+				if s.chunk.Error = gjson.Get(raw, "message").String(); s.chunk.Error == "" {
+					s.chunk.Error = strings.Clone(raw)
+				}
+			default:
+				sc.Skip()
 			}
 		}
-		return true
-	})
+	}
 	s.chunk.UsageOnly = s.chunk.Usage != nil && !hasChoices
 	if len(s.text) > 0 {
 		s.chunk.Text = s.text
 	}
 	return &s.chunk
+}
+
+// choice appends the text of one streamed choice (content, reasoning,
+// legacy completions text, tool names and arguments) to s.text.
+func (s *stream) choice(sc *jsontext.Scanner) {
+	if !sc.Enter('{') {
+		return
+	}
+	for n := 0; sc.More('}', &n); {
+		switch sc.Key() {
+		case "text":
+			s.text = appendText(s.text, sc)
+		case "delta", "message":
+			if !sc.Enter('{') {
+				break
+			}
+			for m := 0; sc.More('}', &m); {
+				switch sc.Key() {
+				case "content", "reasoning_content":
+					s.text = appendText(s.text, sc)
+				case "tool_calls":
+					if !sc.Enter('[') {
+						break
+					}
+					for k := 0; sc.More(']', &k); {
+						if !sc.Enter('{') {
+							continue
+						}
+						for j := 0; sc.More('}', &j); {
+							if sc.Key() != "function" || !sc.Enter('{') {
+								sc.Skip()
+								continue
+							}
+							for i := 0; sc.More('}', &i); {
+								switch sc.Key() {
+								case "name", "arguments":
+									s.text = appendText(s.text, sc)
+								default:
+									sc.Skip()
+								}
+							}
+						}
+					}
+				default:
+					sc.Skip()
+				}
+			}
+		default:
+			sc.Skip()
+		}
+	}
+}
+
+// appendText appends the text of the string sc is at, or skips a value of
+// another type.
+func appendText(b []byte, sc *jsontext.Scanner) []byte {
+	if sc.Peek() == '"' {
+		return sc.AppendStr(b)
+	}
+	sc.Skip()
+	return b
 }
 
 // unsafeString views b as a string without copying; b must not change

@@ -264,7 +264,7 @@ func (d *streamDecoder) Decode(c *relay.Chunk, out []chat.Event) ([]chat.Event, 
 		}
 	}
 	if f.usage != "" {
-		out = append(out, chat.Event{Type: chat.EventUsage, Usage: usage(gjson.Parse(f.usage))})
+		out = append(out, chat.Event{Type: chat.EventUsage, Usage: usage(f.usage)})
 	}
 	return out, nil
 }

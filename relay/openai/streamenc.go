@@ -36,15 +36,16 @@ func (Codec) NewStreamEncoder(req *relay.Request) relay.StreamEncoder {
 }
 
 type streamEncoder struct {
-	head    []byte    // the chunks' fields before "choices"
-	started bool      // the role chunk was sent
-	ended   bool      // [DONE] was sent
-	open    chat.Kind // the open block's kind, 0 none
-	call    int       // the open tool call's index
-	calls   int       // the number of tool calls started
-	usage   *aiproxy.Usage
-	slab    []byte // where the chunks' data are cut from, never reused
-	sig     []byte // the signature of the open thinking block
+	head    []byte         // the chunks' fields before "choices"
+	started bool           // the role chunk was sent
+	ended   bool           // [DONE] was sent
+	open    chat.Kind      // the open block's kind, 0 none
+	call    int            // the open tool call's index
+	calls   int            // the number of tool calls started
+	usage   *aiproxy.Usage // &u once usage came
+	u       aiproxy.Usage
+	slab    relay.Slab // where the chunks' data are cut from
+	sig     []byte     // the signature of the open thinking block
 }
 
 var _ relay.StreamEncoder = (*streamEncoder)(nil)
@@ -53,6 +54,9 @@ var _ relay.StreamEncoder = (*streamEncoder)(nil)
 func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk, error) {
 	if e.ended {
 		return out, nil
+	}
+	if len(out) == 0 {
+		e.slab.Reset() // a new batch: the chunks before are done with
 	}
 	if !e.started {
 		if ev.Type == chat.EventStart {
@@ -97,8 +101,7 @@ func (e *streamEncoder) Encode(ev *chat.Event, out []relay.Chunk) ([]relay.Chunk
 		out = append(out, relay.Chunk{Data: e.chunkFinish(finishReason(ev.Finish, e.calls > 0))})
 	case chat.EventUsage:
 		if ev.Usage != nil {
-			u := *ev.Usage
-			e.usage = &u
+			e.u, e.usage = *ev.Usage, &e.u
 		}
 	case chat.EventEnd:
 		out = e.closeBlock(out)
@@ -189,30 +192,13 @@ func (e *streamEncoder) start(id, model string, created int64, out []relay.Chunk
 // choiceHead opens the one choice, before its delta.
 const choiceHead = `"choices":[{"index":0,"delta":`
 
-// slabSize is the size of the buffers chunks are cut from: one
-// allocation serves a dozen chunks.
-const slabSize = 4096
-
 // alloc returns an empty buffer for a chunk of about n bytes (plus the
-// head), in the free part of the slab. The chunk is built in it and
-// then cut off with cut, so that no later chunk writes over it.
+// head), to be ended with cut.
 func (e *streamEncoder) alloc(n int) []byte {
-	n += len(e.head) + len(choiceHead) + 48
-	if cap(e.slab)-len(e.slab) < n {
-		e.slab = make([]byte, 0, max(slabSize, n))
-	}
-	return e.slab[len(e.slab):len(e.slab)]
+	return e.slab.Buf(n + len(e.head) + len(choiceHead) + 48)
 }
 
-// cut ends the chunk built in b: when b is still in the slab, the slab's
-// used part grows over it. The chunk's capacity ends with it, so that
-// appending to a chunk's Data cannot write over the next one.
-func (e *streamEncoder) cut(b []byte) []byte {
-	if end := len(e.slab) + len(b); len(b) > 0 && end <= cap(e.slab) && &e.slab[:end][len(e.slab)] == &b[0] {
-		e.slab = e.slab[:end]
-	}
-	return b[:len(b):len(b)]
-}
+func (e *streamEncoder) cut(b []byte) []byte { return e.slab.Cut(b) }
 
 // chunk returns a buffer holding the chunk's head up to its delta, with
 // room for n more bytes.
