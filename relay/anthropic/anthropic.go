@@ -512,7 +512,8 @@ func (*Adaptor) Stream(call *relay.Call, resp *http.Response) (relay.Stream, err
 // stream yields one chunk per event: Name from "event:", Data from
 // "data:", Usage cumulative (message_start's counts, replaced by
 // message_delta's where present), Text the generated text, Error the
-// message of an error event.
+// message of an error event; a converted stream's chunks (bare) only Name
+// and Data.
 type stream struct {
 	body  io.ReadCloser
 	lines *relay.LineReader
