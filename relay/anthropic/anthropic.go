@@ -366,21 +366,11 @@ func (*Adaptor) Request(ctx context.Context, call *relay.Call) (*http.Request, e
 	return req, nil
 }
 
-// readAll reads a body, sized by its Content-Length when known.
-func readAll(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n > 0 && n < 1<<30 {
-		b := make([]byte, n)
-		_, err := io.ReadFull(resp.Body, b)
-		return b, err
-	}
-	return io.ReadAll(resp.Body)
-}
-
 // Response reads a message (its usage normalised) or, for a token count,
 // the count: TokenCount is input_tokens and Usage is zero, as a count
 // costs nothing.
 func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response, error) {
-	body, err := readAll(resp)
+	body, err := relay.ReadBody(resp)
 	if err != nil {
 		return nil, fmt.Errorf("anthropic: read answer: %w", err)
 	}

@@ -228,22 +228,12 @@ func modelPath(model string) (string, error) {
 	return coll + strings.Join(segs, "/"), nil
 }
 
-// readAll reads a body, sized by its Content-Length when known.
-func readAll(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n > 0 && n < 1<<30 {
-		b := make([]byte, n)
-		_, err := io.ReadFull(resp.Body, b)
-		return b, err
-	}
-	return io.ReadAll(resp.Body)
-}
-
 // Response reads a GenerateContentResponse and the usage it reports (or,
 // with none, its text for counting), or, for a token count, its
 // totalTokens (with an empty Usage: counting costs nothing). It fails only
 // when the body cannot be read.
 func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response, error) {
-	body, err := readAll(resp)
+	body, err := relay.ReadBody(resp)
 	if err != nil {
 		return nil, fmt.Errorf("gemini: read answer: %w", err)
 	}

@@ -143,19 +143,9 @@ func (a *Adaptor) Request(ctx context.Context, call *relay.Call) (*http.Request,
 	return req, nil
 }
 
-// readAll reads a body, sized by its Content-Length when known.
-func readAll(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n > 0 && n < 1<<30 {
-		b := make([]byte, n)
-		_, err := io.ReadFull(resp.Body, b)
-		return b, err
-	}
-	return io.ReadAll(resp.Body)
-}
-
 // Response reads the answer and the usage it reports.
 func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response, error) {
-	body, err := readAll(resp)
+	body, err := relay.ReadBody(resp)
 	if err != nil {
 		return nil, fmt.Errorf("openai: read answer: %w", err)
 	}

@@ -84,12 +84,7 @@ func NewAnthropicProvider(opts ...Option) *AnthropicProvider {
 func StartAnthropic(tb testing.TB, opts ...Option) (*AnthropicProvider, *httptest.Server) {
 	tb.Helper()
 	p := NewAnthropicProvider(opts...)
-	srv := httptest.NewServer(p)
-	tb.Cleanup(func() {
-		p.Close()
-		srv.Close()
-	})
-	return p, srv
+	return p, serve(tb, p)
 }
 
 // anthropicError is an error Anthropic answers.

@@ -85,12 +85,7 @@ func NewGeminiProvider(opts ...Option) *GeminiProvider {
 func StartGemini(tb testing.TB, opts ...Option) (*GeminiProvider, *httptest.Server) {
 	tb.Helper()
 	p := NewGeminiProvider(opts...)
-	srv := httptest.NewServer(p)
-	tb.Cleanup(func() {
-		p.Close()
-		srv.Close()
-	})
-	return p, srv
+	return p, serve(tb, p)
 }
 
 // geminiError is an error Google answers.

@@ -340,12 +340,21 @@ func NewProvider(opts ...Option) *Provider {
 func Start(tb testing.TB, opts ...Option) (*Provider, *httptest.Server) {
 	tb.Helper()
 	p := NewProvider(opts...)
+	return p, serve(tb, p)
+}
+
+// serve serves a fake on an httptest.Server and closes both when tb
+// finishes.
+func serve(tb testing.TB, p interface {
+	http.Handler
+	Close()
+}) *httptest.Server {
 	srv := httptest.NewServer(p)
 	tb.Cleanup(func() {
 		p.Close()
 		srv.Close()
 	})
-	return p, srv
+	return srv
 }
 
 // endpoint is a route the provider serves.
