@@ -167,7 +167,7 @@ func parseSQLite(dsn string) (*source, error) {
 		}
 		rw.SetMaxOpenConns(1)
 		rw.SetMaxIdleConns(1)
-		if err := rw.PingContext(ctx); err != nil { // creates the file in WAL mode
+		if err := pingSQLite(ctx, rw); err != nil { // creates the file in WAL mode
 			rw.Close()
 			return nil, err
 		}
@@ -186,6 +186,28 @@ func parseSQLite(dsn string) (*source, error) {
 		}, nil
 	}
 	return src, nil
+}
+
+// pingSQLite opens the first connection, which sets the pragmas. Switching
+// a new database to WAL while another process opens it too can fail with
+// SQLITE_BUSY before the busy timeout applies (SQLite does not wait on
+// every lock the switch takes): that is retried for up to ten seconds.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	delay := 5 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		var se interface{ Code() int }
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != 5 || time.Now().After(deadline) { // 5: SQLITE_BUSY and its extended codes
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
 }
 
 func parsePostgres(dsn string) (*source, error) {
