@@ -44,8 +44,9 @@ type DB struct {
 	// pool except on SQLite, where rw has a single connection (SQLite
 	// serializes writers anyway, and a Go-side queue beats busy-waiting)
 	// and ro has several read-only ones that WAL lets run alongside it.
-	rw, ro  *bun.DB
-	dialect string
+	rw, ro   *bun.DB
+	dialect  string
+	lockPath string // SQLite: the file whose flock serializes migrations
 }
 
 // Open connects to the database named by dsn and runs pending migrations.
@@ -63,13 +64,20 @@ type DB struct {
 // It returns EINVALID for a malformed or empty dsn. Error messages never
 // contain the password of dsn.
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	return OpenSchema(ctx, dsn, SchemaAll)
+}
+
+// OpenSchema is Open for a database that holds only the parts of the
+// schema named: SchemaMain for a main database whose logs go elsewhere,
+// SchemaLogs for that log database (LOG_SQL_DSN).
+func OpenSchema(ctx context.Context, dsn string, schema Schema) (*DB, error) {
 	src, err := parseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	db, err := src.open(ctx)
 	if err == nil {
-		if err = db.migrate(ctx); err != nil {
+		if err = db.migrate(ctx, schema); err != nil {
 			db.Close()
 		}
 	}
@@ -180,9 +188,10 @@ func parseSQLite(dsn string) (*source, error) {
 		ro.SetMaxOpenConns(n)
 		ro.SetMaxIdleConns(n)
 		return &DB{
-			rw:      bun.NewDB(rw, sqlitedialect.New()),
-			ro:      bun.NewDB(ro, sqlitedialect.New()),
-			dialect: SQLite,
+			rw:       bun.NewDB(rw, sqlitedialect.New()),
+			ro:       bun.NewDB(ro, sqlitedialect.New()),
+			dialect:  SQLite,
+			lockPath: path + "-migrate.lock",
 		}, nil
 	}
 	return src, nil

@@ -4,9 +4,22 @@ import (
 	"context"
 	"strings"
 	"sync/atomic"
+	"testing"
 
 	"github.com/uptrace/bun"
 )
+
+// LockMigrations takes db's migration lock as another process would and
+// returns what that process's death does to it: its connection or file
+// closed without a word.
+func LockMigrations(tb testing.TB, db *DB) (die func()) {
+	tb.Helper()
+	l, err := db.lockMigrations(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l.drop
+}
 
 // Bun returns the pool db writes with, for tests that look at rows
 // directly.

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -13,23 +16,56 @@ import (
 	"github.com/uptrace/bun/migrate"
 )
 
-// migrations returns every schema migration, in the dialect's SQL, in
-// order. Append new ones; never edit one that has been released. Names
-// sort as strings.
-func migrations(dialect string) *migrate.Migrations {
+// Schema says which tables a database holds: the main ones (groups,
+// channels, tokens, model configs, settings), the request logs, or both.
+// Each part has its own migrations, recorded in its own table, so that a
+// separate log database (LOG_SQL_DSN) holds only logs and the main one no
+// logs.
+type Schema uint8
+
+const (
+	SchemaMain Schema = 1 << iota
+	SchemaLogs
+	SchemaAll = SchemaMain | SchemaLogs
+)
+
+// migrationSet is the migrations of one part of the schema.
+type migrationSet struct {
+	part       Schema
+	table      string // where bun records the migrations applied
+	locksTable string // bun's lock table, created by Init and never used
+	steps      [][]string
+}
+
+// migrationSets are the parts, main first. Append steps; never edit one
+// that has been released. The main part keeps the table names of the
+// releases that had one set for everything, whose 0001 and 0002 created
+// and altered every table: a database they migrated has the main part's
+// steps recorded, and its log part (recorded nowhere yet) finds its
+// tables there already, which the idempotent steps allow.
+var migrationSets = []migrationSet{
+	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2}},
+	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2}},
+}
+
+// migrations returns the set's migrations in the dialect's SQL, named
+// 0001, 0002, ... in order.
+func (set *migrationSet) migrations(dialect string) *migrate.Migrations {
 	r := ddl[dialect]
 	ms := migrate.NewMigrations()
-	ms.Add(migrate.Migration{Name: "0001", Comment: "init", Up: execSchema(r, schemaV1)})
-	ms.Add(migrate.Migration{Name: "0002", Comment: "protocols", Up: execSchema(r, schemaV2)})
+	for i, stmts := range set.steps {
+		ms.Add(migrate.Migration{Name: fmt.Sprintf("%04d", i+1), Up: execSchema(r, stmts)})
+	}
 	return ms
 }
 
-// schemaV1 creates every table. Identifiers are double-quoted (MySQL gets
-// backquotes) and {id}, {time}, {text} and {table} stand for the dialect's
-// auto-increment key, timestamp with microseconds in UTC, unbounded text
-// and table options. Every statement is idempotent, so a migration that
+// mainV1 creates the main tables. Identifiers are double-quoted (MySQL
+// gets backquotes) and {id}, {time}, {text}, {table} and {add} stand for
+// the dialect's auto-increment key, timestamp with microseconds in UTC,
+// unbounded text, table options and ADD COLUMN (IF NOT EXISTS where the
+// dialect has it). Every statement is idempotent, so a migration that
 // failed half-way (MySQL DDL cannot be rolled back) runs again cleanly.
-var schemaV1 = []string{
+var mainV1 = []string{
 	`CREATE TABLE IF NOT EXISTS "groups" (
 	"id" VARCHAR(64) NOT NULL PRIMARY KEY,
 	"description" {text} NOT NULL,
@@ -78,6 +114,10 @@ var schemaV1 = []string{
 	"created_at" {time} NOT NULL,
 	"updated_at" {time} NOT NULL
 ) {table}`,
+}
+
+// logsV1 creates the logs table.
+var logsV1 = []string{
 	`CREATE TABLE IF NOT EXISTS "logs" (
 	"id" {id},
 	"request_id" VARCHAR(128) NOT NULL,
@@ -114,18 +154,21 @@ var schemaV1 = []string{
 	`CREATE INDEX IF NOT EXISTS "logs_request_id" ON "logs" ("request_id")`,
 }
 
-// schemaV2 adds what the Anthropic and Gemini protocols brought: a
-// channel's per-type config, the protocols of a logged request, and the
-// cache-creation and reasoning token counts. SQLite and PostgreSQL run it
-// in one transaction; on MySQL, whose DDL cannot be rolled back, a run
-// that failed half-way is finished by the next, which skips the columns
-// already added.
-var schemaV2 = []string{
-	`ALTER TABLE "channels" ADD COLUMN "config" {text} NULL`,
-	`ALTER TABLE "logs" ADD COLUMN "client_protocol" VARCHAR(16) NOT NULL DEFAULT 'openai'`,
-	`ALTER TABLE "logs" ADD COLUMN "channel_protocol" VARCHAR(16) NOT NULL DEFAULT ''`,
-	`ALTER TABLE "logs" ADD COLUMN "cache_creation_tokens" BIGINT NOT NULL DEFAULT 0`,
-	`ALTER TABLE "logs" ADD COLUMN "reasoning_tokens" BIGINT NOT NULL DEFAULT 0`,
+// mainV2 and logsV2 add what the Anthropic and Gemini protocols brought:
+// a channel's per-type config, the protocols of a logged request, and the
+// cache-creation and reasoning token counts. A column that exists already
+// is skipped (a database migrated by the releases with one set has the
+// log columns; a MySQL run that failed half-way, its DDL not rolled back,
+// has some).
+var mainV2 = []string{
+	`ALTER TABLE "channels" {add} "config" {text} NULL`,
+}
+
+var logsV2 = []string{
+	`ALTER TABLE "logs" {add} "client_protocol" VARCHAR(16) NOT NULL DEFAULT 'openai'`,
+	`ALTER TABLE "logs" {add} "channel_protocol" VARCHAR(16) NOT NULL DEFAULT ''`,
+	`ALTER TABLE "logs" {add} "cache_creation_tokens" BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE "logs" {add} "reasoning_tokens" BIGINT NOT NULL DEFAULT 0`,
 }
 
 // ddl turns the portable DDL of a migration into the dialect's.
@@ -135,12 +178,14 @@ var ddl = map[string]*strings.Replacer{
 		"{time}", "TIMESTAMP",
 		"{text}", "TEXT",
 		"{table}", "",
+		"{add}", "ADD COLUMN",
 	),
 	Postgres: strings.NewReplacer(
 		"{id}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
 		"{time}", "TIMESTAMPTZ",
 		"{text}", "TEXT",
 		"{table}", "",
+		"{add}", "ADD COLUMN IF NOT EXISTS",
 	),
 	// MySQL's DATETIME drops fractions of a second unless given a
 	// precision, and TEXT holds only 64 KiB. The binary collation compares
@@ -151,6 +196,7 @@ var ddl = map[string]*strings.Replacer{
 		"{time}", "DATETIME(6)",
 		"{text}", "LONGTEXT",
 		"{table}", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		"{add}", "ADD COLUMN",
 		`"`, "`",
 		"INDEX IF NOT EXISTS", "INDEX",
 	),
@@ -167,6 +213,9 @@ func execSchema(r *strings.Replacer, stmts []string) func(context.Context, *migr
 				if errors.As(err, &myErr) && (myErr.Number == 1061 || myErr.Number == 1060) { // duplicate key or column name
 					err = nil
 				}
+				if err != nil && strings.Contains(err.Error(), "duplicate column name") { // SQLite, which has no ADD COLUMN IF NOT EXISTS; the transaction goes on
+					err = nil
+				}
 				if err != nil {
 					return err
 				}
@@ -179,57 +228,102 @@ func execSchema(r *strings.Replacer, stmts []string) func(context.Context, *migr
 // lockWait bounds how long Open waits for another process's migration.
 const lockWait = time.Minute
 
-// errLocked reports that another process holds the migration lock.
-var errLocked = errors.New("another process holds the migration lock")
-
-// migrate runs pending migrations under bun's migration lock, so replicas
-// starting together migrate once. It takes the lock only when something
-// is pending: a lock left behind by a crashed process then blocks only
-// the next schema change, and the error says how to clear it. Other
-// failures (such as replicas racing to create bun's tables) are retried
-// twice.
-func (db *DB) migrate(ctx context.Context) error {
-	m := migrate.NewMigrator(db.rw, migrations(db.dialect), migrate.WithMarkAppliedOnSuccess(true))
-	deadline := time.Now().Add(lockWait)
-	delay := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := tryMigrate(ctx, m)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, errLocked) && time.Now().After(deadline):
-			return fmt.Errorf("migrate: %w (if no other aiproxy is starting, delete the row of bun_migration_locks)", err)
-		case !errors.Is(err, errLocked) && attempt == 3:
+// migrate runs the pending migrations of the parts of schema, holding the
+// database's migration lock (lockMigrations), so that replicas starting
+// together migrate once: the others wait, then find nothing to do.
+func (db *DB) migrate(ctx context.Context, schema Schema) error {
+	lock, err := db.lockMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer lock.release()
+	for i := range migrationSets {
+		set := &migrationSets[i]
+		if schema&set.part == 0 {
+			continue
+		}
+		m := migrate.NewMigrator(db.rw, set.migrations(db.dialect),
+			migrate.WithTableName(set.table), migrate.WithLocksTableName(set.locksTable), migrate.WithMarkAppliedOnSuccess(true))
+		if err := m.Init(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("migrate: %w", errors.Join(err, ctx.Err()))
-		case <-time.After(delay):
+		if _, err := m.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
 		}
-		delay = min(2*delay, 2*time.Second)
+	}
+	return nil
+}
+
+// lockMigrations takes the lock that serializes migrations between
+// processes, waiting up to lockWait. The lock goes with its holder: a
+// PostgreSQL advisory lock and a MySQL named lock (GET_LOCK, named after
+// the database) belong to a connection the server drops when the process
+// dies; SQLite's is an flock on a file beside the database, which the
+// kernel drops with the process. A crashed replica never leaves a lock
+// behind.
+func (db *DB) lockMigrations(ctx context.Context) (*migrationLock, error) {
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	if db.dialect == SQLite {
+		f, err := lockFile(ctx, db.lockPath)
+		if err != nil {
+			return nil, err
+		}
+		return &migrationLock{file: f}, nil
+	}
+	conn, err := db.rw.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &migrationLock{conn: conn}
+	var lock string
+	switch db.dialect {
+	case Postgres:
+		lock, l.unlock = "SELECT pg_advisory_lock(4242170505)", "SELECT pg_advisory_unlock(4242170505)" // per database
+	case MySQL:
+		lock, l.unlock = "SELECT GET_LOCK(CONCAT('aiproxy.migrate.', DATABASE()), 60)", "SELECT RELEASE_LOCK(CONCAT('aiproxy.migrate.', DATABASE()))"
+	}
+	var got sql.NullString // PostgreSQL's is void; MySQL's 1 when taken, 0 on its timeout, NULL on an error
+	if err := conn.QueryRowContext(ctx, lock).Scan(&got); err != nil || (db.dialect == MySQL && got.String != "1") {
+		conn.Close()
+		if err == nil || ctx.Err() != nil {
+			err = errors.Join(err, errLockWait)
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// migrationLock is a migration lock held.
+type migrationLock struct {
+	conn   *sql.Conn // PostgreSQL and MySQL: the session holding it
+	unlock string
+	file   io.Closer // SQLite: the locked file
+}
+
+// release frees the lock, and closes the session that held it.
+func (l *migrationLock) release() {
+	if l.conn != nil {
+		if _, err := l.conn.ExecContext(context.Background(), l.unlock); err != nil {
+			slog.Warn("store: release the migration lock", "err", err) // closing the connection releases it
+		}
+	}
+	l.drop()
+}
+
+// drop lets go of the lock as a process that dies does: its connection
+// or file closed, nothing said.
+func (l *migrationLock) drop() {
+	if l.conn != nil {
+		// Close the session itself, not only hand it back to the pool,
+		// where it would keep the lock.
+		l.conn.Raw(func(any) error { return driver.ErrBadConn })
+		l.conn.Close()
+	}
+	if l.file != nil {
+		l.file.Close()
 	}
 }
 
-func tryMigrate(ctx context.Context, m *migrate.Migrator) error {
-	if err := m.Init(ctx); err != nil {
-		return err
-	}
-	ms, err := m.MigrationsWithStatus(ctx)
-	if err != nil {
-		return err
-	}
-	if len(ms.Unapplied()) == 0 {
-		return nil
-	}
-	if err := m.Lock(ctx); err != nil {
-		return fmt.Errorf("%w: %w", errLocked, err)
-	}
-	defer func() {
-		if err := m.Unlock(context.WithoutCancel(ctx)); err != nil {
-			slog.Warn("store: release the migration lock", "err", err)
-		}
-	}()
-	_, err = m.Migrate(ctx)
-	return err
-}
+// errLockWait reports that the migration lock was not free in time.
+var errLockWait = errors.New("another process has held the migration lock for over a minute (a migration still running, or a stuck connection)")

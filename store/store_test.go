@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -54,6 +55,25 @@ func wantEqual[T any](tb testing.TB, got, want T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// hasTable reports whether the database has the table.
+func hasTable(tb testing.TB, db *store.DB, table string) bool {
+	tb.Helper()
+	var q string
+	switch db.Dialect() {
+	case store.SQLite:
+		q = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+	case store.Postgres:
+		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+	default:
+		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
+	}
+	var n int
+	if err := store.Bun(db).QueryRowContext(context.Background(), q, table).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n > 0
+}
 
 func count(tb testing.TB, db *store.DB, table string) int64 {
 	tb.Helper()
@@ -160,16 +180,115 @@ func TestMigrations(t *testing.T) {
 		// Opening again finds nothing to do.
 		db := storetest.OpenDB(t, dsn)
 		storetest.OpenDB(t, dsn)
-		if n := count(t, db, "bun_migrations"); n != 2 { // 0001 and 0002
-			t.Errorf("%d migrations recorded, want 2", n)
-		}
-		if n := count(t, db, "bun_migration_locks"); n != 0 {
-			t.Errorf("%d migration locks left", n)
+		for _, table := range []string{"bun_migrations", "bun_log_migrations"} {
+			if n := count(t, db, table); n != 2 { // 0001 and 0002 of each part
+				t.Errorf("%s: %d migrations recorded, want 2", table, n)
+			}
 		}
 		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "logs"} {
 			if n := count(t, db, table); n != 0 {
 				t.Errorf("table %s has %d rows", table, n)
 			}
+		}
+	})
+}
+
+// A separate log database holds the logs and nothing else; the main one
+// holds everything else and no logs.
+func TestMigrationsSeparateLogDatabase(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		main, err := store.OpenSchema(ctx, dsn, store.SchemaMain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer main.Close()
+		logDSN := storetest.FreshDSN(t, main.Dialect())
+		logs, err := store.OpenSchema(ctx, logDSN, store.SchemaLogs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logs.Close()
+		for _, tt := range []struct {
+			db     *store.DB
+			has    []string
+			hasNot []string
+		}{
+			{main, []string{"groups", "channels", "tokens", "model_configs", "bun_migrations"}, []string{"logs", "bun_log_migrations"}},
+			{logs, []string{"logs", "bun_log_migrations"}, []string{"groups", "channels", "tokens", "model_configs", "bun_migrations"}},
+		} {
+			for _, table := range tt.has {
+				if !hasTable(t, tt.db, table) {
+					t.Errorf("table %s missing", table)
+				}
+			}
+			for _, table := range tt.hasNot {
+				if hasTable(t, tt.db, table) {
+					t.Errorf("table %s should not be there", table)
+				}
+			}
+		}
+		s := store.New(main, logs)
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		w := store.NewLogWriter(s, store.LogWriterOptions{})
+		w.Record(&aiproxy.Log{RequestID: "r1", Model: "m", ClientProtocol: aiproxy.ProtocolAnthropic})
+		w.Close(ctx)
+		got, _, err := s.Logs(ctx, aiproxy.LogFilter{})
+		if err != nil || len(got) != 1 || got[0].ClientProtocol != aiproxy.ProtocolAnthropic {
+			t.Fatalf("logs %+v, %v", got, err)
+		}
+	})
+}
+
+// A database migrated by the releases that had one migration set for
+// every table (all recorded in bun_migrations) opens: the log part finds
+// its tables and columns there and records its steps.
+func TestMigrationsFromOneSet(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		db := storetest.OpenDB(t, dsn)
+		for _, table := range []string{"bun_log_migrations", "bun_log_migration_locks"} {
+			if _, err := store.Bun(db).NewDropTable().Table(table).Exec(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		again := storetest.OpenDB(t, dsn)
+		if n := count(t, again, "bun_log_migrations"); n != 2 {
+			t.Errorf("%d log migrations recorded, want 2", n)
+		}
+	})
+}
+
+// The migration lock belongs to its holder: Open waits while another
+// process holds it, and a holder that died (its connection or file
+// gone) leaves nothing behind.
+func TestMigrationLock(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		db := storetest.OpenDB(t, dsn)
+		die := store.LockMigrations(t, db)
+		done := make(chan error, 1)
+		go func() {
+			other, err := store.Open(context.Background(), dsn)
+			if err == nil {
+				other.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			t.Fatalf("Open did not wait for the lock: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		die() // the holder dies: its connection closed, its file descriptor gone
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Open still waits after the holder died")
 		}
 	})
 }

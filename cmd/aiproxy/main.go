@@ -82,12 +82,16 @@ type app struct {
 func newApp(ctx context.Context, cfg Config) (*app, error) {
 	a := &app{cfg: cfg}
 	var err error
-	if a.db, err = store.Open(ctx, cfg.DSN()); err != nil {
+	schema := store.SchemaAll
+	if cfg.LogSQLDSN != "" {
+		schema = store.SchemaMain // the logs have a database of their own
+	}
+	if a.db, err = store.OpenSchema(ctx, cfg.DSN(), schema); err != nil {
 		return nil, err
 	}
 	a.logDB = a.db
 	if cfg.LogSQLDSN != "" {
-		if a.logDB, err = store.Open(ctx, cfg.LogSQLDSN); err != nil {
+		if a.logDB, err = store.OpenSchema(ctx, cfg.LogSQLDSN, store.SchemaLogs); err != nil {
 			a.db.Close()
 			return nil, err
 		}

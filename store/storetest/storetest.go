@@ -74,6 +74,18 @@ func OpenDB(tb testing.TB, dsn string) *store.DB {
 	return db
 }
 
+// FreshDSN returns the DSN of another fresh, empty database of the
+// dialect, dropped when the test ends.
+func FreshDSN(tb testing.TB, dialect string) string {
+	switch dialect {
+	case store.Postgres:
+		return PostgresDSN(tb)
+	case store.MySQL:
+		return MySQLDSN(tb)
+	}
+	return SQLiteDSN(tb)
+}
+
 // SQLiteDSN returns the path of a new SQLite database in a temporary
 // directory.
 func SQLiteDSN(tb testing.TB) string {
