@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -345,15 +346,29 @@ func TestSeparateLogDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLogs(t, g.srv.URL, 1)
-	if n := countLogs(t, cfg.SQLitePath); n != 0 {
-		t.Errorf("%d logs in the main database, want them all in LOG_SQL_DSN", n)
+	if n := countLogs(t, cfg.LogSQLDSN); n != 1 {
+		t.Errorf("%d logs in LOG_SQL_DSN, want 1", n)
+	}
+	// The main database has no logs table at all, the log one nothing else.
+	for _, tt := range []struct {
+		path, table string
+	}{{cfg.SQLitePath, "logs"}, {cfg.LogSQLDSN, "tokens"}} {
+		db, err := sql.Open("sqlite", tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, tt.table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s has a %s table (%v)", tt.path, tt.table, err)
+		}
+		db.Close()
 	}
 }
 
 // countLogs counts the log rows of the database at dsn.
 func countLogs(tb testing.TB, dsn string) int {
 	tb.Helper()
-	db, err := store.Open(context.Background(), dsn)
+	db, err := store.OpenSchema(context.Background(), dsn, store.SchemaLogs)
 	if err != nil {
 		tb.Fatal(err)
 	}
