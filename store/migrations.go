@@ -44,7 +44,7 @@ type migrationSet struct {
 // steps recorded, and its log part (recorded nowhere yet) finds its
 // tables there already, which the idempotent steps allow.
 var migrationSets = []migrationSet{
-	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2}},
+	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3}},
 	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2}},
 }
 
@@ -162,6 +162,16 @@ var logsV1 = []string{
 // has some).
 var mainV2 = []string{
 	`ALTER TABLE "channels" {add} "config" {text} NULL`,
+}
+
+// mainV3 adds the settings every replica shares, such as the hash of a
+// generated admin key.
+var mainV3 = []string{
+	`CREATE TABLE IF NOT EXISTS "settings" (
+	"name" VARCHAR(64) NOT NULL PRIMARY KEY,
+	"value" {text} NOT NULL,
+	"updated_at" {time} NOT NULL
+) {table}`,
 }
 
 var logsV2 = []string{

@@ -180,12 +180,12 @@ func TestMigrations(t *testing.T) {
 		// Opening again finds nothing to do.
 		db := storetest.OpenDB(t, dsn)
 		storetest.OpenDB(t, dsn)
-		for _, table := range []string{"bun_migrations", "bun_log_migrations"} {
-			if n := count(t, db, table); n != 2 { // 0001 and 0002 of each part
-				t.Errorf("%s: %d migrations recorded, want 2", table, n)
+		for table, want := range map[string]int64{"bun_migrations": 3, "bun_log_migrations": 2} {
+			if n := count(t, db, table); n != want {
+				t.Errorf("%s: %d migrations recorded, want %d", table, n, want)
 			}
 		}
-		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "logs"} {
+		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "settings", "logs"} {
 			if n := count(t, db, table); n != 0 {
 				t.Errorf("table %s has %d rows", table, n)
 			}
@@ -214,8 +214,8 @@ func TestMigrationsSeparateLogDatabase(t *testing.T) {
 			has    []string
 			hasNot []string
 		}{
-			{main, []string{"groups", "channels", "tokens", "model_configs", "bun_migrations"}, []string{"logs", "bun_log_migrations"}},
-			{logs, []string{"logs", "bun_log_migrations"}, []string{"groups", "channels", "tokens", "model_configs", "bun_migrations"}},
+			{main, []string{"groups", "channels", "tokens", "model_configs", "settings", "bun_migrations"}, []string{"logs", "bun_log_migrations"}},
+			{logs, []string{"logs", "bun_log_migrations"}, []string{"groups", "channels", "tokens", "model_configs", "settings", "bun_migrations"}},
 		} {
 			for _, table := range tt.has {
 				if !hasTable(t, tt.db, table) {
@@ -289,6 +289,24 @@ func TestMigrationLock(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Open still waits after the holder died")
+		}
+	})
+}
+
+// Replicas sharing a database agree on one admin key: the first hash
+// stored is the one every later call returns.
+func TestAdminKeyHash(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		a, _ := open(t, dsn)
+		b, _ := open(t, dsn)
+		ctx := context.Background()
+		kept, stored, err := a.AdminKeyHash(ctx, "first")
+		if err != nil || !stored || kept != "first" {
+			t.Fatalf("first: %q %v %v", kept, stored, err)
+		}
+		kept, stored, err = b.AdminKeyHash(ctx, "second")
+		if err != nil || stored || kept != "first" {
+			t.Fatalf("second: %q %v %v", kept, stored, err)
 		}
 	})
 }

@@ -91,11 +91,21 @@ func (c Config) adminKeyFile() string {
 	return filepath.Join(filepath.Dir(c.SQLitePath), "admin.key")
 }
 
-// ensureAdminKey fills c.AdminKey when ADMIN_KEY is unset: from the key
-// file, or with a new random key that is saved there (mode 0600). It
-// reports whether the key was generated now, so the caller prints it once.
+// newAdminKey returns a new random admin key.
+func newAdminKey() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return "admin-" + hex.EncodeToString(b[:])
+}
+
+// ensureAdminKey fills c.AdminKey when ADMIN_KEY is unset and the
+// database is the embedded SQLite one: from the key file, or with a new
+// random key that is saved there (mode 0600). It reports whether the key
+// was generated now, so the caller prints it once. With a shared database
+// (SQL_DSN) it does nothing: newApp keeps a generated key's hash in the
+// database instead, so that every replica accepts the same key.
 func (c *Config) ensureAdminKey() (generated bool, err error) {
-	if c.AdminKey != "" {
+	if c.AdminKey != "" || c.SQLDSN != "" {
 		return false, nil
 	}
 	path := c.adminKeyFile()
@@ -106,9 +116,7 @@ func (c *Config) ensureAdminKey() (generated bool, err error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("read admin key: %w", err)
 	}
-	var b [24]byte
-	rand.Read(b[:])
-	c.AdminKey = "admin-" + hex.EncodeToString(b[:])
+	c.AdminKey = newAdminKey()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return false, fmt.Errorf("save admin key: %w", err)
 	}

@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +60,9 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if a.generatedKey != "" {
+		fmt.Fprintf(stdout, "aiproxy: generated admin key (its hash kept in the database, so that every replica sharing it accepts the key; shown only now):\n\n    %s\n\n", a.generatedKey)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		a.Close(context.Background())
@@ -76,6 +81,10 @@ type app struct {
 	logs     *store.LogWriter
 	handler  http.Handler
 	inflight sync.WaitGroup
+	// adminKeySHA256 is the hash of the admin key kept in a shared
+	// database, when ADMIN_KEY is unset; generatedKey the key, when this
+	// replica generated it now.
+	adminKeySHA256, generatedKey string
 }
 
 // newApp opens the databases (running migrations) and builds the router.
@@ -104,6 +113,21 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		return nil, err
 	}
 	a.logs = store.NewLogWriter(a.store, store.LogWriterOptions{})
+	if cfg.AdminKey == "" && cfg.SQLDSN != "" {
+		key := newAdminKey()
+		sum := sha256.Sum256([]byte(key))
+		kept, stored, err := a.store.AdminKeyHash(ctx, hex.EncodeToString(sum[:]))
+		if err != nil {
+			a.Close(context.Background())
+			return nil, err
+		}
+		a.adminKeySHA256 = kept
+		if stored {
+			a.generatedKey = key
+		} else {
+			slog.Info("aiproxy: admin key: the one the first replica on this database generated and printed (kept hashed there); set ADMIN_KEY to choose one")
+		}
+	}
 
 	rl := &relay.Server{
 		Keys:      a.store.Cache(),
@@ -123,7 +147,8 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	r.Use(a.track)
 	rl.Mount(r)
 	gql := graph.NewHandler(graph.Config{
-		AdminKey: cfg.AdminKey,
+		AdminKey:       cfg.AdminKey,
+		AdminKeySHA256: a.adminKeySHA256,
 		Resolver: graph.Resolver{
 			ChannelService:     a.store,
 			GroupService:       a.store,

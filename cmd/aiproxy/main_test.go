@@ -534,3 +534,26 @@ func TestAdminKeyGeneratedOnce(t *testing.T) {
 		t.Errorf("key read back %q, %v", cfg.AdminKey, err)
 	}
 }
+
+// Replicas sharing a database without ADMIN_KEY accept one admin key: the
+// first one generates it (and run prints it), the others find its hash in
+// the database.
+func TestAdminKeySharedByReplicas(t *testing.T) {
+	for _, dsn := range []func(testing.TB) string{storetest.PostgresDSN, storetest.MySQLDSN} {
+		cfg := testConfig(t, dsn(t))
+		cfg.AdminKey = ""
+		a, b := startGateway(t, cfg), startGateway(t, cfg)
+		key := a.app.generatedKey
+		if !strings.HasPrefix(key, "admin-") || b.app.generatedKey != "" {
+			t.Fatalf("generated keys %q and %q: want one, from the first replica", key, b.app.generatedKey)
+		}
+		for _, g := range []*gateway{a, b} {
+			if status, _, errs := graphql(t, g.srv.URL, key, `{ channelTypes { name } }`, nil); status != 200 || len(errs) != 0 {
+				t.Errorf("the shared key: status %d, errors %+v", status, errs)
+			}
+			if status, _, _ := graphql(t, g.srv.URL, "admin-wrong", `{ channelTypes { name } }`, nil); status != http.StatusUnauthorized {
+				t.Errorf("a wrong key: status %d", status)
+			}
+		}
+	}
+}
