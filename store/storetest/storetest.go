@@ -191,3 +191,28 @@ func uniqueName() string {
 	rand.Read(b)
 	return "aiproxy_test_" + hex.EncodeToString(b)
 }
+
+// Redis connects to TEST_REDIS_URL with a key prefix of its own, so that
+// tests running at once do not see each other's keys; the test's cleanup
+// deletes the keys under the prefix and closes the client. It skips the
+// test when TEST_REDIS_URL is unset, or fails it when CI=true.
+func Redis(tb testing.TB) *store.Redis {
+	tb.Helper()
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		unavailable(tb, "TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+	}
+	r, err := store.OpenRedis(context.Background(), url, uniqueName()+":")
+	if err != nil {
+		unavailable(tb, "Redis (TEST_REDIS_URL): %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		iter := r.Client.Scan(ctx, 0, r.Prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			r.Client.Del(ctx, iter.Val())
+		}
+		r.Close()
+	})
+	return r
+}
