@@ -5,44 +5,40 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/aiproxy/aiproxy"
 )
 
 // Cache answers the relay's per-request questions from memory: which
 // token a key belongs to, which channels serve a model, what a model
-// costs. Everything it returns is shared with other callers and must be
-// treated as read-only. It is safe for concurrent use.
+// costs. It holds every token (by the hash of its key: never a key
+// itself) with its group, and a snapshot of the channels and model
+// configs, all loaded by Store.Start, reloaded every
+// Store.RefreshInterval and, value by value, on every Change its Store's
+// Bus delivers. Everything it returns is shared with other callers and
+// must be treated as read-only. It is safe for concurrent use.
 type Cache struct {
 	s *Store
 
-	catalog   atomic.Pointer[catalog]
-	refreshMu sync.Mutex // one refresh at a time, so an older load never replaces a newer one
+	catalog      atomic.Pointer[catalog]
+	catalogMu    sync.Mutex    // one catalog load at a time, so an older load never replaces a newer one
+	catalogAsked atomic.Uint64 // catalog loads asked for so far
+	catalogDone  uint64        // asks served by the loads done; under catalogMu
 
-	mu   sync.RWMutex
-	keys map[[sha256.Size]byte]*keyEntry // by hash of the key
-	gen  uint64                          // bumped by every eviction; loads started before one are dropped
-
-	unknownMu sync.Mutex
-	unknown   map[[sha256.Size]byte]time.Time // hashes of unknown keys, until when they are known to be unknown
-
-	flight singleflight.Group
-}
-
-// keyEntry is a token found by its key, with its group.
-type keyEntry struct {
-	token   *aiproxy.Token
-	group   *aiproxy.Group
-	expires time.Time
+	loadMu sync.Mutex // one token load at a time, for the same reason
+	mu     sync.RWMutex
+	tokens map[[sha256.Size]byte]*aiproxy.Token // by hash of the key
+	byID   map[int64][sha256.Size]byte          // key hashes by token id
+	groups map[string]*aiproxy.Group
 }
 
 // catalog is an immutable snapshot of the channels and model configs.
@@ -54,9 +50,8 @@ type catalog struct {
 
 // Cache limits.
 const (
-	maxUnknownKeys = 10_000
-	maxKeyLen      = 256              // longer keys are refused without a lookup
-	lookupTimeout  = 10 * time.Second // for queries no caller waits on alone
+	maxKeyLen     = 256              // longer keys are refused without a lookup
+	lookupTimeout = 10 * time.Second // for loads no caller waits on alone
 )
 
 // invalidKey returns the error for a key that opens no token.
@@ -64,9 +59,10 @@ func invalidKey() error { return aiproxy.Errorf(aiproxy.EUNAUTHORIZED, "invalid 
 
 func newCache(s *Store) *Cache {
 	return &Cache{
-		s:       s,
-		keys:    map[[sha256.Size]byte]*keyEntry{},
-		unknown: map[[sha256.Size]byte]time.Time{},
+		s:      s,
+		tokens: map[[sha256.Size]byte]*aiproxy.Token{},
+		byID:   map[int64][sha256.Size]byte{},
+		groups: map[string]*aiproxy.Group{},
 	}
 }
 
@@ -75,11 +71,10 @@ func newCache(s *Store) *Cache {
 // does not check whether the token or group is enabled or expired: the
 // caller does.
 //
-// A token found is kept for Store.TokenTTL, so that changes made by other
-// replicas show within that time; changes made through this Store show at
-// once. A key found unknown is remembered for Store.NegativeTTL (at most
-// 10,000 such keys), so repeating a bad key does not reach the database.
-// Concurrent lookups of one key share a single query.
+// It never queries the database: every token is in memory, so a key
+// missing there is unknown. Changes made through this Store show when
+// the write returns; those of other replicas when their Change arrives on
+// the Bus, or at the latest on the next periodic refresh.
 func (c *Cache) TokenByKey(ctx context.Context, key string) (*aiproxy.Token, *aiproxy.Group, error) {
 	if len(key) > maxKeyLen || !strings.HasPrefix(key, aiproxy.TokenKeyPrefix) {
 		return nil, nil, invalidKey()
@@ -87,94 +82,157 @@ func (c *Cache) TokenByKey(ctx context.Context, key string) (*aiproxy.Token, *ai
 	// The key is only read: hashing it in place saves a copy per request.
 	h := sha256.Sum256(unsafe.Slice(unsafe.StringData(key), len(key)))
 	c.mu.RLock()
-	e := c.keys[h]
-	c.mu.RUnlock()
-	if e != nil && time.Now().Before(e.expires) {
-		return e.token, e.group, nil
+	t := c.tokens[h]
+	var g *aiproxy.Group
+	if t != nil {
+		g = c.groups[t.GroupID]
 	}
-	return c.lookup(ctx, h)
-}
-
-// lookup answers a key that is not cached, from the unknown keys or the
-// database.
-func (c *Cache) lookup(ctx context.Context, h [sha256.Size]byte) (*aiproxy.Token, *aiproxy.Group, error) {
-	c.unknownMu.Lock()
-	until, ok := c.unknown[h]
-	c.unknownMu.Unlock()
-	if ok && time.Now().Before(until) {
+	c.mu.RUnlock()
+	if t == nil || g == nil {
 		return nil, nil, invalidKey()
 	}
-	ch := c.flight.DoChan(string(h[:]), func() (any, error) { return c.load(h) })
-	select {
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, nil, r.Err
-		}
-		e := r.Val.(*keyEntry)
-		return e.token, e.group, nil
-	}
+	return t, g, nil
 }
 
-// load looks a key hash up in the database and caches the answer. It runs
-// detached from any one caller's context, since several may be waiting.
-func (c *Cache) load(h [sha256.Size]byte) (*keyEntry, error) {
-	c.mu.RLock()
-	gen := c.gen
-	c.mu.RUnlock()
+// apply reloads what c says changed. A failure is logged: the periodic
+// refresh catches up.
+func (c *Cache) apply(ch Change) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
-	t, g, err := findKey(ctx, c.s.db.ro, hex.EncodeToString(h[:]))
-	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
-		c.mu.Lock()
-		delete(c.keys, h)
-		c.mu.Unlock()
-		c.rememberUnknown(h)
-		return nil, invalidKey()
-	} else if err != nil {
-		return nil, wrap("find token by key", err)
-	}
-	e := &keyEntry{token: t, group: g, expires: time.Now().Add(cmp.Or(c.s.TokenTTL, time.Minute))}
-	c.mu.Lock()
-	if c.gen == gen {
-		c.keys[h] = e
-	}
-	c.mu.Unlock()
-	return e, nil
-}
-
-func (c *Cache) rememberUnknown(h [sha256.Size]byte) {
-	c.unknownMu.Lock()
-	defer c.unknownMu.Unlock()
-	if len(c.unknown) >= maxUnknownKeys {
-		for k := range c.unknown { // an arbitrary one: no scan under attack
-			delete(c.unknown, k)
+	var err error
+	switch ch.Kind {
+	case "":
+		return
+	case ChangeToken:
+		id, perr := strconv.ParseInt(ch.ID, 10, 64)
+		if perr != nil {
+			err = c.reload(ctx)
 			break
 		}
+		err = c.reloadToken(ctx, id)
+	case ChangeGroup:
+		err = c.reloadGroup(ctx, ch.ID)
+	case ChangeChannel, ChangeModelConfig:
+		err = c.refreshCatalog(ctx)
+	default: // ChangeAll, or a kind this version does not know
+		err = c.reload(ctx)
 	}
-	c.unknown[h] = time.Now().Add(cmp.Or(c.s.NegativeTTL, 5*time.Second))
+	if err != nil {
+		slog.Warn("store: apply change to the cache", "kind", ch.Kind, "id", ch.ID, "err", err)
+	}
 }
 
-// evictToken forgets a token, so its next use reads the database.
-func (c *Cache) evictToken(id int64) {
-	c.evict(func(e *keyEntry) bool { return e.token.ID == id })
+// reload loads everything again.
+func (c *Cache) reload(ctx context.Context) error {
+	return errors.Join(c.refreshCatalog(ctx), c.reloadTokens(ctx))
 }
 
-// evictGroup forgets the tokens of a group.
-func (c *Cache) evictGroup(id string) {
-	c.evict(func(e *keyEntry) bool { return e.group.ID == id })
-}
-
-func (c *Cache) evict(match func(*keyEntry) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for h, e := range c.keys {
-		if match(e) {
-			delete(c.keys, h)
+// reloadTokens replaces every token and group.
+func (c *Cache) reloadTokens(ctx context.Context) error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	groups, err := c.s.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	tokens, err := c.s.Tokens(ctx, "")
+	if err != nil {
+		return err
+	}
+	gs := make(map[string]*aiproxy.Group, len(groups))
+	for _, g := range groups {
+		gs[g.ID] = g
+	}
+	byHash := make(map[[sha256.Size]byte]*aiproxy.Token, len(tokens))
+	byID := make(map[int64][sha256.Size]byte, len(tokens))
+	for _, t := range tokens {
+		if h, ok := keyHash(t); ok {
+			byHash[h], byID[t.ID] = t, h
 		}
 	}
+	c.mu.Lock()
+	c.tokens, c.byID, c.groups = byHash, byID, gs
+	c.mu.Unlock()
+	return nil
+}
+
+// reloadToken reloads one token and its group.
+func (c *Cache) reloadToken(ctx context.Context, id int64) error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	t, err := findToken(ctx, c.s.db.ro, id, false)
+	var g *aiproxy.Group
+	if err == nil {
+		g, err = findGroup(ctx, c.s.db.ro, t.GroupID, false)
+	}
+	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+		t, err = nil, nil // deleted, maybe with its group
+	} else if err != nil {
+		return wrap("reload token", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeToken(id)
+	if t != nil {
+		c.groups[g.ID] = g
+		c.putToken(t)
+	}
+	return nil
+}
+
+// reloadGroup reloads a group and its tokens.
+func (c *Cache) reloadGroup(ctx context.Context, id string) error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	g, err := findGroup(ctx, c.s.db.ro, id, false)
+	var tokens []*aiproxy.Token
+	if err == nil {
+		tokens, err = c.s.Tokens(ctx, id)
+	}
+	if aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+		g, err = nil, nil
+	} else if err != nil {
+		return wrap("reload group", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tid, h := range c.byID { // group changes are rare: a scan is fine
+		if c.tokens[h].GroupID == id {
+			c.removeToken(tid)
+		}
+	}
+	delete(c.groups, id)
+	if g != nil {
+		c.groups[id] = g
+		for _, t := range tokens {
+			c.putToken(t)
+		}
+	}
+	return nil
+}
+
+// putToken adds or replaces t; c.mu must be held.
+func (c *Cache) putToken(t *aiproxy.Token) {
+	if h, ok := keyHash(t); ok {
+		c.tokens[h], c.byID[t.ID] = t, h
+	}
+}
+
+// removeToken forgets a token; c.mu must be held.
+func (c *Cache) removeToken(id int64) {
+	if h, ok := c.byID[id]; ok {
+		delete(c.tokens, h)
+		delete(c.byID, id)
+	}
+}
+
+// keyHash decodes t.KeyHash.
+func keyHash(t *aiproxy.Token) (h [sha256.Size]byte, ok bool) {
+	if n, err := hex.Decode(h[:], []byte(t.KeyHash)); err != nil || n != sha256.Size {
+		slog.Warn("store: token with a malformed key hash, ignored", "token", t.ID)
+		return h, false
+	}
+	return h, true
 }
 
 // Channels returns the enabled channels serving model, highest Priority
@@ -203,10 +261,17 @@ func (c *Cache) Models() []string {
 	return nil
 }
 
-// refresh reloads the channels and model configs.
-func (c *Cache) refresh(ctx context.Context) error {
-	c.refreshMu.Lock()
-	defer c.refreshMu.Unlock()
+// refreshCatalog reloads the channels and model configs. Concurrent
+// calls share loads: a call returns once a load that began after it was
+// made has finished.
+func (c *Cache) refreshCatalog(ctx context.Context) error {
+	ask := c.catalogAsked.Add(1)
+	c.catalogMu.Lock()
+	defer c.catalogMu.Unlock()
+	if c.catalogDone >= ask {
+		return nil
+	}
+	serves := c.catalogAsked.Load()
 	channels, err := listChannels(ctx, c.s.db.ro)
 	if err != nil {
 		return wrap("load channels", err)
@@ -216,18 +281,8 @@ func (c *Cache) refresh(ctx context.Context) error {
 		return wrap("load model configs", err)
 	}
 	c.catalog.Store(newCatalog(channels, configs))
+	c.catalogDone = serves
 	return nil
-}
-
-// changed refreshes the catalog after a write through the Store, even when
-// the writer's ctx has ended. A failure is logged, not returned: the write
-// is done, and the next periodic refresh catches up.
-func (c *Cache) changed(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
-	defer cancel()
-	if err := c.refresh(ctx); err != nil {
-		slog.Warn("store: refresh cache after a write", "err", err)
-	}
 }
 
 func newCatalog(channels []*aiproxy.Channel, configs []*aiproxy.ModelConfig) *catalog {

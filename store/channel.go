@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -105,7 +106,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *aiproxy.Channel) error {
 		return wrap("create channel", err)
 	}
 	*c = *stored
-	s.cache.changed(ctx)
+	s.announce(ctx, ChangeChannel, strconv.FormatInt(c.ID, 10))
 	return nil
 }
 
@@ -116,7 +117,7 @@ func (s *Store) UpdateChannel(ctx context.Context, id int64, upd aiproxy.Channel
 	if err != nil {
 		return nil, wrap("update channel", err)
 	}
-	s.cache.changed(ctx)
+	s.announce(ctx, ChangeChannel, strconv.FormatInt(id, 10))
 	return c, nil
 }
 
@@ -127,7 +128,7 @@ func (s *Store) DeleteChannel(ctx context.Context, id int64) error {
 	if err := mustDelete(ctx, q, "channel %d not found", id); err != nil {
 		return wrap("delete channel", err)
 	}
-	s.cache.changed(ctx)
+	s.announce(ctx, ChangeChannel, strconv.FormatInt(id, 10))
 	return nil
 }
 

@@ -76,8 +76,11 @@ func (s *Store) CreateGroup(ctx context.Context, g *aiproxy.Group) error {
 	_, err := s.db.rw.NewInsert().Model(toGroupRow(g)).Exec(ctx)
 	if violation(err) == violationUnique {
 		return &aiproxy.Error{Code: aiproxy.ECONFLICT, Field: "id", Message: "group " + g.ID + " already exists"}
+	} else if err != nil {
+		return wrap("create group", err)
 	}
-	return wrap("create group", err)
+	s.announce(ctx, ChangeGroup, g.ID)
+	return nil
 }
 
 // UpdateGroup applies upd and returns the group as stored, or returns
@@ -88,7 +91,7 @@ func (s *Store) UpdateGroup(ctx context.Context, id string, upd aiproxy.GroupUpd
 	if err != nil {
 		return nil, wrap("update group", err)
 	}
-	s.cache.evictGroup(id)
+	s.announce(ctx, ChangeGroup, id)
 	return g, nil
 }
 
@@ -99,7 +102,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 	if err := deleteGroup(ctx, s.db.rw, id); err != nil {
 		return wrap("delete group", err)
 	}
-	s.cache.evictGroup(id)
+	s.announce(ctx, ChangeGroup, id)
 	return nil
 }
 

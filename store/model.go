@@ -85,7 +85,7 @@ func (s *Store) CreateModelConfig(ctx context.Context, m *aiproxy.ModelConfig) e
 	} else if err != nil {
 		return wrap("create model config", err)
 	}
-	s.cache.changed(ctx)
+	s.announce(ctx, ChangeModelConfig, m.Model)
 	return nil
 }
 
@@ -97,7 +97,7 @@ func (s *Store) UpdateModelConfig(ctx context.Context, model string, upd aiproxy
 	if err != nil {
 		return nil, wrap("update model config", err)
 	}
-	s.cache.changed(ctx)
+	s.announce(ctx, ChangeModelConfig, model)
 	return m, nil
 }
 
@@ -108,7 +108,7 @@ func (s *Store) DeleteModelConfig(ctx context.Context, model string) error {
 	if err := mustDelete(ctx, q, "model config %q not found", model); err != nil {
 		return wrap("delete model config", err)
 	}
-	s.cache.changed(ctx)
+	s.announce(ctx, ChangeModelConfig, model)
 	return nil
 }
 

@@ -27,15 +27,15 @@ var (
 // keeps the Cache the relay reads from. Set its exported fields before
 // Start and before any other use.
 type Store struct {
-	// RefreshInterval is how often the Cache's channels and model configs
-	// are reloaded, to see writes made by other replicas. Zero means 10s.
+	// RefreshInterval is how often everything the Cache holds (tokens,
+	// groups, channels, model configs) is reloaded, the safety net for
+	// Changes of other replicas that the Bus lost. Zero means 10s.
 	RefreshInterval time.Duration
-	// TokenTTL is how long the Cache serves a token without asking the
-	// database again. Zero means one minute.
-	TokenTTL time.Duration
-	// NegativeTTL is how long the Cache remembers that a key is unknown.
-	// Zero means 5s.
-	NegativeTTL time.Duration
+	// Bus carries the Changes this Store makes to the Caches of every
+	// replica (a RedisBus), and theirs to this Store's Cache. Nil means a
+	// MemoryBus of its own: other replicas' writes then show only on the
+	// periodic refresh.
+	Bus Bus
 	// CheckChannel checks a channel's type and config when it is created
 	// or updated (the provider registry's Check, wired by cmd/aiproxy).
 	// Nil accepts every well-formed type and config.
@@ -44,10 +44,12 @@ type Store struct {
 	db    *DB
 	logDB *DB
 	cache *Cache
+	bus   Bus // Bus or a MemoryBus; nil before Start
 
-	mu     sync.Mutex
-	cancel context.CancelFunc // stops the refresh loop; nil before Start
-	done   chan struct{}      // closed when the refresh loop has stopped
+	mu          sync.Mutex
+	cancel      context.CancelFunc // stops the refresh loop; nil before Start
+	done        chan struct{}      // closed when the refresh loop has stopped
+	unsubscribe func()             // stops the Cache's subscription to bus
 }
 
 // New returns a Store keeping everything in db, except logs, which go to
@@ -62,12 +64,18 @@ func New(db, logDB *DB) *Store {
 	return s
 }
 
-// Start loads the Cache and then reloads its channels and model configs
+// Start subscribes the Cache to the Bus, loads it, and then reloads it
 // every RefreshInterval until ctx is done or Close is called. It returns
 // the error of the first load; later failures are logged, and the Cache
 // keeps serving what it last loaded. Call it once.
 func (s *Store) Start(ctx context.Context) error {
-	if err := s.cache.refresh(ctx); err != nil {
+	s.bus = s.Bus
+	if s.bus == nil {
+		s.bus = NewMemoryBus()
+	}
+	unsubscribe := s.bus.Subscribe(s.cache.apply) // before loading: no change slips between
+	if err := s.cache.reload(ctx); err != nil {
+		unsubscribe()
 		return fmt.Errorf("store: start: %w", err)
 	}
 	interval := s.RefreshInterval
@@ -78,6 +86,7 @@ func (s *Store) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
+	s.unsubscribe = unsubscribe
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(interval)
@@ -87,7 +96,7 @@ func (s *Store) Start(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := s.cache.refresh(ctx); err != nil && ctx.Err() == nil {
+				if err := s.cache.reload(ctx); err != nil && ctx.Err() == nil {
 					slog.Warn("store: refresh cache", "err", err)
 				}
 			}
@@ -96,14 +105,32 @@ func (s *Store) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the refresh loop started by Start. It does not close the
-// databases, which belong to the caller.
+// Close stops the refresh loop started by Start and the Cache's
+// subscription to the Bus. It does not close the databases or the Bus,
+// which belong to the caller.
 func (s *Store) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel != nil {
+		s.unsubscribe()
 		s.cancel()
 		<-s.done
+	}
+}
+
+// announce publishes the Change a write through this Store made: this
+// Store's Cache has applied it when announce returns. A failure to reach
+// other replicas is logged, not returned: the write is done, and they
+// catch up on a resync or their periodic refresh. Before Start it does
+// nothing, since Start loads everything.
+func (s *Store) announce(ctx context.Context, kind ChangeKind, id string) {
+	if s.bus == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	if err := s.bus.Publish(ctx, Change{Kind: kind, ID: id}); err != nil {
+		slog.Warn("store: announce change to other replicas", "kind", kind, "id", id, "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -128,6 +129,7 @@ func (s *Store) CreateToken(ctx context.Context, t *aiproxy.Token) (string, erro
 		return "", wrap("create token", err)
 	}
 	*t = *stored
+	s.announce(ctx, ChangeToken, strconv.FormatInt(t.ID, 10))
 	return key, nil
 }
 
@@ -138,7 +140,7 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, upd aiproxy.TokenUpda
 	if err != nil {
 		return nil, wrap("update token", err)
 	}
-	s.cache.evictToken(id)
+	s.announce(ctx, ChangeToken, strconv.FormatInt(id, 10))
 	return t, nil
 }
 
@@ -149,7 +151,7 @@ func (s *Store) DeleteToken(ctx context.Context, id int64) error {
 	if err := mustDelete(ctx, q, "token %d not found", id); err != nil {
 		return wrap("delete token", err)
 	}
-	s.cache.evictToken(id)
+	s.announce(ctx, ChangeToken, strconv.FormatInt(id, 10))
 	return nil
 }
 

@@ -21,13 +21,18 @@ type Config struct {
 	SQLDSN            string        // SQL_DSN; "" means SQLite at SQLitePath
 	LogSQLDSN         string        // LOG_SQL_DSN; "" means the main database
 	SQLitePath        string        // SQLITE_PATH
-	Redis             string        // REDIS; accepted, used by later features
+	Redis             string        // REDIS; "" means no Redis: each replica sees others' writes only on its periodic refresh
 	SaveAllLogDetail  bool          // SAVE_ALL_LOG_DETAIL
 	MaxBodyBytes      int64         // MAX_REQUEST_BODY_MB
 	DialTimeout       time.Duration // UPSTREAM_DIAL_TIMEOUT
 	HeaderTimeout     time.Duration // UPSTREAM_HEADER_TIMEOUT
 	StreamIdleTimeout time.Duration // STREAM_IDLE_TIMEOUT
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+
+	// redisPrefix is the prefix of the gateway's Redis keys and channels;
+	// "" means store.OpenRedis's default. Only tests set it, so that
+	// gateways of concurrent tests sharing one server stay apart.
+	redisPrefix string
 }
 
 // loadConfig reads the configuration through getenv.

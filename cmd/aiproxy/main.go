@@ -79,6 +79,8 @@ type app struct {
 	logDB    *store.DB // == db unless LOG_SQL_DSN is set
 	store    *store.Store
 	logs     *store.LogWriter
+	redis    *store.Redis    // nil unless REDIS is set
+	bus      *store.RedisBus // on redis; nil without it
 	handler  http.Handler
 	inflight sync.WaitGroup
 	// adminKeySHA256 is the hash of the admin key kept in a shared
@@ -108,7 +110,16 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	ps := providers.Providers()
 	a.store = store.New(a.db, a.logDB)
 	a.store.CheckChannel = ps.Check
+	if cfg.Redis != "" {
+		if a.redis, err = store.OpenRedis(ctx, cfg.Redis, cfg.redisPrefix); err != nil {
+			a.closeDBs()
+			return nil, err
+		}
+		a.bus = store.NewRedisBus(a.redis)
+		a.store.Bus = a.bus
+	}
 	if err := a.store.Start(ctx); err != nil {
+		a.closeRedis()
 		a.closeDBs()
 		return nil, err
 	}
@@ -213,7 +224,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close waits for in-flight handlers, flushes queued logs and closes the
-// databases.
+// store, Redis and the databases.
 func (a *app) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { a.inflight.Wait(); close(done) }()
@@ -226,7 +237,18 @@ func (a *app) Close(ctx context.Context) error {
 		slog.Info("aiproxy: logs flushed")
 	}
 	a.store.Close()
+	a.closeRedis()
 	return errors.Join(err, a.closeDBs())
+}
+
+// closeRedis stops the change bus and closes the Redis client, if any.
+func (a *app) closeRedis() {
+	if a.bus != nil {
+		a.bus.Close()
+	}
+	if a.redis != nil {
+		a.redis.Close()
+	}
 }
 
 func (a *app) closeDBs() error {
