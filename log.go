@@ -59,6 +59,17 @@ type Log struct {
 	Error           string // "" on success
 	RequestBody     string // kept only when detailed logging is on
 	ResponseBody    string // kept only when detailed logging is on
+	// Attempts are the channels tried, in order; the last is the one that
+	// answered, unless the request failed. Empty when no channel was tried.
+	Attempts []LogAttempt
+}
+
+// LogAttempt is one channel tried for a request.
+type LogAttempt struct {
+	ChannelID int64
+	Status    int           // the provider's HTTP status, 0 when none came
+	Error     string        // why it failed, "" when it answered
+	Latency   time.Duration // until the answer began or the attempt failed
 }
 
 // LogFilter selects logs. Zero fields do not filter.

@@ -105,7 +105,21 @@ func logNode(l *aiproxy.Log) *model.Log {
 		Error:               optional(l.Error),
 		RequestBody:         optional(l.RequestBody),
 		ResponseBody:        optional(l.ResponseBody),
+		Attempts:            attemptNodes(l.Attempts),
 	}
+}
+
+func attemptNodes(as []aiproxy.LogAttempt) []*model.LogAttempt {
+	out := make([]*model.LogAttempt, len(as))
+	for i, a := range as {
+		n := &model.LogAttempt{ChannelID: strconv.FormatInt(a.ChannelID, 10), Error: optional(a.Error), LatencyMs: int(a.Latency / time.Millisecond)}
+		if a.Status != 0 {
+			st := a.Status
+			n.Status = &st
+		}
+		out[i] = n
+	}
+	return out
 }
 
 // Cursors are opaque to clients: the base64 of a log ID, paging to older logs.

@@ -198,14 +198,23 @@ type UpstreamError struct {
 
 // ClientFault reports whether the client's request caused the failure (a
 // 4xx other than those that indicate a problem with the channel itself:
-// 401, 403, 408, 429), so that retrying on another channel cannot help and
-// the provider's answer is passed on.
+// 401, 402, 403, 404, 408, 429), so that retrying on another channel
+// cannot help and the provider's answer is passed on. A 404 is the
+// channel's: the gateway routes only models it lists, so a provider that
+// does not know the model is a channel set up wrong.
 func (e *UpstreamError) ClientFault() bool {
 	switch e.Status {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
+	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden, http.StatusNotFound,
+		http.StatusRequestTimeout, http.StatusTooManyRequests:
 		return false
 	}
 	return e.Status >= 400 && e.Status < 500
+}
+
+// clone returns a copy of e.
+func (e *UpstreamError) clone() *UpstreamError {
+	c := *e
+	return &c
 }
 
 // Error implements error.

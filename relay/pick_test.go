@@ -2,11 +2,19 @@ package relay
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
 )
+
+// pick draws one channel with a fresh picker.
+func pick(chs []*aiproxy.Channel, tried []int64) *aiproxy.Channel {
+	p := picker{chs: chs, tried: tried}
+	return p.next(time.Now())
+}
 
 func TestPick(t *testing.T) {
 	chs := []*aiproxy.Channel{
@@ -50,6 +58,115 @@ func TestPick(t *testing.T) {
 			t.Fatalf("zero-weight channels not both picked: %v", seen)
 		}
 	})
+}
+
+// fakeHealth is a Health whose states a test sets.
+type fakeHealth struct {
+	states  map[int64]HealthState
+	probes  map[int64]bool // channels whose probe is free
+	reports []int64
+}
+
+func (f *fakeHealth) Check(ch int64, _ string, _ time.Time) HealthState { return f.states[ch] }
+func (f *fakeHealth) Probe(ch int64, _ string, _ time.Time) bool {
+	free := f.probes[ch]
+	f.probes[ch] = false
+	return free
+}
+func (f *fakeHealth) Report(ch int64, _ string, _ Outcome, _ BreakerPolicy) {
+	f.reports = append(f.reports, ch)
+}
+
+var _ Health = (*fakeHealth)(nil)
+
+// Open and parked channels are skipped, a lower tier serves when the top
+// one has no healthy channel, a half-open channel goes as the probe once,
+// and the soonest time a skipped channel frees up is kept.
+func TestPickHealth(t *testing.T) {
+	now := time.Now()
+	chs := []*aiproxy.Channel{
+		{ID: 1, Priority: 10, Weight: 1},
+		{ID: 2, Priority: 10, Weight: 1},
+		{ID: 3, Priority: 0, Weight: 1},
+	}
+	h := &fakeHealth{states: map[int64]HealthState{
+		1: {Breaker: BreakerOpen, OpenUntil: now.Add(20 * time.Second)},
+		2: {ParkedUntil: now.Add(7 * time.Second)},
+	}, probes: map[int64]bool{}}
+	p := picker{chs: chs, health: h}
+	if c := p.next(now); c == nil || c.ID != 3 {
+		t.Fatalf("picked %v, want the lower tier's channel 3", c)
+	}
+	if !p.parkedUntil.Equal(now.Add(7*time.Second)) || !p.openUntil.Equal(now.Add(20*time.Second)) {
+		t.Errorf("parked until %v, open until %v", p.parkedUntil, p.openUntil)
+	}
+	p.tried = append(p.tried, 3)
+	if c := p.next(now); c != nil {
+		t.Fatalf("picked %d with every channel skipped", c.ID)
+	}
+
+	h.states[1] = HealthState{Breaker: BreakerHalfOpen}
+	h.probes[1] = true
+	p = picker{chs: chs, health: h}
+	if c := p.next(now); c == nil || c.ID != 1 {
+		t.Fatalf("picked %v, want the half-open channel 1 as the probe", c)
+	}
+	p = picker{chs: chs, health: h} // the probe is taken now
+	if c := p.next(now); c == nil || c.ID != 3 {
+		t.Fatalf("picked %v while another request probes channel 1, want 3", c)
+	}
+}
+
+// The traffic split follows w × (1 − r)²: a chi-square goodness-of-fit
+// test over 60,000 draws with a fixed seed, against the critical value
+// for p = 0.001 (so that the test fails by chance once in a thousand
+// seeds, never with this one, and surely with a formula that differs).
+func TestPickDistribution(t *testing.T) {
+	chs := []*aiproxy.Channel{
+		{ID: 1, Priority: 0, Weight: 10},
+		{ID: 2, Priority: 0, Weight: 10},
+		{ID: 3, Priority: 0, Weight: 5},
+		{ID: 4, Priority: 0, Weight: 1},
+	}
+	rates := map[int64]float64{1: 0, 2: 0.3, 3: 0.1, 4: 0}
+	h := &fakeHealth{states: map[int64]HealthState{}}
+	for id, r := range rates {
+		h.states[id] = HealthState{ErrorRate: r}
+	}
+	want := map[int64]float64{}
+	total := 0.0
+	for _, c := range chs {
+		w := float64(c.Weight) * (1 - rates[c.ID]) * (1 - rates[c.ID])
+		want[c.ID] = w
+		total += w
+	}
+	const n = 60000
+	rnd := rand.New(rand.NewPCG(1, 2))
+	got := map[int64]int{}
+	for range n {
+		p := picker{chs: chs, health: h, rnd: rnd}
+		got[p.next(time.Now()).ID]++
+	}
+	chi2 := 0.0
+	for _, c := range chs {
+		e := n * want[c.ID] / total
+		d := float64(got[c.ID]) - e
+		chi2 += d * d / e
+	}
+	const critical = 16.27 // chi-square, 3 degrees of freedom, p = 0.001
+	if chi2 > critical {
+		t.Errorf("chi-square %.2f > %.2f: counts %v, expected shares %v of %.2f", chi2, critical, got, want, total)
+	}
+	// The plain weights (no steering) must be rejected by the same test.
+	plain := 0.0
+	for _, c := range chs {
+		e := n * float64(c.Weight) / 26
+		d := float64(got[c.ID]) - e
+		plain += d * d / e
+	}
+	if plain <= critical {
+		t.Errorf("the counts fit the unsteered weights too (chi-square %.2f): the test cannot tell", plain)
+	}
 }
 
 func TestCountUsage(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
@@ -15,6 +16,10 @@ import (
 
 // errIdle ends a stream whose provider went silent.
 var errIdle = errors.New("relay: stream idle timeout")
+
+// errAttemptTimeout ends an attempt that ran past its mode's timeout, or a
+// stream whose first event did not come in time.
+var errAttemptTimeout = errors.New("relay: attempt timeout")
 
 // route is the innermost handler: it picks channels for the model and
 // tries them in turn until one answers, recording every Attempt. Another
@@ -42,36 +47,95 @@ func (s *Server) route(ctx context.Context, req *Request) (*Response, error) {
 		attempts = 3
 	}
 	var tried [8]int64
-	var lastErr error
+	pk := picker{chs: chs, model: req.Model, health: s.Health, tried: tried[:0]}
+	var lastErr, limited error // limited: the soonest-free 429 among the failures
+	var limitedAfter time.Duration
 	sameAgain := false
-	for n := 0; n < attempts && n < len(tried); n++ {
-		ch := pick(chs, tried[:n])
+	for n := 0; n < attempts; n++ {
+		ch := pk.next(time.Now())
 		if ch == nil {
 			break
 		}
-		tried[n] = ch.ID
+		pk.tried = append(pk.tried, ch.ID)
 		resp, err := s.attempt(ctx, req, ch)
 		var ue *UpstreamError
 		if err != nil && errors.As(err, &ue) && ue.RetrySame && !sameAgain {
 			sameAgain = true
 			resp, err = s.attempt(ctx, req, ch)
 		}
+		s.report(ctx, ch, req.Model, err)
 		if err == nil {
 			return resp, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil || !retryable(err) {
-			break
+			return nil, err
+		}
+		if errors.As(err, &ue) && ue.Status == http.StatusTooManyRequests && (limited == nil || ue.RetryAfter < limitedAfter) {
+			limited, limitedAfter = err, ue.RetryAfter
 		}
 		s.logger().Warn("relay: channel failed", "request_id", req.ID, "channel", ch.ID, "model", req.Model, "err", err)
 	}
-	if lastErr == nil {
-		lastErr = aiproxy.Errorf(aiproxy.EUNAVAILABLE, "No channel is available for the model `%s`.", req.Model)
-	}
-	return nil, lastErr
+	return nil, s.noChannel(req, &pk, lastErr, limited)
 }
 
-// retryable reports whether another channel may succeed where err failed.
+// noChannel is the failure of a request no channel answered: a 429 when a
+// channel refused it for its rate limit or one is parked (Retry-After: the
+// soonest any frees up), else the last channel's failure, else why every
+// channel was skipped.
+func (s *Server) noChannel(req *Request, pk *picker, lastErr, limited error) error {
+	now := time.Now()
+	if limited != nil || pk.parkedUntil.After(now) {
+		var ue *UpstreamError
+		if limited == nil || !errors.As(limited, &ue) {
+			ue = &UpstreamError{Status: http.StatusTooManyRequests, Message: fmt.Sprintf("Every channel of the model `%s` is rate limited.", req.Model)}
+		} else {
+			ue = ue.clone()
+		}
+		if wait := pk.parkedUntil.Sub(now); pk.parkedUntil.After(now) && (ue.RetryAfter <= 0 || wait < ue.RetryAfter) {
+			ue.RetryAfter = wait
+		}
+		return ue
+	}
+	if lastErr != nil {
+		return lastErr
+	}
+	if pk.openUntil.After(now) {
+		return &UpstreamError{Status: http.StatusServiceUnavailable, RetryAfter: pk.openUntil.Sub(now),
+			Message: fmt.Sprintf("Every channel of the model `%s` is failing; the gateway tries again shortly.", req.Model)}
+	}
+	return aiproxy.Errorf(aiproxy.EUNAVAILABLE, "No channel is available for the model `%s`.", req.Model)
+}
+
+// report tells Health how an attempt on ch went. A failure the client
+// caused, or a client that left, says nothing of the channel and is not
+// reported; nor is a request the channel's protocol cannot express.
+func (s *Server) report(ctx context.Context, ch *aiproxy.Channel, model string, err error) {
+	if s.Health == nil || ctx.Err() != nil {
+		return
+	}
+	o := Outcome{At: time.Now()}
+	if err != nil {
+		var ue *UpstreamError
+		if !errors.As(err, &ue) || ue.ClientFault() {
+			return
+		}
+		o.Failed, o.Status, o.Error = true, ue.Status, ue.Error()
+		switch {
+		case ue.Status == http.StatusUnauthorized || ue.Status == http.StatusForbidden || ue.Status == http.StatusPaymentRequired ||
+			strings.Contains(ue.Type, "insufficient_quota") || strings.Contains(ue.Message, "insufficient_quota"):
+			o.Fatal = true
+		case ue.Status == http.StatusTooManyRequests || ue.Status == http.StatusServiceUnavailable:
+			o.RetryAfter = ue.RetryAfter
+		}
+	}
+	s.Health.Report(ch.ID, model, o, s.Breaker)
+}
+
+// retryable reports whether another channel may succeed where err failed:
+// a transport failure, a timeout, 429, 5xx, or a 401, 402, 403 or 404
+// meaning the channel cannot serve; not a failure the client caused
+// (400, 413, 422, a content-policy refusal), which goes back at once.
 func retryable(err error) bool {
 	var ue *UpstreamError
 	if errors.As(err, &ue) {
@@ -105,12 +169,32 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 		at.Err = err
 		at.Duration = time.Since(at.Start)
 		req.Attempts = append(req.Attempts, at)
+		la := aiproxy.LogAttempt{ChannelID: ch.ID, Status: at.Status, Latency: at.Duration}
+		if err != nil {
+			la.Error = err.Error()
+		}
+		l.Attempts = append(l.Attempts, la)
 	}()
 
 	if call.Body, call.Converted, err = s.upstreamBody(req, call, format); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
+	// The attempt's deadline: the mode's timeout for a whole answer, the
+	// first event's for a stream (then the idle timeout, in guard).
+	limit := s.Timeouts[req.Mode]
+	if call.Stream {
+		limit = s.FirstEventTimeout
+	}
+	var timer *time.Timer
+	if limit > 0 {
+		timer = time.AfterFunc(limit, func() { cancel(errAttemptTimeout) })
+	}
+	defer func() {
+		if timer != nil && (err != nil || !call.Stream) {
+			timer.Stop()
+		}
+	}()
 	hreq, err := ad.Request(ctx, call)
 	if err != nil {
 		cancel(nil)
@@ -118,6 +202,9 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 	}
 	hresp, err := s.Client.Do(hreq)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			err = errAttemptTimeout
+		}
 		cancel(nil)
 		return nil, transportError(err)
 	}
@@ -132,12 +219,15 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 		return nil, ue
 	}
 	if call.Stream {
-		return s.openStream(ctx, cancel, req, call, ad, hresp)
+		return s.openStream(ctx, cancel, timer, req, call, ad, hresp)
 	}
 	defer cancel(nil)
 	defer hresp.Body.Close()
 	resp, err = ad.Response(call, hresp)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			return nil, transportError(errAttemptTimeout)
+		}
 		if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			return nil, transportError(err)
 		}
@@ -212,7 +302,7 @@ func (s *Server) upstreamBody(req *Request, call *Call, format Format) ([]byte, 
 // openStream starts reading a streaming answer: metered (usage, text,
 // first byte), guarded (idle timeout; closing cancels the upstream
 // request), and converted or renamed for the client.
-func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc, req *Request, call *Call, ad Adaptor, hresp *http.Response) (*Response, error) {
+func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc, first *time.Timer, req *Request, call *Call, ad Adaptor, hresp *http.Response) (*Response, error) {
 	st, err := ad.Stream(call, hresp)
 	if err != nil {
 		hresp.Body.Close()
@@ -225,7 +315,12 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 		idle = 5 * time.Minute
 	}
 	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved(), events: call.Converted}
-	g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })
+	if first != nil {
+		first.Stop() // the guard's timer takes over, from the first event's limit
+		g.timer = time.AfterFunc(s.FirstEventTimeout, func() { cancel(errAttemptTimeout) })
+	} else {
+		g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })
+	}
 	var out Stream = g
 	format := ad.Format()
 	switch {
@@ -234,8 +329,35 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 	case call.Mapped():
 		out = &renamer{Stream: g, format: format, model: req.Model}
 	}
-	resp.Stream = out
+	// The first event is read here, so that a stream that fails before
+	// it (a provider that sends headers and then nothing, or an error
+	// event) is retried on another channel: nothing has reached the client.
+	c, err := out.Next()
+	if err != nil && err != io.EOF {
+		out.Close()
+		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			err = transportError(errAttemptTimeout)
+		}
+		return nil, err
+	}
+	resp.Stream = &peeked{Stream: out, first: c, err: err}
 	return resp, nil
+}
+
+// peeked is a stream whose first chunk (or end) was read already.
+type peeked struct {
+	Stream
+	first *Chunk
+	err   error
+	done  bool
+}
+
+func (p *peeked) Next() (*Chunk, error) {
+	if !p.done {
+		p.done = true
+		return p.first, p.err
+	}
+	return p.Stream.Next()
 }
 
 // guard is the innermost wrapper of an upstream stream: it ends the
@@ -359,7 +481,7 @@ func (r *renamer) Next() (*Chunk, error) {
 // transportError turns a failed round trip into an *UpstreamError.
 func transportError(err error) error {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errIdle) {
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errIdle) || errors.Is(err, errAttemptTimeout) {
 		return &UpstreamError{Timeout: true, Message: "timeout: " + err.Error()}
 	}
 	var ue *UpstreamError

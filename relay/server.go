@@ -84,9 +84,24 @@ type Server struct {
 	// MaxAttempts is how many channels one request may try before it fails.
 	// 0 means 3.
 	MaxAttempts int
+	// Health steers requests away from failing channels (error rates,
+	// breakers, Retry-After parking) and is told how every attempt went.
+	// Nil means every channel is taken as healthy.
+	Health Health
+	// Breaker is the breaker policy of every channel; its zero fields take
+	// the defaults (BreakerPolicy).
+	Breaker BreakerPolicy
 	// StreamIdleTimeout ends a stream whose provider sends nothing for this
 	// long. 0 means 5 minutes.
 	StreamIdleTimeout time.Duration
+	// Timeouts bound a non-streaming attempt by mode, from sending the
+	// request to the answer read whole; a mode missing (or 0) has no bound
+	// of its own beyond the transport's. An attempt that runs out is a
+	// timeout, tried again on another channel.
+	Timeouts map[aiproxy.Mode]time.Duration
+	// FirstEventTimeout bounds a streaming attempt until its first event
+	// (then StreamIdleTimeout applies); 0 means StreamIdleTimeout.
+	FirstEventTimeout time.Duration
 	// SaveBodies keeps request and response bodies (up to MaxSavedBody
 	// bytes each) in the logs.
 	SaveBodies bool

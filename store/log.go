@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,6 +45,42 @@ type logRow struct {
 	Error            string    `bun:"error"`
 	RequestBody      string    `bun:"request_body"`
 	ResponseBody     string    `bun:"response_body"`
+	Attempts         string    `bun:"attempts,nullzero"`
+}
+
+// attemptJSON is a LogAttempt as the attempts column keeps it.
+type attemptJSON struct {
+	ChannelID int64  `json:"channel"`
+	Status    int    `json:"status,omitempty"`
+	Error     string `json:"error,omitempty"`
+	LatencyUS int64  `json:"latency_us"`
+}
+
+// maxAttemptError caps the error text kept per attempt.
+const maxAttemptError = 512
+
+func attemptsColumn(as []aiproxy.LogAttempt) string {
+	if len(as) == 0 {
+		return ""
+	}
+	js := make([]attemptJSON, len(as))
+	for i, a := range as {
+		js[i] = attemptJSON{ChannelID: a.ChannelID, Status: a.Status, Error: text(a.Error, maxAttemptError), LatencyUS: a.Latency.Microseconds()}
+	}
+	b, _ := json.Marshal(js)
+	return string(b)
+}
+
+func attemptsOf(col string) []aiproxy.LogAttempt {
+	var js []attemptJSON
+	if col == "" || json.Unmarshal([]byte(col), &js) != nil {
+		return nil
+	}
+	as := make([]aiproxy.LogAttempt, len(js))
+	for i, a := range js {
+		as[i] = aiproxy.LogAttempt{ChannelID: a.ChannelID, Status: a.Status, Error: a.Error, Latency: time.Duration(a.LatencyUS) * time.Microsecond}
+	}
+	return as
 }
 
 // toLogRow converts l for insertion. The log comes from the relay, which
@@ -81,6 +118,7 @@ func toLogRow(l *aiproxy.Log) logRow {
 		Error:            text(l.Error, 0),
 		RequestBody:      text(l.RequestBody, 0),
 		ResponseBody:     text(l.ResponseBody, 0),
+		Attempts:         attemptsColumn(l.Attempts),
 	}
 }
 
@@ -118,6 +156,7 @@ func (r *logRow) log() *aiproxy.Log {
 		Error:        r.Error,
 		RequestBody:  r.RequestBody,
 		ResponseBody: r.ResponseBody,
+		Attempts:     attemptsOf(r.Attempts),
 	}
 }
 

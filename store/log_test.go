@@ -46,6 +46,12 @@ func testLog(i int) *aiproxy.Log {
 	if i%3 == 0 {
 		l.StatusCode = 502
 		l.Error = "upstream said: it's broken \\ 🔥"
+		l.Attempts = []aiproxy.LogAttempt{
+			{ChannelID: 1, Status: 500, Error: "upstream: 🔥 \"down\"", Latency: 1500 * time.Microsecond},
+			{ChannelID: 2, Latency: 3 * time.Second},
+		}
+	} else if i%2 == 0 {
+		l.Attempts = []aiproxy.LogAttempt{{ChannelID: l.ChannelID, Status: 200, Latency: 40 * time.Millisecond}}
 	}
 	return l
 }

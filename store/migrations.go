@@ -45,7 +45,7 @@ type migrationSet struct {
 // tables there already, which the idempotent steps allow.
 var migrationSets = []migrationSet{
 	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3}},
-	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2}},
+	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2, logsV3}},
 }
 
 // migrations returns the set's migrations in the dialect's SQL, named
@@ -162,6 +162,11 @@ var logsV1 = []string{
 // has some).
 var mainV2 = []string{
 	`ALTER TABLE "channels" {add} "config" {text} NULL`,
+}
+
+// logsV3 adds the attempts of a request: the channels tried, as JSON.
+var logsV3 = []string{
+	`ALTER TABLE "logs" {add} "attempts" {text} NULL`,
 }
 
 // mainV3 adds the settings every replica shares, such as the hash of a

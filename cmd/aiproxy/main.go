@@ -81,6 +81,10 @@ type app struct {
 	logs     *store.LogWriter
 	redis    *store.Redis    // nil unless REDIS is set
 	bus      *store.RedisBus // on redis; nil without it
+	// health is the channels' health routing reads: shared through Redis
+	// when REDIS is set (redisHealth, closed on shutdown), else in memory.
+	health      relay.Health
+	redisHealth *store.RedisHealth
 	handler  http.Handler
 	inflight sync.WaitGroup
 	// adminKeySHA256 is the hash of the admin key kept in a shared
@@ -117,6 +121,10 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		}
 		a.bus = store.NewRedisBus(a.redis)
 		a.store.Bus = a.bus
+		a.redisHealth = store.NewRedisHealth(a.redis)
+		a.health = a.redisHealth
+	} else {
+		a.health = store.NewMemoryHealth()
 	}
 	if err := a.store.Start(ctx); err != nil {
 		a.closeRedis()
@@ -153,6 +161,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		StreamIdleTimeout: cfg.StreamIdleTimeout,
 		SaveBodies:        cfg.SaveAllLogDetail,
+		Health:            a.health,
 	}
 	r := chi.NewRouter()
 	r.Use(a.track)
@@ -243,6 +252,9 @@ func (a *app) Close(ctx context.Context) error {
 
 // closeRedis stops the change bus and closes the Redis client, if any.
 func (a *app) closeRedis() {
+	if a.redisHealth != nil {
+		a.redisHealth.Close()
+	}
 	if a.bus != nil {
 		a.bus.Close()
 	}

@@ -95,6 +95,7 @@ type ComplexityRoot struct {
 
 	Log struct {
 		Amount              func(childComplexity int) int
+		Attempts            func(childComplexity int) int
 		CacheCreationTokens func(childComplexity int) int
 		CachedTokens        func(childComplexity int) int
 		ChannelID           func(childComplexity int) int
@@ -123,6 +124,13 @@ type ComplexityRoot struct {
 		Unpriced            func(childComplexity int) int
 		UpstreamModel       func(childComplexity int) int
 		UsageCounted        func(childComplexity int) int
+	}
+
+	LogAttempt struct {
+		ChannelID func(childComplexity int) int
+		Error     func(childComplexity int) int
+		LatencyMs func(childComplexity int) int
+		Status    func(childComplexity int) int
 	}
 
 	LogConnection struct {
@@ -472,6 +480,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.Amount(childComplexity), true
+	case "Log.attempts":
+		if e.ComplexityRoot.Log.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Attempts(childComplexity), true
 	case "Log.cacheCreationTokens":
 		if e.ComplexityRoot.Log.CacheCreationTokens == nil {
 			break
@@ -640,6 +654,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.UsageCounted(childComplexity), true
+
+	case "LogAttempt.channelId":
+		if e.ComplexityRoot.LogAttempt.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogAttempt.ChannelID(childComplexity), true
+	case "LogAttempt.error":
+		if e.ComplexityRoot.LogAttempt.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogAttempt.Error(childComplexity), true
+	case "LogAttempt.latencyMs":
+		if e.ComplexityRoot.LogAttempt.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogAttempt.LatencyMs(childComplexity), true
+	case "LogAttempt.status":
+		if e.ComplexityRoot.LogAttempt.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogAttempt.Status(childComplexity), true
 
 	case "LogConnection.edges":
 		if e.ComplexityRoot.LogConnection.Edges == nil {
@@ -1314,6 +1353,19 @@ type Log {
   "Only when detailed logging (SAVE_ALL_LOG_DETAIL) is on."
   requestBody: String
   responseBody: String
+  "The channels tried, in order: the last answered, unless the request failed."
+  attempts: [LogAttempt!]!
+}
+
+"One channel tried for a request."
+type LogAttempt {
+  channelId: ID!
+  "The provider's HTTP status; null when none came (a connection error, a timeout)."
+  status: Int
+  "Why the attempt failed; null when the channel answered."
+  error: String
+  "Until the answer began or the attempt failed, in milliseconds."
+  latencyMs: Int!
 }
 
 type LogEdge {
@@ -1651,8 +1703,24 @@ func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.C
 		return ec.fieldContext_Log_requestBody(ctx, field)
 	case "responseBody":
 		return ec.fieldContext_Log_responseBody(ctx, field)
+	case "attempts":
+		return ec.fieldContext_Log_attempts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Log", field.Name)
+}
+
+func (ec *executionContext) childFields_LogAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channelId":
+		return ec.fieldContext_LogAttempt_channelId(ctx, field)
+	case "status":
+		return ec.fieldContext_LogAttempt_status(ctx, field)
+	case "error":
+		return ec.fieldContext_LogAttempt_error(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_LogAttempt_latencyMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LogAttempt", field.Name)
 }
 
 func (ec *executionContext) childFields_LogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3663,6 +3731,130 @@ func (ec *executionContext) _Log_responseBody(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Log_responseBody(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
+}
+
+func (ec *executionContext) _Log_attempts(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.LogAttempt) graphql.Marshaler {
+			return ec.marshalNLogAttempt2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogAttemptᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Log",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LogAttempt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LogAttempt_channelId(ctx context.Context, field graphql.CollectedField, obj *model.LogAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogAttempt_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogAttempt_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogAttempt", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LogAttempt_status(ctx context.Context, field graphql.CollectedField, obj *model.LogAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogAttempt_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogAttempt_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogAttempt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LogAttempt_error(ctx context.Context, field graphql.CollectedField, obj *model.LogAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogAttempt_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogAttempt_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogAttempt", field, false, false, "String")
+}
+
+func (ec *executionContext) _LogAttempt_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.LogAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogAttempt_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogAttempt_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogAttempt", field, false, false, "Int")
 }
 
 func (ec *executionContext) _LogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.LogConnection) (ret graphql.Marshaler) {
@@ -7658,6 +7850,59 @@ func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "attempts":
+			out.Values[i] = ec._Log_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var logAttemptImplementors = []string{"LogAttempt"}
+
+func (ec *executionContext) _LogAttempt(ctx context.Context, sel ast.SelectionSet, obj *model.LogAttempt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, logAttemptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LogAttempt")
+		case "channelId":
+			out.Values[i] = ec._LogAttempt_channelId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._LogAttempt_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._LogAttempt_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._LogAttempt_latencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8794,6 +9039,30 @@ func (ec *executionContext) marshalNLog2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgr
 		return graphql.Null
 	}
 	return ec._Log(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLogAttempt2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogAttemptᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LogAttempt) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLogAttempt2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogAttempt(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLogAttempt2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogAttempt(ctx context.Context, sel ast.SelectionSet, v *model.LogAttempt) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LogAttempt!")
+		return graphql.Null
+	}
+	return ec._LogAttempt(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNLogConnection2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogConnection(ctx context.Context, sel ast.SelectionSet, v *model.LogConnection) graphql.Marshaler {

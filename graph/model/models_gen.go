@@ -58,6 +58,19 @@ type Log struct {
 	// Only when detailed logging (SAVE_ALL_LOG_DETAIL) is on.
 	RequestBody  *string `json:"requestBody,omitempty"`
 	ResponseBody *string `json:"responseBody,omitempty"`
+	// The channels tried, in order: the last answered, unless the request failed.
+	Attempts []*LogAttempt `json:"attempts"`
+}
+
+// One channel tried for a request.
+type LogAttempt struct {
+	ChannelID string `json:"channelId"`
+	// The provider's HTTP status; null when none came (a connection error, a timeout).
+	Status *int `json:"status,omitempty"`
+	// Why the attempt failed; null when the channel answered.
+	Error *string `json:"error,omitempty"`
+	// Until the answer began or the attempt failed, in milliseconds.
+	LatencyMs int `json:"latencyMs"`
 }
 
 type LogConnection struct {

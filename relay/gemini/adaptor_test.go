@@ -200,7 +200,7 @@ func TestAdaptorError(t *testing.T) {
 		{"error_429", 429, "RESOURCE_EXHAUSTED", "You exceeded your current quota", 12 * time.Second, false},
 		{"error_500", 500, "INTERNAL", "An internal error has occurred.", 0, false},
 		{"error_503", 503, "UNAVAILABLE", "The model is overloaded.", 0, false},
-		{"error_array", 404, "NOT_FOUND", "models/gemini-9 is not found", 0, true},
+		{"error_array", 404, "NOT_FOUND", "models/gemini-9 is not found", 0, false}, // a model the channel lists but its provider lacks: the channel's fault,
 		{"error_502", 502, "UNAVAILABLE", "<html><head><title>502 Bad Gateway</title>", 0, false},
 	}
 	for _, tt := range tests {

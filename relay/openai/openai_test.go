@@ -130,7 +130,7 @@ func TestError(t *testing.T) {
 		{"rate limit", 429, http.Header{"Retry-After": {"7"}}, `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`, "Rate limit reached", "rate_limit_exceeded", 7 * time.Second, false},
 		{"html from a proxy", 502, nil, "<html>Bad Gateway</html>", "<html>Bad Gateway</html>", "", 0, false},
 		{"channel key rejected", 401, nil, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, "Incorrect API key provided", "invalid_api_key", 0, false},
-		{"empty body", 404, nil, "", "Not Found", "", 0, true},
+		{"empty body", 404, nil, "", "Not Found", "", 0, false}, // 404: the channel cannot serve
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

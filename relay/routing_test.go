@@ -1,0 +1,212 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
+	"github.com/aiproxy/aiproxy/relay/providers"
+	"github.com/aiproxy/aiproxy/relay/relaytest"
+	"github.com/aiproxy/aiproxy/store"
+)
+
+// routing is a gateway in front of two fake OpenAI providers: channel 1
+// (priority 10) serves the model "m" as up1Model, channel 2 (priority 0)
+// serves it as an ordinary model, so that every request tries channel 1
+// first while it is healthy.
+type routing struct {
+	mem      *relaytest.Memory
+	up1, up2 *relaytest.Provider
+	health   *store.MemoryHealth
+	client   openai.Client
+	srv      *httptest.Server
+}
+
+func newRouting(t *testing.T, up1Model string) *routing {
+	t.Helper()
+	up1, srv1 := relaytest.Start(t, relaytest.WithKey("sk-up"))
+	up2, srv2 := relaytest.Start(t, relaytest.WithKey("sk-up"))
+	mem := relaytest.NewMemory()
+	mem.AddToken(testKey, &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true}, &aiproxy.Group{ID: "acme", Enabled: true})
+	mem.SetChannels(
+		&aiproxy.Channel{ID: 1, Name: "first", Type: "openai", BaseURL: srv1.URL + "/v1", Key: "sk-up", Priority: 10, Enabled: true,
+			Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: up1Model}}},
+		&aiproxy.Channel{ID: 2, Name: "second", Type: "openai", BaseURL: srv2.URL + "/v1", Key: "sk-up", Enabled: true,
+			Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: "gpt-4o-mini"}}},
+	)
+	h := store.NewMemoryHealth()
+	s := &relay.Server{Keys: mem, Catalog: mem, Logs: mem, Providers: providers.Providers(), Ingresses: providers.Ingresses(), Health: h}
+	r := chi.NewRouter()
+	s.Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return &routing{mem: mem, up1: up1, up2: up2, health: h, srv: srv,
+		client: openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(testKey), option.WithMaxRetries(0))}
+}
+
+func (r *routing) chat(t *testing.T, stream bool) (string, error) {
+	t.Helper()
+	p := openai.ChatCompletionNewParams{Model: "m", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")}}
+	if !stream {
+		res, err := r.client.Chat.Completions.New(context.Background(), p)
+		if err != nil {
+			return "", err
+		}
+		return res.Choices[0].Message.Content, nil
+	}
+	st := r.client.Chat.Completions.NewStreaming(context.Background(), p)
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil {
+		return "", err
+	}
+	return acc.Choices[0].Message.Content, nil
+}
+
+// A channel that fails over to another: the client gets the healthy
+// channel's answer, and the log's attempts tell what happened.
+func TestFailoverRecordsAttempts(t *testing.T) {
+	for _, tt := range []struct {
+		model  string
+		status int
+	}{
+		{relaytest.ModelServerError, 500},
+		{relaytest.ModelUnavailable, 503},
+		{relaytest.ModelUnauthorized, 401},
+		{relaytest.ModelForbidden, 403},
+		{relaytest.ModelNotFound, 404},
+		{relaytest.ModelRateLimited, 429},
+	} {
+		t.Run(tt.model, func(t *testing.T) {
+			r := newRouting(t, tt.model)
+			for _, stream := range []bool{false, true} {
+				text, err := r.chat(t, stream)
+				if err != nil || !strings.Contains(text, "hello") {
+					t.Fatalf("stream=%v: answer %q, %v", stream, text, err)
+				}
+				l := r.mem.NextLog(t)
+				if l.StatusCode != 200 || l.ChannelID != 2 {
+					t.Errorf("log status %d channel %d", l.StatusCode, l.ChannelID)
+				}
+				if len(l.Attempts) == 2 {
+					if a := l.Attempts[0]; a.ChannelID != 1 || a.Status != tt.status || a.Error == "" {
+						t.Errorf("first attempt %+v", a)
+					}
+					if a := l.Attempts[1]; a.ChannelID != 2 || a.Status != 200 || a.Error != "" {
+						t.Errorf("second attempt %+v", a)
+					}
+				} else if tt.status != 429 && tt.status != 401 && tt.status != 403 || !stream {
+					// After a 429 (parked) or an auth failure (breaker open
+					// at once) the second request goes straight to channel 2.
+					t.Errorf("attempts %+v", l.Attempts)
+				}
+			}
+		})
+	}
+}
+
+// A 400 is the client's: passed on at once, no other channel tried, and
+// the channel's health untouched.
+func TestClientErrorNotRetried(t *testing.T) {
+	r := newRouting(t, relaytest.ModelBadRequest)
+	_, err := r.chat(t, false)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Fatalf("err %v, want the provider's 400", err)
+	}
+	l := r.mem.NextLog(t)
+	if len(l.Attempts) != 1 || len(r.up2.Requests()) != 0 {
+		t.Errorf("attempts %+v, channel 2 got %d requests", l.Attempts, len(r.up2.Requests()))
+	}
+	if st := r.health.Check(1, "m", time.Now()); st.Breaker != aiproxy.BreakerClosed || st.ErrorRate != 0 {
+		t.Errorf("channel 1 health %+v after the client's error", st)
+	}
+}
+
+// A channel failing every request stops getting traffic after at most 10
+// of its requests; all of them are answered by the other channel.
+func TestBreakerSteersAway(t *testing.T) {
+	r := newRouting(t, relaytest.ModelServerError)
+	for i := range 30 {
+		if _, err := r.chat(t, i%2 == 1); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		r.mem.NextLog(t)
+	}
+	if n := len(r.up1.Requests()); n == 0 || n > 10 {
+		t.Errorf("the failing channel got %d of 30 requests, want 1 to 10", n)
+	}
+	if st := r.health.Check(1, "m", time.Now()); st.Breaker != aiproxy.BreakerOpen {
+		t.Errorf("channel 1 breaker %v, want open", st.Breaker)
+	}
+}
+
+// A 429 with Retry-After parks the channel: the next requests go straight
+// to the other one, and with no other channel the client gets a 429 with
+// Retry-After, not a 500.
+func TestRateLimitParks(t *testing.T) {
+	r := newRouting(t, relaytest.ModelRateLimited)
+	for range 3 {
+		if _, err := r.chat(t, false); err != nil {
+			t.Fatal(err)
+		}
+		r.mem.NextLog(t)
+	}
+	if n := len(r.up1.Requests()); n != 1 {
+		t.Errorf("the parked channel got %d requests, want 1", n)
+	}
+	if st := r.health.Check(1, "m", time.Now()); !st.ParkedUntil.After(time.Now()) {
+		t.Errorf("channel 1 not parked: %+v", st)
+	}
+
+	// Only the rate-limited channel left.
+	r.mem.SetChannels(&aiproxy.Channel{ID: 1, Name: "first", Type: "openai", BaseURL: r.up1URL(t), Key: "sk-up", Enabled: true,
+		Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: relaytest.ModelRateLimited}}})
+	req, _ := http.NewRequest(http.MethodPost, r.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q: want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func (r *routing) up1URL(t *testing.T) string {
+	t.Helper()
+	for _, c := range r.mem.Channels("m") {
+		if c.ID == 1 {
+			return c.BaseURL
+		}
+	}
+	t.Fatal("no channel 1")
+	return ""
+}
+
+// A stream that breaks after its first byte reached the client is not
+// retried (the client would get a duplicated answer): the client sees the
+// break, and the log says which channel broke.
+func TestStreamCutNotRetried(t *testing.T) {
+	r := newRouting(t, relaytest.ModelCut)
+	if _, err := r.chat(t, true); err == nil {
+		t.Fatal("a cut stream ended without an error")
+	}
+	l := r.mem.NextLog(t)
+	if len(l.Attempts) != 1 || l.Attempts[0].ChannelID != 1 || len(r.up2.Requests()) != 0 {
+		t.Errorf("attempts %+v, channel 2 got %d requests", l.Attempts, len(r.up2.Requests()))
+	}
+}
