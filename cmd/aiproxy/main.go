@@ -74,19 +74,19 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 // app is the wired gateway.
 type app struct {
-	cfg      Config
-	db       *store.DB
-	logDB    *store.DB // == db unless LOG_SQL_DSN is set
-	store    *store.Store
-	logs     *store.LogWriter
-	redis    *store.Redis    // nil unless REDIS is set
-	bus      *store.RedisBus // on redis; nil without it
+	cfg   Config
+	db    *store.DB
+	logDB *store.DB // == db unless LOG_SQL_DSN is set
+	store *store.Store
+	logs  *store.LogWriter
+	redis *store.Redis    // nil unless REDIS is set
+	bus   *store.RedisBus // on redis; nil without it
 	// health is the channels' health routing reads: shared through Redis
 	// when REDIS is set (redisHealth, closed on shutdown), else in memory.
 	health      relay.Health
 	redisHealth *store.RedisHealth
-	handler  http.Handler
-	inflight sync.WaitGroup
+	handler     http.Handler
+	inflight    sync.WaitGroup
 	// adminKeySHA256 is the hash of the admin key kept in a shared
 	// database, when ADMIN_KEY is unset; generatedKey the key, when this
 	// replica generated it now.
