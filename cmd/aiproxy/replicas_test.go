@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay/relaytest"
 	"github.com/aiproxy/aiproxy/store/storetest"
 )
@@ -72,4 +73,68 @@ func TestReplicasShareChanges(t *testing.T) {
 		t.Errorf("replica A answered %d for the token it disabled, want 401 at once", st)
 	}
 	within(t, "the disabled token", key, http.StatusUnauthorized)
+}
+
+// TestReplicasShareBreakers runs two gateways on one PostgreSQL database
+// and one Redis, with a failing channel above a healthy one: the breaker
+// opened by the failures A saw steers B's traffic away at once, without B
+// sending the failing channel a request of its own.
+func TestReplicasShareBreakers(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	prefix := storetest.Redis(t).Prefix
+	bad, badURL := relaytest.Start(t, relaytest.WithKey("sk-bad"))
+	_, up := relaytest.Start(t, relaytest.WithKey("sk-upstream-secret-key"))
+	replica := func() *gateway {
+		cfg := testConfig(t, dsn)
+		cfg.Redis = os.Getenv("TEST_REDIS_URL")
+		cfg.redisPrefix = prefix
+		return startGateway(t, cfg)
+	}
+	a, b := replica(), replica()
+	key := setup(t, a.srv.URL, up.URL)
+	admin(t, a.srv.URL, `mutation($u: String!) { createChannel(input: {name: "failing", type: "openai", baseURL: $u, key: "sk-bad",
+		models: ["gpt-4o-mini"], modelMapping: [{from: "gpt-4o-mini", to: "fake-error-500"}], priority: 10}) { id } }`,
+		map[string]any{"u": badURL.URL + "/v1"}, nil)
+	// Both replicas know the new channel before the test goes on.
+	for _, g := range []*gateway{a, b} {
+		for deadline := time.Now().Add(time.Second); len(g.app.store.Cache().Channels("gpt-4o-mini")) != 2; {
+			if time.Now().After(deadline) {
+				t.Fatal("a replica does not see the failing channel")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i := range 10 {
+		if st := chatStatus(t, a.srv.URL, key); st != http.StatusOK {
+			t.Fatalf("request %d through A: %d", i, st)
+		}
+	}
+	seen := len(bad.Requests())
+	if seen == 0 || seen > 10 {
+		t.Fatalf("the failing channel got %d of A's 10 requests", seen)
+	}
+	// B learns of the open breaker through Redis within a second.
+	deadline := time.Now().Add(time.Second)
+	for {
+		states := b.app.redisHealth.Snapshot()
+		open := false
+		for _, h := range states {
+			open = open || h.State.Breaker == aiproxy.BreakerOpen
+		}
+		if open {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica B does not see the open breaker: %+v", states)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 10 {
+		if st := chatStatus(t, b.srv.URL, key); st != http.StatusOK {
+			t.Fatalf("request %d through B: %d", i, st)
+		}
+	}
+	if n := len(bad.Requests()); n != seen {
+		t.Errorf("B sent the failing channel %d requests despite the open breaker", n-seen)
+	}
 }
