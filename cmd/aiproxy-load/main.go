@@ -44,6 +44,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,6 +75,7 @@ var allScenarios = []string{"throughput", "latency", "ttfb", "streams", "early",
 // config is the run's configuration, from flags.
 type config struct {
 	Gateway       string        `json:"gateway,omitempty"`
+	Redis         string        `json:"redis,omitempty"`
 	Scenarios     []string      `json:"scenarios"`
 	Targets       []string      `json:"targets"`
 	Workers       int           `json:"workers"`
@@ -122,6 +124,7 @@ func parseFlags(args []string) (*config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.Gateway, "gateway", "", "gateway binary to run; empty builds ./cmd/aiproxy")
+	fs.StringVar(&cfg.Redis, "redis", "", "a Redis URL on 127.0.0.1 (redis://127.0.0.1:6379/0) for the gateway's REDIS, under a key prefix of this run's own; empty runs it without Redis")
 	run := fs.String("run", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ","))
 	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure, comma-separated: "+strings.Join(allTargets, ",")+" (the gateway process always starts)")
 	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent workers for the throughput scenario")
@@ -356,7 +359,13 @@ func setUp(ctx context.Context, cfg *config, ps *procs, say func(string, ...any)
 		return nil, err
 	}
 	adminKey := randomKey()
-	gwProc, err := ps.startGateway(ctx, bin, ps.dir, adminKey)
+	if cfg.Redis != "" {
+		u, err := url.Parse(cfg.Redis)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() != loopback {
+			return nil, fmt.Errorf("-redis: want a redis:// URL on 127.0.0.1, got %q", cfg.Redis)
+		}
+	}
+	gwProc, err := ps.startGateway(ctx, bin, ps.dir, adminKey, cfg.Redis)
 	if err != nil {
 		return nil, err
 	}

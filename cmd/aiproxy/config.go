@@ -29,10 +29,7 @@ type Config struct {
 	StreamIdleTimeout time.Duration // STREAM_IDLE_TIMEOUT
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
 
-	// redisPrefix is the prefix of the gateway's Redis keys and channels;
-	// "" means store.OpenRedis's default. Only tests set it, so that
-	// gateways of concurrent tests sharing one server stay apart.
-	redisPrefix string
+	RedisPrefix string // REDIS_PREFIX; "" means "aiproxy:"
 }
 
 // loadConfig reads the configuration through getenv.
@@ -44,12 +41,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return def
 	}
 	c := Config{
-		Listen:     env("LISTEN", ":3000"),
-		AdminKey:   env("ADMIN_KEY", ""),
-		SQLDSN:     env("SQL_DSN", ""),
-		LogSQLDSN:  env("LOG_SQL_DSN", ""),
-		SQLitePath: env("SQLITE_PATH", filepath.Join("data", "aiproxy.db")),
-		Redis:      env("REDIS", ""),
+		Listen:      env("LISTEN", ":3000"),
+		AdminKey:    env("ADMIN_KEY", ""),
+		SQLDSN:      env("SQL_DSN", ""),
+		LogSQLDSN:   env("LOG_SQL_DSN", ""),
+		SQLitePath:  env("SQLITE_PATH", filepath.Join("data", "aiproxy.db")),
+		Redis:       env("REDIS", ""),
+		RedisPrefix: env("REDIS_PREFIX", ""),
 	}
 	var errs []error
 	boolean := func(k string, def bool) bool {

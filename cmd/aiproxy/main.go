@@ -115,7 +115,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	a.store = store.New(a.db, a.logDB)
 	a.store.CheckChannel = ps.Check
 	if cfg.Redis != "" {
-		if a.redis, err = store.OpenRedis(ctx, cfg.Redis, cfg.redisPrefix); err != nil {
+		if a.redis, err = store.OpenRedis(ctx, cfg.Redis, cfg.RedisPrefix); err != nil {
 			a.closeDBs()
 			return nil, err
 		}

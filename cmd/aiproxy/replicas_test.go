@@ -38,7 +38,7 @@ func TestReplicasShareChanges(t *testing.T) {
 	replica := func() *gateway {
 		cfg := testConfig(t, dsn)
 		cfg.Redis = os.Getenv("TEST_REDIS_URL")
-		cfg.redisPrefix = prefix
+		cfg.RedisPrefix = prefix
 		return startGateway(t, cfg)
 	}
 	a, b := replica(), replica()
@@ -87,7 +87,7 @@ func TestReplicasShareBreakers(t *testing.T) {
 	replica := func() *gateway {
 		cfg := testConfig(t, dsn)
 		cfg.Redis = os.Getenv("TEST_REDIS_URL")
-		cfg.redisPrefix = prefix
+		cfg.RedisPrefix = prefix
 		return startGateway(t, cfg)
 	}
 	a, b := replica(), replica()
