@@ -54,9 +54,56 @@ type Channel struct {
 	ModelMapping []ModelMapping
 	Priority     int
 	Weight       int // relative share within a priority; 0 counts as 1
-	Enabled      bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Sets are the channel sets the channel belongs to: a group's requests
+	// go only to channels in one of its AvailableSets. Validate makes an
+	// empty list {DefaultSet}.
+	Sets      []string
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DefaultSet is the channel set of channels and groups that name none.
+const DefaultSet = "default"
+
+var setPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// cleanSets trims, dedupes and checks set names; an empty list becomes
+// {DefaultSet}. It returns an EINVALID *Error naming field.
+func cleanSets(field string, sets []string) ([]string, error) {
+	sets = CleanNames(sets)
+	if len(sets) == 0 {
+		return []string{DefaultSet}, nil
+	}
+	if len(sets) > 32 {
+		return nil, FieldErrorf(field, "at most 32 sets")
+	}
+	for _, s := range sets {
+		if !setPattern.MatchString(s) {
+			return nil, FieldErrorf(field, "set %q: letters, digits, '_', '.', '-'; at most 64 characters", s)
+		}
+	}
+	return sets, nil
+}
+
+// InSets reports whether the channel belongs to one of sets (an empty
+// list meaning {DefaultSet}, as for the channel's own).
+func (c *Channel) InSets(sets []string) bool {
+	mine := c.Sets
+	if len(mine) == 0 {
+		mine = []string{DefaultSet}
+	}
+	if len(sets) == 0 {
+		sets = []string{DefaultSet}
+	}
+	for _, a := range mine {
+		for _, b := range sets {
+			if a == b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UpstreamModel returns the name to send upstream for the model a client
@@ -124,6 +171,10 @@ func (c *Channel) Validate() error {
 	if c.Priority < -1000000 || c.Priority > 1000000 {
 		return FieldErrorf("priority", "priority must be between -1000000 and 1000000")
 	}
+	var err error
+	if c.Sets, err = cleanSets("sets", c.Sets); err != nil {
+		return err
+	}
 	if c.Weight < 0 || c.Weight > 1000000 {
 		return FieldErrorf("weight", "weight must be between 0 and 1000000")
 	}
@@ -169,6 +220,7 @@ type ChannelUpdate struct {
 	ModelMapping *[]ModelMapping
 	Priority     *int
 	Weight       *int
+	Sets         *[]string // an empty list means {DefaultSet}
 	Enabled      *bool
 }
 
@@ -200,6 +252,9 @@ func (u ChannelUpdate) Apply(c *Channel) {
 	}
 	if u.Weight != nil {
 		c.Weight = *u.Weight
+	}
+	if u.Sets != nil {
+		c.Sets = *u.Sets
 	}
 	if u.Enabled != nil {
 		c.Enabled = *u.Enabled

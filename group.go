@@ -12,8 +12,11 @@ type Group struct {
 	ID          string // chosen by the admin, e.g. "acme"
 	Description string
 	Enabled     bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// AvailableSets are the channel sets the group's requests may use
+	// (Channel.Sets). Validate makes an empty list {DefaultSet}.
+	AvailableSets []string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 var groupIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$`)
@@ -26,13 +29,16 @@ func (g *Group) Validate() error {
 	if len(g.Description) > 1024 {
 		return FieldErrorf("description", "description must be at most 1024 characters")
 	}
-	return nil
+	var err error
+	g.AvailableSets, err = cleanSets("availableSets", g.AvailableSets)
+	return err
 }
 
 // GroupUpdate holds the fields to change on a group; nil leaves a field.
 type GroupUpdate struct {
-	Description *string
-	Enabled     *bool
+	Description   *string
+	Enabled       *bool
+	AvailableSets *[]string // an empty list means {DefaultSet}
 }
 
 // Apply changes g by u.
@@ -42,6 +48,9 @@ func (u GroupUpdate) Apply(g *Group) {
 	}
 	if u.Enabled != nil {
 		g.Enabled = *u.Enabled
+	}
+	if u.AvailableSets != nil {
+		g.AvailableSets = *u.AvailableSets
 	}
 }
 

@@ -275,3 +275,43 @@ func TestChannelTypesAndConfig(t *testing.T) {
 		t.Errorf("config after reset: %v", upd.UpdateChannel.Config)
 	}
 }
+
+// Channel sets and group sets: set, defaulted, changed, checked.
+func TestChannelAndGroupSets(t *testing.T) {
+	a := newAPI(t)
+	var out struct {
+		CreateChannel struct {
+			ID   string
+			Sets []string
+		}
+	}
+	a.mustPost(t, `mutation { createChannel(input: {name: "s", type: "openai", key: "k", models: ["m"]}) { id sets } }`, &out)
+	if strings.Join(out.CreateChannel.Sets, ",") != "default" {
+		t.Errorf("default sets %v", out.CreateChannel.Sets)
+	}
+	var upd struct {
+		UpdateChannel struct{ Sets []string }
+	}
+	a.mustPost(t, `mutation { updateChannel(id: "`+out.CreateChannel.ID+`", input: {sets: ["premium", " premium", "eu"]}) { sets } }`, &upd)
+	if strings.Join(upd.UpdateChannel.Sets, ",") != "premium,eu" {
+		t.Errorf("updated sets %v", upd.UpdateChannel.Sets)
+	}
+	var g struct {
+		CreateGroup struct{ AvailableSets []string }
+	}
+	a.mustPost(t, `mutation { createGroup(input: {id: "acme", availableSets: ["premium"]}) { availableSets } }`, &g)
+	if strings.Join(g.CreateGroup.AvailableSets, ",") != "premium" {
+		t.Errorf("group sets %v", g.CreateGroup.AvailableSets)
+	}
+	var gu struct {
+		UpdateGroup struct{ AvailableSets []string }
+	}
+	a.mustPost(t, `mutation { updateGroup(id: "acme", input: {availableSets: []}) { availableSets } }`, &gu)
+	if strings.Join(gu.UpdateGroup.AvailableSets, ",") != "default" {
+		t.Errorf("emptied group sets %v", gu.UpdateGroup.AvailableSets)
+	}
+	errs := a.post(t, `mutation { updateGroup(id: "acme", input: {availableSets: ["no spaces"]}) { id } }`, nil)
+	if len(errs) != 1 || errs[0].Extensions["field"] != "availableSets" {
+		t.Errorf("bad set name: %+v", errs)
+	}
+}

@@ -19,7 +19,7 @@ func (s *Server) serveModels(w http.ResponseWriter, r *http.Request, in Ingress,
 	tok := req.Token
 	var b []byte
 	if model != "" {
-		chs := s.Catalog.Channels(model)
+		chs := groupChannels(s.Catalog.Channels(model), req.Group)
 		if len(chs) == 0 || !tok.AllowsModel(model) {
 			s.writeError(w, nil, in, aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "model_not_found", "The model `%s` does not exist or you do not have access to it.", model), 0)
 			return
@@ -31,7 +31,7 @@ func (s *Server) serveModels(w http.ResponseWriter, r *http.Request, in Ingress,
 			if !tok.AllowsModel(m) {
 				continue
 			}
-			if chs := s.Catalog.Channels(m); len(chs) > 0 {
+			if chs := groupChannels(s.Catalog.Channels(m), req.Group); len(chs) > 0 {
 				infos = append(infos, modelInfo(m, chs[0]))
 			}
 		}
@@ -40,6 +40,26 @@ func (s *Server) serveModels(w http.ResponseWriter, r *http.Request, in Ingress,
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
+}
+
+// groupChannels returns the channels of chs in the channel sets group
+// may use: chs itself when all are (the usual case, no copy).
+func groupChannels(chs []*aiproxy.Channel, g *aiproxy.Group) []*aiproxy.Channel {
+	if g == nil {
+		return chs
+	}
+	for i, c := range chs {
+		if !c.InSets(g.AvailableSets) {
+			out := append([]*aiproxy.Channel(nil), chs[:i]...)
+			for _, c := range chs[i+1:] {
+				if c.InSets(g.AvailableSets) {
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+	}
+	return chs
 }
 
 func modelInfo(model string, ch *aiproxy.Channel) ModelInfo {

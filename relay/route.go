@@ -30,6 +30,10 @@ func (s *Server) route(ctx context.Context, req *Request) (*Response, error) {
 	if len(all) == 0 {
 		return nil, errNoModel(req.Model)
 	}
+	if all = groupChannels(all, req.Group); len(all) == 0 {
+		// The model exists, but in no channel set of the group's.
+		return nil, errNoModel(req.Model)
+	}
 	chs := make([]*aiproxy.Channel, 0, len(all))
 	for _, c := range all {
 		if p := s.Providers[c.Type]; p != nil && p.Adaptor.Supports(req.Mode, req.Op) {

@@ -210,3 +210,38 @@ func TestStreamCutNotRetried(t *testing.T) {
 		t.Errorf("attempts %+v, channel 2 got %d requests", l.Attempts, len(r.up2.Requests()))
 	}
 }
+
+// A group's requests go only to channels in one of its availableSets; a
+// model served only outside them is, for that group, not there at all.
+func TestChannelSets(t *testing.T) {
+	r := newRouting(t, relaytest.ModelServerError)
+	chs := r.mem.Channels("m")
+	premium := *chs[1] // channel 2, the healthy one
+	premium.Sets = []string{"premium"}
+	r.mem.SetChannels(chs[0], &premium)
+	// The group uses the default set only: channel 1 (failing) is all it has.
+	if _, err := r.chat(t, false); err == nil {
+		t.Fatal("the group reached a channel outside its sets")
+	}
+	if l := r.mem.NextLog(t); len(l.Attempts) != 1 || l.Attempts[0].ChannelID != 1 {
+		t.Errorf("attempts %+v, want channel 1 only", l.Attempts)
+	}
+	// Only premium: channel 2 serves it.
+	r.mem.AddToken(testKey, &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true},
+		&aiproxy.Group{ID: "acme", Enabled: true, AvailableSets: []string{"premium"}})
+	if text, err := r.chat(t, false); err != nil || !strings.Contains(text, "hello") {
+		t.Fatalf("premium group: %q, %v", text, err)
+	}
+	if l := r.mem.NextLog(t); len(l.Attempts) != 1 || l.Attempts[0].ChannelID != 2 {
+		t.Errorf("attempts %+v, want channel 2 only", l.Attempts)
+	}
+	// A set no channel serves the model in: the model is not found.
+	r.mem.AddToken(testKey, &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true},
+		&aiproxy.Group{ID: "acme", Enabled: true, AvailableSets: []string{"nowhere"}})
+	_, err := r.chat(t, false)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Fatalf("err %v, want 404", err)
+	}
+	r.mem.NextLog(t)
+}

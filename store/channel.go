@@ -24,6 +24,7 @@ type channelRow struct {
 	ModelMapping string    `bun:"model_mapping"` // JSON array of aiproxy.ModelMapping
 	Priority     int       `bun:"priority"`
 	Weight       int       `bun:"weight"`
+	Sets         string    `bun:"sets,nullzero"` // JSON array of strings; NULL (rows before sets) is {default}
 	Enabled      bool      `bun:"enabled"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
@@ -41,6 +42,7 @@ func toChannelRow(c *aiproxy.Channel) *channelRow {
 		ModelMapping: marshal(c.ModelMapping),
 		Priority:     c.Priority,
 		Weight:       c.Weight,
+		Sets:         marshal(c.Sets),
 		Enabled:      c.Enabled,
 		CreatedAt:    utc(c.CreatedAt),
 		UpdatedAt:    utc(c.UpdatedAt),
@@ -66,6 +68,11 @@ func (r *channelRow) channel() (*aiproxy.Channel, error) {
 	}
 	if err := unmarshal(r.ModelMapping, &c.ModelMapping); err != nil {
 		return nil, err
+	}
+	if c.Sets = []string{aiproxy.DefaultSet}; r.Sets != "" {
+		if err := unmarshal(r.Sets, &c.Sets); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -17,6 +17,7 @@ type groupRow struct {
 	ID          string    `bun:"id,pk"`
 	Description string    `bun:"description"`
 	Enabled     bool      `bun:"enabled"`
+	Sets        string    `bun:"available_sets,nullzero"` // JSON array of strings; NULL (rows before sets) is {default}
 	CreatedAt   time.Time `bun:"created_at"`
 	UpdatedAt   time.Time `bun:"updated_at"`
 }
@@ -26,19 +27,28 @@ func toGroupRow(g *aiproxy.Group) *groupRow {
 		ID:          g.ID,
 		Description: g.Description,
 		Enabled:     g.Enabled,
+		Sets:        marshal(g.AvailableSets),
 		CreatedAt:   utc(g.CreatedAt),
 		UpdatedAt:   utc(g.UpdatedAt),
 	}
 }
 
 func (r *groupRow) group() *aiproxy.Group {
-	return &aiproxy.Group{
-		ID:          r.ID,
-		Description: r.Description,
-		Enabled:     r.Enabled,
-		CreatedAt:   r.CreatedAt.UTC(),
-		UpdatedAt:   r.UpdatedAt.UTC(),
+	g := &aiproxy.Group{
+		ID:            r.ID,
+		Description:   r.Description,
+		Enabled:       r.Enabled,
+		AvailableSets: []string{aiproxy.DefaultSet},
+		CreatedAt:     r.CreatedAt.UTC(),
+		UpdatedAt:     r.UpdatedAt.UTC(),
 	}
+	if r.Sets != "" {
+		var sets []string
+		if unmarshal(r.Sets, &sets) == nil && len(sets) > 0 {
+			g.AvailableSets = sets
+		}
+	}
+	return g
 }
 
 func (r *groupRow) value() (*aiproxy.Group, error) { return r.group(), nil }

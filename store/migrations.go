@@ -44,7 +44,7 @@ type migrationSet struct {
 // steps recorded, and its log part (recorded nowhere yet) finds its
 // tables there already, which the idempotent steps allow.
 var migrationSets = []migrationSet{
-	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3}},
+	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3, mainV4}},
 	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2, logsV3}},
 }
 
@@ -162,6 +162,13 @@ var logsV1 = []string{
 // has some).
 var mainV2 = []string{
 	`ALTER TABLE "channels" {add} "config" {text} NULL`,
+}
+
+// mainV4 adds channel sets: the sets a channel belongs to and those a
+// group may use (JSON arrays; NULL means {"default"}).
+var mainV4 = []string{
+	`ALTER TABLE "channels" {add} "sets" {text} NULL`,
+	`ALTER TABLE "groups" {add} "available_sets" {text} NULL`,
 }
 
 // logsV3 adds the attempts of a request: the channels tried, as JSON.

@@ -59,6 +59,7 @@ type ComplexityRoot struct {
 		Models           func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Priority         func(childComplexity int) int
+		Sets             func(childComplexity int) int
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
 		Weight           func(childComplexity int) int
@@ -85,12 +86,13 @@ type ComplexityRoot struct {
 	}
 
 	Group struct {
-		CreatedAt   func(childComplexity int) int
-		Description func(childComplexity int) int
-		Enabled     func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Tokens      func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		AvailableSets func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Description   func(childComplexity int) int
+		Enabled       func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Tokens        func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
 	}
 
 	Log struct {
@@ -349,6 +351,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Priority(childComplexity), true
+	case "Channel.sets":
+		if e.ComplexityRoot.Channel.Sets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Sets(childComplexity), true
 	case "Channel.type":
 		if e.ComplexityRoot.Channel.Type == nil {
 			break
@@ -437,6 +445,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedToken.Token(childComplexity), true
 
+	case "Group.availableSets":
+		if e.ComplexityRoot.Group.AvailableSets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.AvailableSets(childComplexity), true
 	case "Group.createdAt":
 		if e.ComplexityRoot.Group.CreatedAt == nil {
 			break
@@ -1219,6 +1233,8 @@ type Channel {
   modelMapping: [ModelMapping!]!
   priority: Int!
   weight: Int!
+  "The channel sets it belongs to; a group's requests go only to channels in one of its availableSets."
+  sets: [String!]!
   enabled: Boolean!
   createdAt: Time!
   updatedAt: Time!
@@ -1239,6 +1255,8 @@ input CreateChannelInput {
   priority: Int! = 0
   "Share of traffic within a priority."
   weight: Int! = 1
+  "Omitted or empty means [\"default\"]."
+  sets: [String!]
   enabled: Boolean! = true
 }
 
@@ -1257,6 +1275,8 @@ input UpdateChannelInput {
   modelMapping: [ModelMappingInput!]
   priority: Int
   weight: Int
+  "An empty list means [\"default\"]."
+  sets: [String!]
   enabled: Boolean
 }
 
@@ -1279,6 +1299,8 @@ type Group {
   id: ID!
   description: String!
   enabled: Boolean!
+  "The channel sets its requests may use (see Channel.sets)."
+  availableSets: [String!]!
   tokens: [Token!]!
   createdAt: Time!
   updatedAt: Time!
@@ -1289,12 +1311,16 @@ input CreateGroupInput {
   id: ID!
   description: String! = ""
   enabled: Boolean! = true
+  "Omitted or empty means [\"default\"]."
+  availableSets: [String!]
 }
 
 "Fields to change; omitted or null fields keep their value."
 input UpdateGroupInput {
   description: String
   enabled: Boolean
+  "An empty list means [\"default\"]."
+  availableSets: [String!]
 }
 
 extend type Query {
@@ -1575,6 +1601,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_priority(ctx, field)
 	case "weight":
 		return ec.fieldContext_Channel_weight(ctx, field)
+	case "sets":
+		return ec.fieldContext_Channel_sets(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Channel_enabled(ctx, field)
 	case "createdAt":
@@ -1633,6 +1661,8 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_description(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Group_enabled(ctx, field)
+	case "availableSets":
+		return ec.fieldContext_Group_availableSets(ctx, field)
 	case "tokens":
 		return ec.fieldContext_Group_tokens(ctx, field)
 	case "createdAt":
@@ -2579,6 +2609,29 @@ func (ec *executionContext) fieldContext_Channel_weight(_ context.Context, field
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Channel_sets(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_sets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_sets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "String")
+}
+
 func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2986,6 +3039,29 @@ func (ec *executionContext) _Group_enabled(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Group_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Group", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Group_availableSets(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_availableSets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AvailableSets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_availableSets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "String")
 }
 
 func (ec *executionContext) _Group_tokens(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
@@ -6595,7 +6671,7 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6667,6 +6743,13 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Weight = data
+		case "sets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sets"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sets = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalNBoolean2bool(ctx, v)
@@ -6709,7 +6792,7 @@ func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, 
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"id", "description", "enabled"}
+	fieldsInOrder := [...]string{"id", "description", "enabled", "availableSets"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6737,6 +6820,13 @@ func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, 
 				return it, err
 			}
 			it.Enabled = data
+		case "availableSets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("availableSets"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvailableSets = data
 		}
 	}
 	return it, nil
@@ -7089,7 +7179,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7161,6 +7251,13 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Weight = data
+		case "sets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sets"))
+			data, err := ec.unmarshalOString2ᚖᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sets = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -7196,7 +7293,7 @@ func (ec *executionContext) unmarshalInputUpdateGroupInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"description", "enabled"}
+	fieldsInOrder := [...]string{"description", "enabled", "availableSets"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7217,6 +7314,13 @@ func (ec *executionContext) unmarshalInputUpdateGroupInput(ctx context.Context, 
 				return it, err
 			}
 			it.Enabled = data
+		case "availableSets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("availableSets"))
+			data, err := ec.unmarshalOString2ᚖᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvailableSets = data
 		}
 	}
 	return it, nil
@@ -7461,6 +7565,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "sets":
+			out.Values[i] = ec._Channel_sets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "enabled":
 			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -7658,6 +7767,11 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "enabled":
 			out.Values[i] = ec._Group_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "availableSets":
+			out.Values[i] = ec._Group_availableSets(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
