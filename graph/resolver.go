@@ -3,6 +3,8 @@ package graph
 //go:generate go tool gqlgen generate
 
 import (
+	"context"
+
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 )
@@ -18,6 +20,23 @@ type Resolver struct {
 	LogService         aiproxy.LogService
 	// Providers is the registry of channel types.
 	Providers relay.Providers
+	// Health is the channels' health routing reads, for channelHealth and
+	// resetChannelHealth; nil answers with no health and resets nothing.
+	Health HealthAdmin
+	// Tester sends testChannel's request; nil refuses testChannel.
+	Tester ChannelTester
+}
+
+// HealthAdmin is what the admin API needs of channel health (store's
+// MemoryHealth and RedisHealth).
+type HealthAdmin interface {
+	Snapshot() []aiproxy.ChannelHealth
+	Reset(ch int64)
+}
+
+// ChannelTester tests a channel with a real request (relay.Server).
+type ChannelTester interface {
+	TestChannel(ctx context.Context, ch *aiproxy.Channel, model string) (*relay.ChannelTest, error)
 }
 
 // orNotFound turns ENOTFOUND into a null answer, for the lookups whose field

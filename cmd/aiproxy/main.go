@@ -83,7 +83,10 @@ type app struct {
 	bus   *store.RedisBus // on redis; nil without it
 	// health is the channels' health routing reads: shared through Redis
 	// when REDIS is set (redisHealth, closed on shutdown), else in memory.
-	health      relay.Health
+	health interface {
+		relay.Health
+		graph.HealthAdmin
+	}
 	redisHealth *store.RedisHealth
 	handler     http.Handler
 	inflight    sync.WaitGroup
@@ -176,6 +179,8 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			ModelConfigService: a.store,
 			LogService:         a.store,
 			Providers:          ps,
+			Health:             a.health,
+			Tester:             rl,
 		},
 	})
 	r.Handle("/graphql", gql)

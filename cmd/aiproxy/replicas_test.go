@@ -138,3 +138,55 @@ func TestReplicasShareBreakers(t *testing.T) {
 		t.Errorf("B sent the failing channel %d requests despite the open breaker", n-seen)
 	}
 }
+
+// The admin API shows each channel's health, tests a channel with a real
+// request, and resets its health.
+func TestChannelHealthAdmin(t *testing.T) {
+	_, up := relaytest.Start(t, relaytest.WithKey("sk-upstream-secret-key"))
+	g := startGateway(t, testConfig(t, ""))
+	key := setup(t, g.srv.URL, up.URL)
+	var created struct{ CreateChannel struct{ ID string } }
+	admin(t, g.srv.URL, `mutation($u: String!) { createChannel(input: {name: "failing", type: "openai", baseURL: $u, key: "sk-upstream-secret-key",
+		models: ["gpt-4o-mini"], modelMapping: [{from: "gpt-4o-mini", to: "fake-error-401"}], priority: 10}) { id } }`,
+		map[string]any{"u": up.URL + "/v1"}, &created)
+	id := created.CreateChannel.ID
+	if st := chatStatus(t, g.srv.URL, key); st != http.StatusOK {
+		t.Fatalf("chat: %d", st)
+	}
+	type health struct {
+		ChannelID  string
+		Model      string
+		Breaker    string
+		OpenReason *string
+		Failures   int
+	}
+	var hs struct{ ChannelHealth []health }
+	admin(t, g.srv.URL, `query($id: ID) { channelHealth(channelId: $id) { channelId model breaker openReason failures } }`, map[string]any{"id": id}, &hs)
+	if len(hs.ChannelHealth) != 1 || hs.ChannelHealth[0].Breaker != "OPEN" || hs.ChannelHealth[0].OpenReason == nil ||
+		!strings.Contains(*hs.ChannelHealth[0].OpenReason, "401") || hs.ChannelHealth[0].Failures != 1 {
+		t.Fatalf("health %+v", hs.ChannelHealth)
+	}
+
+	var tested struct {
+		TestChannel struct {
+			Ok     bool
+			Status *int
+			Answer *string
+			Error  *string
+		}
+	}
+	admin(t, g.srv.URL, `mutation($id: ID!) { testChannel(id: $id, model: "gpt-4o-mini") { ok status answer error } }`, map[string]any{"id": id}, &tested)
+	if tc := tested.TestChannel; tc.Ok || tc.Status == nil || *tc.Status != 401 || tc.Error == nil || strings.Contains(*tc.Error, "sk-upstream") {
+		t.Errorf("test of the failing channel: %+v", tc)
+	}
+	admin(t, g.srv.URL, `mutation { testChannel(id: "1", model: "gpt-4o-mini") { ok status answer error } }`, nil, &tested)
+	if tc := tested.TestChannel; !tc.Ok || tc.Answer == nil || *tc.Answer == "" {
+		t.Errorf("test of the healthy channel: %+v", tc)
+	}
+
+	admin(t, g.srv.URL, `mutation($id: ID!) { resetChannelHealth(id: $id) }`, map[string]any{"id": id}, nil)
+	admin(t, g.srv.URL, `query($id: ID) { channelHealth(channelId: $id) { channelId model breaker openReason failures } }`, map[string]any{"id": id}, &hs)
+	if len(hs.ChannelHealth) != 0 {
+		t.Errorf("health after reset %+v", hs.ChannelHealth)
+	}
+}

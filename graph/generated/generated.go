@@ -72,6 +72,30 @@ type ComplexityRoot struct {
 		Type        func(childComplexity int) int
 	}
 
+	ChannelHealth struct {
+		Breaker     func(childComplexity int) int
+		ChannelID   func(childComplexity int) int
+		ErrorRate   func(childComplexity int) int
+		Failures    func(childComplexity int) int
+		LastError   func(childComplexity int) int
+		LastErrorAt func(childComplexity int) int
+		Model       func(childComplexity int) int
+		OpenReason  func(childComplexity int) int
+		OpenUntil   func(childComplexity int) int
+		ParkedUntil func(childComplexity int) int
+		Requests    func(childComplexity int) int
+	}
+
+	ChannelTestResult struct {
+		Answer           func(childComplexity int) int
+		CompletionTokens func(childComplexity int) int
+		Error            func(childComplexity int) int
+		LatencyMs        func(childComplexity int) int
+		Ok               func(childComplexity int) int
+		PromptTokens     func(childComplexity int) int
+		Status           func(childComplexity int) int
+	}
+
 	ChannelType struct {
 		Config         func(childComplexity int) int
 		DefaultBaseURL func(childComplexity int) int
@@ -163,18 +187,20 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateChannel     func(childComplexity int, input aiproxy.Channel) int
-		CreateGroup       func(childComplexity int, input aiproxy.Group) int
-		CreateModelConfig func(childComplexity int, input aiproxy.ModelConfig) int
-		CreateToken       func(childComplexity int, input aiproxy.Token) int
-		DeleteChannel     func(childComplexity int, id string) int
-		DeleteGroup       func(childComplexity int, id string) int
-		DeleteModelConfig func(childComplexity int, model string) int
-		DeleteToken       func(childComplexity int, id string) int
-		UpdateChannel     func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
-		UpdateGroup       func(childComplexity int, id string, input aiproxy.GroupUpdate) int
-		UpdateModelConfig func(childComplexity int, model string, input aiproxy.ModelConfigUpdate) int
-		UpdateToken       func(childComplexity int, id string, input aiproxy.TokenUpdate) int
+		CreateChannel      func(childComplexity int, input aiproxy.Channel) int
+		CreateGroup        func(childComplexity int, input aiproxy.Group) int
+		CreateModelConfig  func(childComplexity int, input aiproxy.ModelConfig) int
+		CreateToken        func(childComplexity int, input aiproxy.Token) int
+		DeleteChannel      func(childComplexity int, id string) int
+		DeleteGroup        func(childComplexity int, id string) int
+		DeleteModelConfig  func(childComplexity int, model string) int
+		DeleteToken        func(childComplexity int, id string) int
+		ResetChannelHealth func(childComplexity int, id string) int
+		TestChannel        func(childComplexity int, id string, model string) int
+		UpdateChannel      func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
+		UpdateGroup        func(childComplexity int, id string, input aiproxy.GroupUpdate) int
+		UpdateModelConfig  func(childComplexity int, model string, input aiproxy.ModelConfigUpdate) int
+		UpdateToken        func(childComplexity int, id string, input aiproxy.TokenUpdate) int
 	}
 
 	PageInfo struct {
@@ -183,16 +209,17 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Channel      func(childComplexity int, id string) int
-		ChannelTypes func(childComplexity int) int
-		Channels     func(childComplexity int) int
-		Group        func(childComplexity int, id string) int
-		Groups       func(childComplexity int) int
-		Logs         func(childComplexity int, filter *model.LogFilter, first *int, after *string) int
-		ModelConfig  func(childComplexity int, model string) int
-		ModelConfigs func(childComplexity int) int
-		Token        func(childComplexity int, id string) int
-		Tokens       func(childComplexity int, group *string) int
+		Channel       func(childComplexity int, id string) int
+		ChannelHealth func(childComplexity int, channelID *string) int
+		ChannelTypes  func(childComplexity int) int
+		Channels      func(childComplexity int) int
+		Group         func(childComplexity int, id string) int
+		Groups        func(childComplexity int) int
+		Logs          func(childComplexity int, filter *model.LogFilter, first *int, after *string) int
+		ModelConfig   func(childComplexity int, model string) int
+		ModelConfigs  func(childComplexity int) int
+		Token         func(childComplexity int, id string) int
+		Tokens        func(childComplexity int, group *string) int
 	}
 
 	Token struct {
@@ -237,6 +264,8 @@ type MutationResolver interface {
 	CreateGroup(ctx context.Context, input aiproxy.Group) (*aiproxy.Group, error)
 	UpdateGroup(ctx context.Context, id string, input aiproxy.GroupUpdate) (*aiproxy.Group, error)
 	DeleteGroup(ctx context.Context, id string) (string, error)
+	TestChannel(ctx context.Context, id string, model string) (*model.ChannelTestResult, error)
+	ResetChannelHealth(ctx context.Context, id string) (string, error)
 	CreateModelConfig(ctx context.Context, input aiproxy.ModelConfig) (*aiproxy.ModelConfig, error)
 	UpdateModelConfig(ctx context.Context, model string, input aiproxy.ModelConfigUpdate) (*aiproxy.ModelConfig, error)
 	DeleteModelConfig(ctx context.Context, model string) (string, error)
@@ -250,6 +279,7 @@ type QueryResolver interface {
 	Channel(ctx context.Context, id string) (*aiproxy.Channel, error)
 	Groups(ctx context.Context) ([]*aiproxy.Group, error)
 	Group(ctx context.Context, id string) (*aiproxy.Group, error)
+	ChannelHealth(ctx context.Context, channelID *string) ([]*model.ChannelHealth, error)
 	Logs(ctx context.Context, filter *model.LogFilter, first *int, after *string) (*model.LogConnection, error)
 	ModelConfigs(ctx context.Context) ([]*aiproxy.ModelConfig, error)
 	ModelConfig(ctx context.Context, model string) (*aiproxy.ModelConfig, error)
@@ -400,6 +430,116 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ChannelConfigField.Type(childComplexity), true
+
+	case "ChannelHealth.breaker":
+		if e.ComplexityRoot.ChannelHealth.Breaker == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.Breaker(childComplexity), true
+	case "ChannelHealth.channelId":
+		if e.ComplexityRoot.ChannelHealth.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.ChannelID(childComplexity), true
+	case "ChannelHealth.errorRate":
+		if e.ComplexityRoot.ChannelHealth.ErrorRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.ErrorRate(childComplexity), true
+	case "ChannelHealth.failures":
+		if e.ComplexityRoot.ChannelHealth.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.Failures(childComplexity), true
+	case "ChannelHealth.lastError":
+		if e.ComplexityRoot.ChannelHealth.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.LastError(childComplexity), true
+	case "ChannelHealth.lastErrorAt":
+		if e.ComplexityRoot.ChannelHealth.LastErrorAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.LastErrorAt(childComplexity), true
+	case "ChannelHealth.model":
+		if e.ComplexityRoot.ChannelHealth.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.Model(childComplexity), true
+	case "ChannelHealth.openReason":
+		if e.ComplexityRoot.ChannelHealth.OpenReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.OpenReason(childComplexity), true
+	case "ChannelHealth.openUntil":
+		if e.ComplexityRoot.ChannelHealth.OpenUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.OpenUntil(childComplexity), true
+	case "ChannelHealth.parkedUntil":
+		if e.ComplexityRoot.ChannelHealth.ParkedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.ParkedUntil(childComplexity), true
+	case "ChannelHealth.requests":
+		if e.ComplexityRoot.ChannelHealth.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHealth.Requests(childComplexity), true
+
+	case "ChannelTestResult.answer":
+		if e.ComplexityRoot.ChannelTestResult.Answer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.Answer(childComplexity), true
+	case "ChannelTestResult.completionTokens":
+		if e.ComplexityRoot.ChannelTestResult.CompletionTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.CompletionTokens(childComplexity), true
+	case "ChannelTestResult.error":
+		if e.ComplexityRoot.ChannelTestResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.Error(childComplexity), true
+	case "ChannelTestResult.latencyMs":
+		if e.ComplexityRoot.ChannelTestResult.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.LatencyMs(childComplexity), true
+	case "ChannelTestResult.ok":
+		if e.ComplexityRoot.ChannelTestResult.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.Ok(childComplexity), true
+	case "ChannelTestResult.promptTokens":
+		if e.ComplexityRoot.ChannelTestResult.PromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.PromptTokens(childComplexity), true
+	case "ChannelTestResult.status":
+		if e.ComplexityRoot.ChannelTestResult.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelTestResult.Status(childComplexity), true
 
 	case "ChannelType.config":
 		if e.ComplexityRoot.ChannelType.Config == nil {
@@ -876,6 +1016,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteToken(childComplexity, args["id"].(string)), true
+	case "Mutation.resetChannelHealth":
+		if e.ComplexityRoot.Mutation.ResetChannelHealth == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetChannelHealth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetChannelHealth(childComplexity, args["id"].(string)), true
+	case "Mutation.testChannel":
+		if e.ComplexityRoot.Mutation.TestChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestChannel(childComplexity, args["id"].(string), args["model"].(string)), true
 	case "Mutation.updateChannel":
 		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
 			break
@@ -945,6 +1107,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Channel(childComplexity, args["id"].(string)), true
+	case "Query.channelHealth":
+		if e.ComplexityRoot.Query.ChannelHealth == nil {
+			break
+		}
+
+		args, err := ec.field_Query_channelHealth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ChannelHealth(childComplexity, args["channelId"].(*string)), true
 	case "Query.channelTypes":
 		if e.ComplexityRoot.Query.ChannelTypes == nil {
 			break
@@ -1335,6 +1508,63 @@ extend type Mutation {
   deleteGroup(id: ID!): ID!
 }
 `, BuiltIn: false},
+	{Name: "../schema/health.graphqls", Input: `"A circuit breaker's state."
+enum BreakerState {
+  "Traffic flows."
+  CLOSED
+  "The channel is skipped until openUntil."
+  OPEN
+  "One request may go through as a probe."
+  HALF_OPEN
+}
+
+"How one channel fares with one model, as routing sees it."
+type ChannelHealth {
+  channelId: ID!
+  model: String!
+  breaker: BreakerState!
+  "When an open breaker lets a probe through; null unless open."
+  openUntil: Time
+  "Why the breaker opened; null while closed."
+  openReason: String
+  "Until when the provider's Retry-After keeps the channel skipped; null when not parked."
+  parkedUntil: Time
+  "The share of failed requests in the last window (0 while too few were seen)."
+  errorRate: Float!
+  "Requests and failures in the window."
+  requests: Int!
+  failures: Int!
+  lastError: String
+  lastErrorAt: Time
+}
+
+"What testChannel saw."
+type ChannelTestResult {
+  "The channel answered."
+  ok: Boolean!
+  "The provider's HTTP status; null when none came."
+  status: Int
+  latencyMs: Int!
+  "The model's reply, when ok."
+  answer: String
+  "Why it failed, when not ok."
+  error: String
+  promptTokens: Int!
+  completionTokens: Int!
+}
+
+extend type Query {
+  "The health of every channel × model seen, or of one channel's models."
+  channelHealth(channelId: ID): [ChannelHealth!]!
+}
+
+extend type Mutation {
+  "Sends the channel a tiny real chat request for the model (one the channel lists) and reports latency, status and the answer or error. Not routed, not logged, not counted in health."
+  testChannel(id: ID!, model: String!): ChannelTestResult!
+  "Forgets the channel's health on every replica: closes its breakers, unparks it, clears its error rates. Returns the id."
+  resetChannelHealth(id: ID!): ID!
+}
+`, BuiltIn: false},
 	{Name: "../schema/log.graphqls", Input: `"The record of one relayed request."
 type Log {
   id: ID!
@@ -1625,6 +1855,54 @@ func (ec *executionContext) childFields_ChannelConfigField(ctx context.Context, 
 		return ec.fieldContext_ChannelConfigField_description(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ChannelConfigField", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channelId":
+		return ec.fieldContext_ChannelHealth_channelId(ctx, field)
+	case "model":
+		return ec.fieldContext_ChannelHealth_model(ctx, field)
+	case "breaker":
+		return ec.fieldContext_ChannelHealth_breaker(ctx, field)
+	case "openUntil":
+		return ec.fieldContext_ChannelHealth_openUntil(ctx, field)
+	case "openReason":
+		return ec.fieldContext_ChannelHealth_openReason(ctx, field)
+	case "parkedUntil":
+		return ec.fieldContext_ChannelHealth_parkedUntil(ctx, field)
+	case "errorRate":
+		return ec.fieldContext_ChannelHealth_errorRate(ctx, field)
+	case "requests":
+		return ec.fieldContext_ChannelHealth_requests(ctx, field)
+	case "failures":
+		return ec.fieldContext_ChannelHealth_failures(ctx, field)
+	case "lastError":
+		return ec.fieldContext_ChannelHealth_lastError(ctx, field)
+	case "lastErrorAt":
+		return ec.fieldContext_ChannelHealth_lastErrorAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelHealth", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelTestResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_ChannelTestResult_ok(ctx, field)
+	case "status":
+		return ec.fieldContext_ChannelTestResult_status(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_ChannelTestResult_latencyMs(ctx, field)
+	case "answer":
+		return ec.fieldContext_ChannelTestResult_answer(ctx, field)
+	case "error":
+		return ec.fieldContext_ChannelTestResult_error(ctx, field)
+	case "promptTokens":
+		return ec.fieldContext_ChannelTestResult_promptTokens(ctx, field)
+	case "completionTokens":
+		return ec.fieldContext_ChannelTestResult_completionTokens(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelTestResult", field.Name)
 }
 
 func (ec *executionContext) childFields_ChannelType(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2071,6 +2349,42 @@ func (ec *executionContext) field_Mutation_deleteToken_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resetChannelHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "model",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["model"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2170,6 +2484,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_channelHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "channelId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channelId"] = arg0
 	return args, nil
 }
 
@@ -2791,6 +3119,420 @@ func (ec *executionContext) _ChannelConfigField_description(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_ChannelConfigField_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ChannelConfigField", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelHealth_channelId(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ChannelHealth_model(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelHealth_breaker(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_breaker(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Breaker, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BreakerState) graphql.Marshaler {
+			return ec.marshalNBreakerState2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBreakerState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_breaker(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "BreakerState")
+}
+
+func (ec *executionContext) _ChannelHealth_openUntil(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_openUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_openUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ChannelHealth_openReason(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_openReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_openReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelHealth_parkedUntil(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_parkedUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParkedUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_parkedUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ChannelHealth_errorRate(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_errorRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_errorRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ChannelHealth_requests(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelHealth_failures(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelHealth_lastError(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelHealth_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHealth_lastErrorAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastErrorAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHealth_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHealth", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ChannelTestResult_ok(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ChannelTestResult_status(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelTestResult_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelTestResult_answer(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_answer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Answer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_answer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelTestResult_error(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelTestResult_promptTokens(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_promptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelTestResult_completionTokens(ctx context.Context, field graphql.CollectedField, obj *model.ChannelTestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelTestResult_completionTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelTestResult_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelTestResult", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ChannelType_name(ctx context.Context, field graphql.CollectedField, obj *relay.Provider) (ret graphql.Marshaler) {
@@ -4569,6 +5311,94 @@ func (ec *executionContext) fieldContext_Mutation_deleteGroup(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_testChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestChannel(ctx, fc.Args["id"].(string), fc.Args["model"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ChannelTestResult) graphql.Marshaler {
+			return ec.marshalNChannelTestResult2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelTestResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelTestResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetChannelHealth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetChannelHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetChannelHealth(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetChannelHealth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetChannelHealth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createModelConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5057,6 +5887,50 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_group_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_channelHealth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_channelHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ChannelHealth(ctx, fc.Args["channelId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ChannelHealth) graphql.Marshaler {
+			return ec.marshalNChannelHealth2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHealthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_channelHealth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelHealth(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_channelHealth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7651,6 +8525,152 @@ func (ec *executionContext) _ChannelConfigField(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var channelHealthImplementors = []string{"ChannelHealth"}
+
+func (ec *executionContext) _ChannelHealth(ctx context.Context, sel ast.SelectionSet, obj *model.ChannelHealth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelHealth")
+		case "channelId":
+			out.Values[i] = ec._ChannelHealth_channelId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "model":
+			out.Values[i] = ec._ChannelHealth_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breaker":
+			out.Values[i] = ec._ChannelHealth_breaker(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openUntil":
+			out.Values[i] = ec._ChannelHealth_openUntil(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "openReason":
+			out.Values[i] = ec._ChannelHealth_openReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "parkedUntil":
+			out.Values[i] = ec._ChannelHealth_parkedUntil(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorRate":
+			out.Values[i] = ec._ChannelHealth_errorRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requests":
+			out.Values[i] = ec._ChannelHealth_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._ChannelHealth_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._ChannelHealth_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastErrorAt":
+			out.Values[i] = ec._ChannelHealth_lastErrorAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var channelTestResultImplementors = []string{"ChannelTestResult"}
+
+func (ec *executionContext) _ChannelTestResult(ctx context.Context, sel ast.SelectionSet, obj *model.ChannelTestResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelTestResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelTestResult")
+		case "ok":
+			out.Values[i] = ec._ChannelTestResult_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ChannelTestResult_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._ChannelTestResult_latencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "answer":
+			out.Values[i] = ec._ChannelTestResult_answer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ChannelTestResult_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "promptTokens":
+			out.Values[i] = ec._ChannelTestResult_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._ChannelTestResult_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var channelTypeImplementors = []string{"ChannelType"}
 
 func (ec *executionContext) _ChannelType(ctx context.Context, sel ast.SelectionSet, obj *relay.Provider) graphql.Marshaler {
@@ -8282,6 +9302,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "testChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetChannelHealth":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetChannelHealth(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createModelConfig":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createModelConfig(ctx, field)
@@ -8427,6 +9461,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_group(ctx, field)
+				})
+		case "channelHealth":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_channelHealth(ctx, field)
 				})
 		case "logs":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -8943,6 +9983,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNBreakerState2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBreakerState(ctx context.Context, v any) (model.BreakerState, error) {
+	var res model.BreakerState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBreakerState2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBreakerState(ctx context.Context, sel ast.SelectionSet, v model.BreakerState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNChannel2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []*aiproxy.Channel) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -8985,6 +10035,38 @@ func (ec *executionContext) marshalNChannelConfigField2ᚕgithubᚗcomᚋaiproxy
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNChannelHealth2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHealthᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChannelHealth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannelHealth2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHealth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannelHealth2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHealth(ctx context.Context, sel ast.SelectionSet, v *model.ChannelHealth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChannelHealth!")
+		return graphql.Null
+	}
+	return ec._ChannelHealth(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNChannelTestResult2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelTestResult(ctx context.Context, sel ast.SelectionSet, v *model.ChannelTestResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChannelTestResult!")
+		return graphql.Null
+	}
+	return ec._ChannelTestResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNChannelType2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋrelayᚐProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*relay.Provider) graphql.Marshaler {

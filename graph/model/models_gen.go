@@ -3,10 +3,49 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
 )
+
+// How one channel fares with one model, as routing sees it.
+type ChannelHealth struct {
+	ChannelID string       `json:"channelId"`
+	Model     string       `json:"model"`
+	Breaker   BreakerState `json:"breaker"`
+	// When an open breaker lets a probe through; null unless open.
+	OpenUntil *time.Time `json:"openUntil,omitempty"`
+	// Why the breaker opened; null while closed.
+	OpenReason *string `json:"openReason,omitempty"`
+	// Until when the provider's Retry-After keeps the channel skipped; null when not parked.
+	ParkedUntil *time.Time `json:"parkedUntil,omitempty"`
+	// The share of failed requests in the last window (0 while too few were seen).
+	ErrorRate float64 `json:"errorRate"`
+	// Requests and failures in the window.
+	Requests    int        `json:"requests"`
+	Failures    int        `json:"failures"`
+	LastError   *string    `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+}
+
+// What testChannel saw.
+type ChannelTestResult struct {
+	// The channel answered.
+	Ok bool `json:"ok"`
+	// The provider's HTTP status; null when none came.
+	Status    *int `json:"status,omitempty"`
+	LatencyMs int  `json:"latencyMs"`
+	// The model's reply, when ok.
+	Answer *string `json:"answer,omitempty"`
+	// Why it failed, when not ok.
+	Error            *string `json:"error,omitempty"`
+	PromptTokens     int     `json:"promptTokens"`
+	CompletionTokens int     `json:"completionTokens"`
+}
 
 // A newly created token with its secret key, shown only this once.
 type CreatedToken struct {
@@ -105,4 +144,65 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+// A circuit breaker's state.
+type BreakerState string
+
+const (
+	// Traffic flows.
+	BreakerStateClosed BreakerState = "CLOSED"
+	// The channel is skipped until openUntil.
+	BreakerStateOpen BreakerState = "OPEN"
+	// One request may go through as a probe.
+	BreakerStateHalfOpen BreakerState = "HALF_OPEN"
+)
+
+var AllBreakerState = []BreakerState{
+	BreakerStateClosed,
+	BreakerStateOpen,
+	BreakerStateHalfOpen,
+}
+
+func (e BreakerState) IsValid() bool {
+	switch e {
+	case BreakerStateClosed, BreakerStateOpen, BreakerStateHalfOpen:
+		return true
+	}
+	return false
+}
+
+func (e BreakerState) String() string {
+	return string(e)
+}
+
+func (e *BreakerState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BreakerState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BreakerState", str)
+	}
+	return nil
+}
+
+func (e BreakerState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BreakerState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BreakerState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
