@@ -10,6 +10,7 @@ import (
 type bench struct {
 	cfg      *config
 	c        *client
+	admin    *admin // the gateway's admin API, for scenarios that add channels
 	provider *proc
 	procs    []*proc // every serving process, for settle
 

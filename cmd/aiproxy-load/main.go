@@ -20,6 +20,38 @@
 //  6. log integrity: the gateway is stopped with SIGTERM and its log rows
 //     are counted against the requests it answered.
 //
+// One more scenario runs only when -run names it (-run soak):
+//
+//  7. soak: -soak-requests requests (every fourth streamed) from
+//     -soak-workers workers through the gateway alone, to a model served
+//     by three channels of equal priority and weight, each pointing at an
+//     endpoint of its own on the provider (/soak/<n>/v1), where a fault
+//     injector fails -soak-failure-rate of the upstream requests
+//     (-soak-429-share of those 429 with Retry-After: 1, the rest 500,
+//     both with an OpenAI-shaped error body). The channels are created
+//     through the admin API when the scenario starts. A request succeeds
+//     when it is answered 200 with usage, or, streamed, 200 with data
+//     events and a final "data: [DONE]"; below 99.9 % the run fails. The
+//     provider counts upstream requests and injected failures per channel
+//     (GET /__stats); retries are upstream requests less client requests.
+//
+//     The gateway has no profiling endpoint and the tool adds none, so
+//     its goroutines and heap cannot be read directly. Instead, before
+//     and after the soak, the gateway is brought to rest (the load's idle
+//     connections closed, the provider asked to close its idle keep-alive
+//     connections through POST /__drop-idle, a wait until the socket
+//     count falls back or 15 s pass, then until the CPU is idle) and two
+//     things are read from /proc/<pid>: VmRSS from status, standing in
+//     for the heap (an upper bound: it includes freed memory the Go
+//     runtime has not returned to the kernel yet), and the number of
+//     sockets among fd, standing in for goroutines: every connection the
+//     gateway keeps open is held by at least one goroutine, so a request
+//     that leaks a goroutine blocked on a connection leaks a socket too
+//     (a goroutine leaked without a connection is not seen). Threads in
+//     status counts OS threads, not goroutines, and is not used. The
+//     soft targets: RSS after within +20 MB of before, sockets back to
+//     the count before.
+//
 // It prints tables (or JSON with -json) and exits 1 when a hard target is
 // missed: a log row lost, a cancel slower than -cancel-limit, RSS over
 // -rss-limit-mb, a stream cut short, a failed request. Throughput below
@@ -72,6 +104,14 @@ var allTargets = []string{nameDirect, nameProxy, nameProxyDefault, nameGateway}
 // measured with open streams.
 var allScenarios = []string{"throughput", "latency", "ttfb", "streams", "early", "logs"}
 
+// extraScenarios run only when -run names them; scenarioOrder is the order
+// every scenario runs in. The soak runs before logs, which stops the
+// gateway.
+var (
+	extraScenarios = []string{"soak"}
+	scenarioOrder  = []string{"throughput", "latency", "ttfb", "streams", "early", "soak", "logs"}
+)
+
 // config is the run's configuration, from flags.
 type config struct {
 	Gateway       string        `json:"gateway,omitempty"`
@@ -94,8 +134,16 @@ type config struct {
 	EarlyRuns     int           `json:"early_runs"`
 	RSSLimitMB    int           `json:"rss_limit_mb"`
 	CancelLimit   time.Duration `json:"cancel_limit"`
-	JSON          bool          `json:"-"`
-	Keep          bool          `json:"-"`
+	SoakRequests  int           `json:"soak_requests"`
+	SoakWorkers   int           `json:"soak_workers"`
+	// SoakFailureRate is the share of the soak's upstream requests the
+	// provider fails (a fifth of them 429 with Retry-After: 1, the rest
+	// 500).
+	SoakFailureRate float64 `json:"soak_failure_rate"`
+	// Soak429Share is the share of the injected failures answered 429.
+	Soak429Share float64 `json:"soak_429_share"`
+	JSON         bool    `json:"-"`
+	Keep         bool    `json:"-"`
 }
 
 func (c *config) has(scenario string) bool { return slices.Contains(c.Scenarios, scenario) }
@@ -125,7 +173,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	fs.StringVar(&cfg.Gateway, "gateway", "", "gateway binary to run; empty builds ./cmd/aiproxy")
 	fs.StringVar(&cfg.Redis, "redis", "", "a Redis URL on 127.0.0.1 (redis://127.0.0.1:6379/0) for the gateway's REDIS, under a key prefix of this run's own; empty runs it without Redis")
-	run := fs.String("run", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ","))
+	run := fs.String("run", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+"; and, only when named, "+strings.Join(extraScenarios, ","))
 	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure, comma-separated: "+strings.Join(allTargets, ",")+" (the gateway process always starts)")
 	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent workers for the throughput scenario")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of one throughput round per target")
@@ -143,6 +191,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.EarlyRuns, "early-runs", 10, "early-answer requests per target and body size")
 	fs.IntVar(&cfg.RSSLimitMB, "rss-limit-mb", 150, "hard target: gateway RSS with the open streams, in MB")
 	fs.DurationVar(&cfg.CancelLimit, "cancel-limit", time.Second, "hard target: time for every disconnected stream to be cancelled upstream")
+	fs.IntVar(&cfg.SoakRequests, "soak-requests", 10000, "requests of the soak scenario")
+	fs.IntVar(&cfg.SoakWorkers, "soak-workers", 32, "concurrent workers of the soak scenario")
+	fs.Float64Var(&cfg.SoakFailureRate, "soak-failure-rate", 0.05, "share of the soak's upstream requests the provider fails (a fifth of them 429 with Retry-After: 1, the rest 500)")
+	fs.Float64Var(&cfg.Soak429Share, "soak-429-share", 0.2, "share of the soak's injected failures answered 429 with Retry-After: 1 instead of 500")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (database, process logs)")
 	if err := fs.Parse(args); err != nil {
@@ -154,11 +206,11 @@ func parseFlags(args []string) (*config, error) {
 	picked := strings.Split(*run, ",")
 	for i := range picked {
 		picked[i] = strings.TrimSpace(picked[i])
-		if !slices.Contains(allScenarios, picked[i]) {
+		if !slices.Contains(scenarioOrder, picked[i]) {
 			return nil, fmt.Errorf("-run: unknown scenario %q", picked[i])
 		}
 	}
-	for _, s := range allScenarios { // in their order, whatever the flag's
+	for _, s := range scenarioOrder { // in their order, whatever the flag's
 		if slices.Contains(picked, s) {
 			cfg.Scenarios = append(cfg.Scenarios, s)
 		}
@@ -179,7 +231,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	switch {
 	case cfg.Workers < 1, cfg.Rounds < 1, cfg.StreamWorkers < 1, cfg.StreamCount < 1, cfg.Chunks < 1,
-		cfg.Streams < 1, cfg.EarlyRuns < 1, cfg.RSSLimitMB < 1:
+		cfg.Streams < 1, cfg.EarlyRuns < 1, cfg.RSSLimitMB < 1, cfg.SoakRequests < 1, cfg.SoakWorkers < 1:
 		return nil, errors.New("counts and sizes must be at least 1")
 	case cfg.Duration <= 0, cfg.Warmup <= 0, cfg.RateDuration <= 0, cfg.ChunkDelay < 0, cfg.Hold < 0, cfg.CancelLimit <= 0:
 		return nil, errors.New("durations must be positive")
@@ -189,6 +241,12 @@ func parseFlags(args []string) (*config, error) {
 		return nil, errors.New("a run is bounded: -duration, -rate-duration and -hold at most 5m, -rounds at most 20")
 	case cfg.Streams > 8000:
 		return nil, errors.New("-streams at most 8000 (ephemeral ports and file descriptors)")
+	case cfg.SoakRequests > 1000000 || cfg.SoakWorkers > 1024:
+		return nil, errors.New("a run is bounded: -soak-requests at most 1000000, -soak-workers at most 1024")
+	case cfg.SoakFailureRate < 0 || cfg.SoakFailureRate > 0.5:
+		return nil, errors.New("-soak-failure-rate must be in [0, 0.5]")
+	case cfg.Soak429Share < 0 || cfg.Soak429Share > 1:
+		return nil, errors.New("-soak-429-share must be in [0, 1]")
 	}
 	return cfg, nil
 }
@@ -313,6 +371,8 @@ func run(ctx context.Context, cfg *config, progress io.Writer) (*Report, error) 
 			}
 		case "early":
 			rep.Early = b.runEarly(ctx, b.targets(false))
+		case "soak":
+			rep.Soak = b.runSoak(ctx)
 		case "logs":
 			rep.Logs = runLogs(ctx, b.gw, filepath.Join(dir, "aiproxy.db"))
 		}
@@ -346,7 +406,9 @@ func setUp(ctx context.Context, cfg *config, ps *procs, say func(string, ...any)
 		return nil, err
 	}
 	provider, err := ps.startRole(ctx, "provider", "-role=provider",
-		"-chunks", strconv.Itoa(cfg.Chunks), "-chunk-delay", cfg.ChunkDelay.String())
+		"-chunks", strconv.Itoa(cfg.Chunks), "-chunk-delay", cfg.ChunkDelay.String(),
+		"-soak-failure-rate", strconv.FormatFloat(cfg.SoakFailureRate, 'g', -1, 64),
+		"-soak-429-share", strconv.FormatFloat(cfg.Soak429Share, 'g', -1, 64))
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +442,7 @@ func setUp(ctx context.Context, cfg *config, ps *procs, say func(string, ...any)
 	b := &bench{
 		cfg:          cfg,
 		c:            newClient(token),
+		admin:        ad,
 		provider:     provider,
 		procs:        []*proc{provider, proxy, proxyDefault, gwProc},
 		direct:       &target{name: nameDirect, base: provider.url(), proc: provider},

@@ -22,6 +22,10 @@ func TestParseFlags(t *testing.T) {
 	if strings.Join(cfg.Scenarios, ",") != "ttfb,logs" || cfg.Streams != 10 || len(cfg.EarlySizes) != 1 || cfg.EarlySizes[0] != 1<<20 {
 		t.Errorf("parsed = %+v", cfg)
 	}
+	if cfg, err := parseFlags([]string{"-run", "logs,soak,throughput", "-soak-requests", "50"}); err != nil ||
+		strings.Join(cfg.Scenarios, ",") != "throughput,soak,logs" || cfg.SoakRequests != 50 || cfg.SoakWorkers != 32 || cfg.SoakFailureRate != 0.05 {
+		t.Errorf("soak flags = %+v, %v", cfg, err)
+	}
 	for _, bad := range [][]string{
 		{"-run", "nope"},
 		{"-workers", "0"},
@@ -30,6 +34,8 @@ func TestParseFlags(t *testing.T) {
 		{"-streams", "100000"},
 		{"-early-sizes", "64m"},
 		{"-targets", "elsewhere"},
+		{"-soak-failure-rate", "0.9"},
+		{"-soak-workers", "0"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(bad); err == nil {

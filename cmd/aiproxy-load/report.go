@@ -25,6 +25,7 @@ type Report struct {
 	TTFB       []TTFBRow       `json:"ttfb,omitempty"`
 	Streams    []StreamsRow    `json:"open_streams,omitempty"`
 	Early      []EarlyRow      `json:"early_answer,omitempty"`
+	Soak       *SoakResult     `json:"soak,omitempty"`
 	Logs       *LogsResult     `json:"logs,omitempty"`
 	Checks     []Check         `json:"checks"`
 }
@@ -150,6 +151,10 @@ func (r *Report) judge(cfg *config) {
 		skip(errName, true)
 	}
 
+	if cfg.has("soak") {
+		r.judgeSoak(add, skip)
+	}
+
 	const logName = "log rows = requests answered"
 	if l := r.Logs; l != nil {
 		m := fmt.Sprintf("%d rows, %d answered", l.Rows, l.Answered)
@@ -196,6 +201,41 @@ func (r *Report) judge(cfg *config) {
 	} else {
 		skip(earlyName, true)
 	}
+}
+
+// soakSuccessTarget is the soak's hard target: the share of client
+// requests that must succeed.
+const soakSuccessTarget = 0.999
+
+// soakRSSSlack is the soak's soft target: how much more the gateway's RSS
+// may be at rest after the soak than before it.
+const soakRSSSlack = 20 << 20
+
+// judgeSoak adds the soak's checks: the success rate (hard), and the
+// gateway's RSS and sockets at rest after it (soft).
+func (r *Report) judgeSoak(add func(string, bool, bool, string), skip func(string, bool)) {
+	rateName := fmt.Sprintf("soak: success rate >= %.1f%% with injected upstream failures", 100*soakSuccessTarget)
+	const rssName = "soak: gateway RSS at rest after within +20 MB of before"
+	const sockName = "soak: gateway sockets at rest back to the count before"
+	s := r.Soak
+	if s == nil || (s.Err != "" && s.Requests == 0) {
+		skip(rateName, true)
+		skip(rssName, false)
+		skip(sockName, false)
+		return
+	}
+	m := fmt.Sprintf("%.3f%%: %d of %d", 100*s.SuccessRate, s.Succeeded, s.Requests)
+	if len(s.Failures) > 0 {
+		m += fmt.Sprintf("; most failed with %dx %s", s.Failures[0].Count, s.Failures[0].Error)
+	}
+	if s.Err != "" {
+		m += "; " + s.Err
+	}
+	add(rateName, true, s.Err == "" && s.SuccessRate >= soakSuccessTarget, m)
+	add(rssName, false, s.RSSAfter > 0 && s.RSSAfter-s.RSSBefore <= soakRSSSlack,
+		fmt.Sprintf("%s before, %s after (%+.1f MB)", mb(s.RSSBefore), mb(s.RSSAfter), float64(s.RSSAfter-s.RSSBefore)/(1<<20)))
+	add(sockName, false, s.SocketsAfter <= s.SocketsBefore,
+		fmt.Sprintf("%d before, %d after %v at rest", s.SocketsBefore, s.SocketsAfter, s.IdleWait))
 }
 
 func findThroughput(rows []ThroughputRow, name string) *ThroughputRow {
@@ -370,6 +410,9 @@ func (r *Report) writeText(w io.Writer) {
 			}
 		}
 	}
+	if s := r.Soak; s != nil {
+		s.writeText(w, cfg)
+	}
 	if l := r.Logs; l != nil {
 		fmt.Fprintf(w, "\n6. Log integrity: gateway stopped with SIGTERM (exit after %v), rows counted in its SQLite file\n", l.Shutdown)
 		fmt.Fprintf(w, "   relay requests answered: %d (without answer: %d); rows in logs: %d\n", l.Answered, l.NoAnswer, l.Rows)
@@ -386,4 +429,46 @@ func (r *Report) writeText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-4s  %s (%s): %s\n", strings.ToUpper(c.Status), c.Name, kind, c.Measured)
 	}
+}
+
+// writeText writes the soak's section of the report.
+func (s *SoakResult) writeText(w io.Writer, cfg *config) {
+	fmt.Fprintf(w, "\n7. Soak: %d requests from %d workers through the gateway (every 4th streamed) to a model of %d channels,\n",
+		cfg.SoakRequests, cfg.SoakWorkers, soakChannels)
+	fmt.Fprintf(w, "   equal priority and weight; the provider fails %.1f%% of the upstream requests (%.0f%% of those 429 with Retry-After: 1, the rest 500)\n",
+		100*cfg.SoakFailureRate, 100*cfg.Soak429Share)
+	if s.Err != "" {
+		fmt.Fprintf(w, "   error: %s\n", s.Err)
+	}
+	fmt.Fprintf(w, "   sent %d (%d streamed), succeeded %d, failed %d: success rate %.3f%%\n",
+		s.Requests, s.Streams, s.Succeeded, s.Failed, 100*s.SuccessRate)
+	fmt.Fprintf(w, "   %v, %.0f req/s; latency of the succeeded p50 %v, p99 %v, max %v\n",
+		s.Elapsed, s.ReqPerSec, s.Latency.P50, s.Latency.P99, s.Latency.Max)
+	t := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(t, "   channel\tupstream\tinjected\tof them 429\t")
+	var f, f429 int64
+	for _, c := range s.Channels {
+		fmt.Fprintf(t, "   %s\t%d\t%d\t%d\t\n", c.Name, c.Upstream, c.Failed, c.Of429)
+		f += c.Failed
+		f429 += c.Of429
+	}
+	fmt.Fprintf(t, "   all\t%d\t%d\t%d\t\n", s.Upstream, f, f429)
+	t.Flush()
+	fmt.Fprintf(w, "   retries (upstream requests - client requests): %d", s.Retries)
+	if s.Retries < 0 {
+		fmt.Fprintf(w, " (negative: the gateway answered requests without trying any channel)")
+	}
+	fmt.Fprintln(w)
+	for i, x := range s.Failures {
+		if i == 5 {
+			fmt.Fprintf(w, "   ... %d more kinds\n", len(s.Failures)-i)
+			break
+		}
+		fmt.Fprintf(w, "   failed %dx: %s\n", x.Count, x.Error)
+	}
+	for _, l := range s.SocketsLeft {
+		fmt.Fprintf(w, "   gateway socket at rest after: %s\n", l)
+	}
+	fmt.Fprintf(w, "   gateway at rest (no idle connection at either side): RSS %s before, %s after; sockets %d before, %d after (%v of rest)\n",
+		mb(s.RSSBefore), mb(s.RSSAfter), s.SocketsBefore, s.SocketsAfter, s.IdleWait)
 }

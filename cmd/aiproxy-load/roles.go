@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,10 +28,18 @@ import (
 // with the load generator.
 
 // providerStats is what GET /__stats of the provider role answers: the
-// relaytest counters of each of its providers.
-type providerStats map[string]struct {
+// relaytest counters of each of its providers and, for the soak
+// endpoints ("soak-1" ...), the fault injector's counters.
+type providerStats map[string]providerCounters
+
+// providerCounters are one provider's counters. Requests, Failed500 and
+// Failed429 are counted only by the soak endpoints' fault injectors.
+type providerCounters struct {
 	Active    int   `json:"active"`
 	Cancelled int64 `json:"cancelled"`
+	Requests  int64 `json:"requests,omitempty"`
+	Failed500 int64 `json:"injected_500,omitempty"`
+	Failed429 int64 `json:"injected_429,omitempty"`
 }
 
 // The early provider's answer: earlyChunks content chunks, each event
@@ -50,12 +59,19 @@ const (
 //	/early/v1/...  answers chat completions before reading the body, and
 //	               never reads it (relaytest.EarlyIgnore): earlyChunks
 //	               chunks, -early-delay apart
+//	/soak/<n>/v1/... for n from 1 to soakChannels: each its own fast
+//	               provider behind a faultInjector that fails
+//	               -soak-failure-rate of the requests
 //	/__stats       providerStats as JSON
+//	/__drop-idle   (POST) closes every idle keep-alive connection, so that
+//	               the soak can count the gateway's sockets at rest
 func runProvider(args []string) error {
 	fs := flag.NewFlagSet("provider", flag.ContinueOnError)
 	chunks := fs.Int("chunks", 20, "content chunks of a slow stream")
 	delay := fs.Duration("chunk-delay", 2*time.Millisecond, "wait before each event of a slow stream")
 	earlyWait := fs.Duration("early-delay", earlyDelay, "wait before each event of an early answer")
+	failureRate := fs.Float64("soak-failure-rate", 0.05, "share of the soak endpoints' requests answered with an injected failure")
+	share429 := fs.Float64("soak-429-share", 0.2, "share of the injected failures answered 429 with Retry-After: 1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,18 +88,38 @@ func runProvider(args []string) error {
 	mux.Handle("/v1/", fast)
 	mux.Handle("/slow/", http.StripPrefix("/slow", slow))
 	mux.Handle("/early/", http.StripPrefix("/early", early))
+	faults := map[string]*faultInjector{}
+	for n := 1; n <= soakChannels; n++ {
+		p := relaytest.NewProvider(relaytest.WithoutRecording())
+		all[soakName(n)] = p
+		f := &faultInjector{next: p, rate: *failureRate, share429: *share429}
+		faults[soakName(n)] = f
+		mux.Handle(soakPrefix(n)+"/", http.StripPrefix(soakPrefix(n), f))
+	}
 	mux.HandleFunc("GET /__stats", func(w http.ResponseWriter, r *http.Request) {
 		st := providerStats{}
 		for name, p := range all {
 			e := st[name]
 			e.Cancelled = p.Cancelled() // before Active: see Provider.Cancelled
 			e.Active = p.Active()
+			if f := faults[name]; f != nil {
+				e.Requests, e.Failed500, e.Failed429 = f.requests.Load(), f.failed500.Load(), f.failed429.Load()
+			}
 			st[name] = e
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	})
-	return serveRole(mux, func() {
+	var srv atomic.Pointer[http.Server]
+	mux.HandleFunc("POST /__drop-idle", func(w http.ResponseWriter, r *http.Request) {
+		if s := srv.Load(); s != nil {
+			s.SetKeepAlivesEnabled(false) // closes the idle connections
+			s.SetKeepAlivesEnabled(true)
+		}
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return serveRole(mux, srv.Store, func() {
 		for _, p := range all {
 			p.Close()
 		}
@@ -120,13 +156,14 @@ func runProxy(args []string) error {
 		Transport: rt,
 		ErrorLog:  log.New(os.Stderr, "proxy: ", log.LstdFlags),
 	}
-	return serveRole(rp, nil)
+	return serveRole(rp, nil, nil)
 }
 
 // serveRole serves h on a free loopback port with the gateway's server
 // timeouts, prints the ready line, and shuts down on SIGTERM or SIGINT,
-// calling release first (to let held requests go).
-func serveRole(h http.Handler, release func()) error {
+// calling release first (to let held requests go). It hands the server to
+// serving, unless nil, before it serves.
+func serveRole(h http.Handler, serving func(*http.Server), release func()) error {
 	if _, err := raiseFileLimit(); err != nil {
 		return err
 	}
@@ -141,6 +178,9 @@ func serveRole(h http.Handler, release func()) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(os.Stderr, "server: ", log.LstdFlags),
+	}
+	if serving != nil {
+		serving(srv)
 	}
 	fmt.Println(readyLine + ln.Addr().String())
 	errc := make(chan error, 1)
