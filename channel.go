@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -57,10 +58,41 @@ type Channel struct {
 	// Sets are the channel sets the channel belongs to: a group's requests
 	// go only to channels in one of its AvailableSets. Validate makes an
 	// empty list {DefaultSet}.
-	Sets      []string
+	Sets []string
+	// ProxyURL, when set, is the HTTP(S) or SOCKS5 proxy the channel's
+	// requests go through (http://, https://, socks5://, socks5h://, with
+	// credentials if needed); "" means the environment's (HTTP_PROXY...).
+	// Its password is a secret, masked by every read API.
+	ProxyURL string
+	// Headers are added to every request of the channel (over what the
+	// adaptor sets); their values are secrets, masked by every read API.
+	Headers   []Header
 	Enabled   bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// Header is an HTTP header of a channel's requests.
+type Header struct {
+	Name, Value string
+}
+
+var headerNamePattern = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+
+// reservedHeaders are those a channel may not set: the transport's, and
+// the body's framing.
+var reservedHeaders = map[string]bool{"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Upgrade": true, "Te": true, "Trailer": true}
+
+// MaskProxyURL returns u with its password masked, for read APIs.
+func MaskProxyURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, ok := p.User.Password(); ok {
+		p.User = url.UserPassword(p.User.Username(), "****")
+	}
+	return p.String()
 }
 
 // DefaultSet is the channel set of channels and groups that name none.
@@ -175,6 +207,25 @@ func (c *Channel) Validate() error {
 	if c.Sets, err = cleanSets("sets", c.Sets); err != nil {
 		return err
 	}
+	if c.ProxyURL = strings.TrimSpace(c.ProxyURL); c.ProxyURL != "" {
+		u, err := url.Parse(c.ProxyURL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
+			return FieldErrorf("proxyURL", "proxyURL must be an http://, https://, socks5:// or socks5h:// URL with a host")
+		}
+	}
+	if len(c.Headers) > 32 {
+		return FieldErrorf("headers", "at most 32 headers")
+	}
+	for i, h := range c.Headers {
+		name := http.CanonicalHeaderKey(strings.TrimSpace(h.Name))
+		if !headerNamePattern.MatchString(name) || reservedHeaders[name] {
+			return FieldErrorf("headers", "header %q: not a header name a channel may set", h.Name)
+		}
+		if strings.ContainsAny(h.Value, "\r\n\x00") || len(h.Value) > 8192 {
+			return FieldErrorf("headers", "header %s: the value must be one line of at most 8192 bytes", name)
+		}
+		c.Headers[i].Name = name
+	}
 	if c.Weight < 0 || c.Weight > 1000000 {
 		return FieldErrorf("weight", "weight must be between 0 and 1000000")
 	}
@@ -221,6 +272,8 @@ type ChannelUpdate struct {
 	Priority     *int
 	Weight       *int
 	Sets         *[]string // an empty list means {DefaultSet}
+	ProxyURL     *string   // "" removes the proxy
+	Headers      *[]Header // an empty list removes every header
 	Enabled      *bool
 }
 
@@ -255,6 +308,12 @@ func (u ChannelUpdate) Apply(c *Channel) {
 	}
 	if u.Sets != nil {
 		c.Sets = *u.Sets
+	}
+	if u.ProxyURL != nil {
+		c.ProxyURL = *u.ProxyURL
+	}
+	if u.Headers != nil {
+		c.Headers = *u.Headers
 	}
 	if u.Enabled != nil {
 		c.Enabled = *u.Enabled

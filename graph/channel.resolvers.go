@@ -35,6 +35,18 @@ func (r *channelResolver) Key(ctx context.Context, obj *aiproxy.Channel) (string
 	return aiproxy.MaskKey(obj.Key), nil
 }
 
+func (r *channelResolver) ProxyURL(ctx context.Context, obj *aiproxy.Channel) (*string, error) {
+	return optional(aiproxy.MaskProxyURL(obj.ProxyURL)), nil
+}
+
+func (r *channelResolver) Headers(ctx context.Context, obj *aiproxy.Channel) ([]*model.ChannelHeader, error) {
+	out := make([]*model.ChannelHeader, len(obj.Headers))
+	for i, h := range obj.Headers {
+		out[i] = &model.ChannelHeader{Name: h.Name, Value: aiproxy.MaskKey(h.Value)}
+	}
+	return out, nil
+}
+
 func (r *channelConfigFieldResolver) Default(ctx context.Context, obj *relay.ConfigField) (*string, error) {
 	return optional(obj.Default), nil
 }

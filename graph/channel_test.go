@@ -315,3 +315,44 @@ func TestChannelAndGroupSets(t *testing.T) {
 		t.Errorf("bad set name: %+v", errs)
 	}
 }
+
+// A channel's proxy and headers are kept, and their secrets masked.
+func TestChannelProxyAndHeaders(t *testing.T) {
+	a := newAPI(t)
+	var out struct {
+		CreateChannel struct {
+			ID       string
+			ProxyURL *string
+			Headers  []struct{ Name, Value string }
+		}
+	}
+	a.mustPost(t, `mutation { createChannel(input: {name: "p", type: "openai", key: "k", models: ["m"],
+		proxyURL: "socks5://user:hunter2-secret@10.0.0.1:1080", headers: [{name: "x-org", value: "org-secret-value-123"}]}) { id proxyURL headers { name value } } }`, &out)
+	c := out.CreateChannel
+	if c.ProxyURL == nil || strings.Contains(*c.ProxyURL, "hunter2") || !strings.Contains(*c.ProxyURL, "10.0.0.1:1080") {
+		t.Errorf("proxyURL %v", c.ProxyURL)
+	}
+	if len(c.Headers) != 1 || c.Headers[0].Name != "X-Org" || strings.Contains(c.Headers[0].Value, "secret") {
+		t.Errorf("headers %+v", c.Headers)
+	}
+	stored := a.storedChannel(t, c.ID)
+	if stored.ProxyURL != "socks5://user:hunter2-secret@10.0.0.1:1080" || len(stored.Headers) != 1 || stored.Headers[0].Value != "org-secret-value-123" {
+		t.Errorf("stored %+v %+v", stored.ProxyURL, stored.Headers)
+	}
+	for _, bad := range []string{`proxyURL: "ftp://x"`, `headers: [{name: "Host", value: "x"}]`, `headers: [{name: "bad name", value: "x"}]`} {
+		errs := a.post(t, `mutation { updateChannel(id: "`+c.ID+`", input: {`+bad+`}) { id } }`, nil)
+		if len(errs) != 1 {
+			t.Errorf("%s: errors %+v", bad, errs)
+		}
+	}
+	var upd struct {
+		UpdateChannel struct {
+			ProxyURL *string
+			Headers  []struct{ Name string }
+		}
+	}
+	a.mustPost(t, `mutation { updateChannel(id: "`+c.ID+`", input: {proxyURL: "", headers: []}) { proxyURL headers { name } } }`, &upd)
+	if upd.UpdateChannel.ProxyURL != nil || len(upd.UpdateChannel.Headers) != 0 {
+		t.Errorf("after removal %+v", upd.UpdateChannel)
+	}
+}

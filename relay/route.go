@@ -204,7 +204,10 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 		cancel(nil)
 		return nil, err
 	}
-	hresp, err := s.Client.Do(hreq)
+	for _, h := range ch.Headers {
+		hreq.Header.Set(h.Name, h.Value)
+	}
+	hresp, err := s.clientFor(ch).Do(hreq)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
 			err = errAttemptTimeout

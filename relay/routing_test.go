@@ -3,9 +3,11 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,4 +246,44 @@ func TestChannelSets(t *testing.T) {
 		t.Fatalf("err %v, want 404", err)
 	}
 	r.mem.NextLog(t)
+}
+
+// A channel's ProxyURL carries its requests (the proxy sees them), and its
+// Headers are added to each.
+func TestChannelProxyAndHeaders(t *testing.T) {
+	r := newRouting(t, "gpt-4o-mini")
+	var proxied atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		proxied.Add(1)
+		out := req.Clone(req.Context())
+		out.RequestURI = ""
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(proxy.Close)
+	chs := r.mem.Channels("m")
+	first := *chs[0]
+	first.ProxyURL = proxy.URL
+	first.Headers = []aiproxy.Header{{Name: "X-Team", Value: "blue"}}
+	r.mem.SetChannels(&first)
+	if text, err := r.chat(t, false); err != nil || !strings.Contains(text, "hello") {
+		t.Fatalf("through the proxy: %q, %v", text, err)
+	}
+	r.mem.NextLog(t)
+	if proxied.Load() != 1 {
+		t.Errorf("the proxy saw %d requests, want 1", proxied.Load())
+	}
+	reqs := r.up1.Requests()
+	if len(reqs) != 1 || reqs[0].Header.Get("X-Team") != "blue" {
+		t.Errorf("the provider got %d requests, X-Team %q", len(reqs), reqs[0].Header.Get("X-Team"))
+	}
 }

@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,6 +111,7 @@ type Server struct {
 	// Logger receives internal failures. Nil means slog.Default().
 	Logger *slog.Logger
 
+	proxied   sync.Map // proxy URL → *http.Client, for channels with a ProxyURL
 	chain     Handler
 	claimants map[string][]claimant // by path prefix
 	idPrefix  string

@@ -25,6 +25,8 @@ type channelRow struct {
 	Priority     int       `bun:"priority"`
 	Weight       int       `bun:"weight"`
 	Sets         string    `bun:"sets,nullzero"` // JSON array of strings; NULL (rows before sets) is {default}
+	ProxyURL     string    `bun:"proxy_url,nullzero"`
+	Headers      string    `bun:"headers,nullzero"` // JSON array of aiproxy.Header; NULL none
 	Enabled      bool      `bun:"enabled"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
@@ -43,6 +45,8 @@ func toChannelRow(c *aiproxy.Channel) *channelRow {
 		Priority:     c.Priority,
 		Weight:       c.Weight,
 		Sets:         marshal(c.Sets),
+		ProxyURL:     c.ProxyURL,
+		Headers:      marshalHeaders(c.Headers),
 		Enabled:      c.Enabled,
 		CreatedAt:    utc(c.CreatedAt),
 		UpdatedAt:    utc(c.UpdatedAt),
@@ -68,6 +72,12 @@ func (r *channelRow) channel() (*aiproxy.Channel, error) {
 	}
 	if err := unmarshal(r.ModelMapping, &c.ModelMapping); err != nil {
 		return nil, err
+	}
+	c.ProxyURL = r.ProxyURL
+	if r.Headers != "" {
+		if err := unmarshal(r.Headers, &c.Headers); err != nil {
+			return nil, err
+		}
 	}
 	if c.Sets = []string{aiproxy.DefaultSet}; r.Sets != "" {
 		if err := unmarshal(r.Sets, &c.Sets); err != nil {
@@ -144,6 +154,14 @@ func (s *Store) checkChannel(c *aiproxy.Channel) error {
 		return nil
 	}
 	return s.CheckChannel(c)
+}
+
+// marshalHeaders returns the headers column: "" (NULL) for none.
+func marshalHeaders(hs []aiproxy.Header) string {
+	if len(hs) == 0 {
+		return ""
+	}
+	return marshal(hs)
 }
 
 // configValue returns a stored config column as a channel's Config.

@@ -164,11 +164,14 @@ var mainV2 = []string{
 	`ALTER TABLE "channels" {add} "config" {text} NULL`,
 }
 
-// mainV4 adds channel sets: the sets a channel belongs to and those a
-// group may use (JSON arrays; NULL means {"default"}).
+// mainV4 adds channel sets (the sets a channel belongs to and those a
+// group may use: JSON arrays, NULL meaning {"default"}) and a channel's
+// proxy and extra headers.
 var mainV4 = []string{
 	`ALTER TABLE "channels" {add} "sets" {text} NULL`,
 	`ALTER TABLE "groups" {add} "available_sets" {text} NULL`,
+	`ALTER TABLE "channels" {add} "proxy_url" {text} NULL`,
+	`ALTER TABLE "channels" {add} "headers" {text} NULL`,
 }
 
 // logsV3 adds the attempts of a request: the channels tried, as JSON.

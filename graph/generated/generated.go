@@ -53,12 +53,14 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		EffectiveBaseURL func(childComplexity int) int
 		Enabled          func(childComplexity int) int
+		Headers          func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Key              func(childComplexity int) int
 		ModelMapping     func(childComplexity int) int
 		Models           func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Priority         func(childComplexity int) int
+		ProxyURL         func(childComplexity int) int
 		Sets             func(childComplexity int) int
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
@@ -70,6 +72,11 @@ type ComplexityRoot struct {
 		Description func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Type        func(childComplexity int) int
+	}
+
+	ChannelHeader struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	ChannelHealth struct {
@@ -245,6 +252,9 @@ type ChannelResolver interface {
 	BaseURL(ctx context.Context, obj *aiproxy.Channel) (*string, error)
 	EffectiveBaseURL(ctx context.Context, obj *aiproxy.Channel) (string, error)
 	Key(ctx context.Context, obj *aiproxy.Channel) (string, error)
+
+	ProxyURL(ctx context.Context, obj *aiproxy.Channel) (*string, error)
+	Headers(ctx context.Context, obj *aiproxy.Channel) ([]*model.ChannelHeader, error)
 }
 type ChannelConfigFieldResolver interface {
 	Default(ctx context.Context, obj *relay.ConfigField) (*string, error)
@@ -345,6 +355,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Enabled(childComplexity), true
+	case "Channel.headers":
+		if e.ComplexityRoot.Channel.Headers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Headers(childComplexity), true
 	case "Channel.id":
 		if e.ComplexityRoot.Channel.ID == nil {
 			break
@@ -381,6 +397,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Priority(childComplexity), true
+	case "Channel.proxyURL":
+		if e.ComplexityRoot.Channel.ProxyURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.ProxyURL(childComplexity), true
 	case "Channel.sets":
 		if e.ComplexityRoot.Channel.Sets == nil {
 			break
@@ -430,6 +452,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ChannelConfigField.Type(childComplexity), true
+
+	case "ChannelHeader.name":
+		if e.ComplexityRoot.ChannelHeader.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHeader.Name(childComplexity), true
+	case "ChannelHeader.value":
+		if e.ComplexityRoot.ChannelHeader.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelHeader.Value(childComplexity), true
 
 	case "ChannelHealth.breaker":
 		if e.ComplexityRoot.ChannelHealth.Breaker == nil {
@@ -1269,6 +1304,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ChannelHeaderInput", ec.unmarshalInputChannelHeaderInput),
 			graphql.NewInputUnmarshaler("CreateChannelInput", ec.unmarshalInputCreateChannelInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreateModelConfigInput", ec.unmarshalInputCreateModelConfigInput),
@@ -1408,9 +1444,25 @@ type Channel {
   weight: Int!
   "The channel sets it belongs to; a group's requests go only to channels in one of its availableSets."
   sets: [String!]!
+  "The proxy its requests go through (password masked); null for the environment's."
+  proxyURL: String
+  "Headers added to its requests, values masked."
+  headers: [ChannelHeader!]!
   enabled: Boolean!
   createdAt: Time!
   updatedAt: Time!
+}
+
+"A header a channel adds to its requests."
+type ChannelHeader {
+  name: String!
+  "Masked, as a key is."
+  value: String!
+}
+
+input ChannelHeaderInput {
+  name: String!
+  value: String!
 }
 
 input CreateChannelInput {
@@ -1430,6 +1482,10 @@ input CreateChannelInput {
   weight: Int! = 1
   "Omitted or empty means [\"default\"]."
   sets: [String!]
+  "An http://, https://, socks5:// or socks5h:// proxy for its requests; omitted means the environment's (HTTP_PROXY, ...)."
+  proxyURL: String
+  "Headers to add to its requests (Host, Content-Length and hop-by-hop headers excepted)."
+  headers: [ChannelHeaderInput!]
   enabled: Boolean! = true
 }
 
@@ -1450,6 +1506,10 @@ input UpdateChannelInput {
   weight: Int
   "An empty list means [\"default\"]."
   sets: [String!]
+  "An empty string removes the proxy."
+  proxyURL: String
+  "Replaces every header; an empty list removes them."
+  headers: [ChannelHeaderInput!]
   enabled: Boolean
 }
 
@@ -1833,6 +1893,10 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_weight(ctx, field)
 	case "sets":
 		return ec.fieldContext_Channel_sets(ctx, field)
+	case "proxyURL":
+		return ec.fieldContext_Channel_proxyURL(ctx, field)
+	case "headers":
+		return ec.fieldContext_Channel_headers(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Channel_enabled(ctx, field)
 	case "createdAt":
@@ -1855,6 +1919,16 @@ func (ec *executionContext) childFields_ChannelConfigField(ctx context.Context, 
 		return ec.fieldContext_ChannelConfigField_description(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ChannelConfigField", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelHeader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ChannelHeader_name(ctx, field)
+	case "value":
+		return ec.fieldContext_ChannelHeader_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelHeader", field.Name)
 }
 
 func (ec *executionContext) childFields_ChannelHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2960,6 +3034,61 @@ func (ec *executionContext) fieldContext_Channel_sets(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "String")
 }
 
+func (ec *executionContext) _Channel_proxyURL(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_proxyURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().ProxyURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_proxyURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, true, true, "String")
+}
+
+func (ec *executionContext) _Channel_headers(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_headers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().Headers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ChannelHeader) graphql.Marshaler {
+			return ec.marshalNChannelHeader2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHeaderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_headers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelHeader(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3119,6 +3248,52 @@ func (ec *executionContext) _ChannelConfigField_description(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_ChannelConfigField_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ChannelConfigField", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelHeader_name(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHeader_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHeader_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHeader", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelHeader_value(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelHeader_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelHeader_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelHeader", field, false, false, "String")
 }
 
 func (ec *executionContext) _ChannelHealth_channelId(ctx context.Context, field graphql.CollectedField, obj *model.ChannelHealth) (ret graphql.Marshaler) {
@@ -7524,6 +7699,55 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputChannelHeaderInput(ctx context.Context, obj any) (aiproxy.Header, error) {
+	var it aiproxy.Header
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChannelHeaderInput unmarshals raw into the ChannelHeaderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChannelHeaderInput(ctx context.Context, raw any) (aiproxy.Header, error) {
+	var out aiproxy.Header
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChannelHeaderInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context, obj any) (aiproxy.Channel, error) {
 	var it aiproxy.Channel
 	if obj == nil {
@@ -7545,7 +7769,7 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7624,6 +7848,20 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Sets = data
+		case "proxyURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxyURL"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProxyURL = data
+		case "headers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headers"))
+			data, err := ec.unmarshalOChannelHeaderInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Headers = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalNBoolean2bool(ctx, v)
@@ -8053,7 +8291,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8132,6 +8370,20 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Sets = data
+		case "proxyURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxyURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProxyURL = data
+		case "headers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headers"))
+			data, err := ec.unmarshalOChannelHeaderInput2ᚖᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Headers = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -8444,6 +8696,18 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "proxyURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_proxyURL(ctx, field, obj)
+				})
+		case "headers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_headers(ctx, field, obj)
+				})
 		case "enabled":
 			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -8507,6 +8771,44 @@ func (ec *executionContext) _ChannelConfigField(ctx context.Context, sel ast.Sel
 			out.Values[i] = ec._ChannelConfigField_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var channelHeaderImplementors = []string{"ChannelHeader"}
+
+func (ec *executionContext) _ChannelHeader(ctx context.Context, sel ast.SelectionSet, obj *model.ChannelHeader) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelHeaderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelHeader")
+		case "name":
+			out.Values[i] = ec._ChannelHeader_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ChannelHeader_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10037,6 +10339,35 @@ func (ec *executionContext) marshalNChannelConfigField2ᚕgithubᚗcomᚋaiproxy
 	return ret
 }
 
+func (ec *executionContext) marshalNChannelHeader2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHeaderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChannelHeader) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannelHeader2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHeader(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannelHeader2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHeader(ctx context.Context, sel ast.SelectionSet, v *model.ChannelHeader) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChannelHeader!")
+		return graphql.Null
+	}
+	return ec._ChannelHeader(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNChannelHeaderInput2githubᚗcomᚋaiproxyᚋaiproxyᚐHeader(ctx context.Context, v any) (aiproxy.Header, error) {
+	res, err := ec.unmarshalInputChannelHeaderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNChannelHealth2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelHealthᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChannelHealth) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -10694,6 +11025,31 @@ func (ec *executionContext) marshalOChannel2ᚖgithubᚗcomᚋaiproxyᚋaiproxy�
 		return graphql.Null
 	}
 	return ec._Channel(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOChannelHeaderInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx context.Context, v any) ([]aiproxy.Header, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]aiproxy.Header, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNChannelHeaderInput2githubᚗcomᚋaiproxyᚋaiproxyᚐHeader(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOChannelHeaderInput2ᚖᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx context.Context, v any) (*[]aiproxy.Header, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalOChannelHeaderInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx context.Context, v any) (*aiproxy.Price, error) {

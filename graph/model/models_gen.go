@@ -12,6 +12,13 @@ import (
 	"github.com/aiproxy/aiproxy"
 )
 
+// A header a channel adds to its requests.
+type ChannelHeader struct {
+	Name string `json:"name"`
+	// Masked, as a key is.
+	Value string `json:"value"`
+}
+
 // How one channel fares with one model, as routing sees it.
 type ChannelHealth struct {
 	ChannelID string       `json:"channelId"`
