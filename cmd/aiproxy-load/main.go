@@ -194,7 +194,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.SoakRequests, "soak-requests", 10000, "requests of the soak scenario")
 	fs.IntVar(&cfg.SoakWorkers, "soak-workers", 32, "concurrent workers of the soak scenario")
 	fs.Float64Var(&cfg.SoakFailureRate, "soak-failure-rate", 0.05, "share of the soak's upstream requests the provider fails (a fifth of them 429 with Retry-After: 1, the rest 500)")
-	fs.Float64Var(&cfg.Soak429Share, "soak-429-share", 0.2, "share of the soak's injected failures answered 429 with Retry-After: 1 instead of 500")
+	fs.Float64Var(&cfg.Soak429Share, "soak-429-share", 0, "share of the soak's injected failures answered 429 with Retry-After: 1 instead of 500 (a 429 parks its channel for that second: with every channel parked, requests get 429 at once)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (database, process logs)")
 	if err := fs.Parse(args); err != nil {

@@ -71,7 +71,7 @@ func runProvider(args []string) error {
 	delay := fs.Duration("chunk-delay", 2*time.Millisecond, "wait before each event of a slow stream")
 	earlyWait := fs.Duration("early-delay", earlyDelay, "wait before each event of an early answer")
 	failureRate := fs.Float64("soak-failure-rate", 0.05, "share of the soak endpoints' requests answered with an injected failure")
-	share429 := fs.Float64("soak-429-share", 0.2, "share of the injected failures answered 429 with Retry-After: 1")
+	share429 := fs.Float64("soak-429-share", 0, "share of the injected failures answered 429 with Retry-After: 1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
