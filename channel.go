@@ -66,10 +66,13 @@ type Channel struct {
 	ProxyURL string
 	// Headers are added to every request of the channel (over what the
 	// adaptor sets); their values are secrets, masked by every read API.
-	Headers   []Header
-	Enabled   bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Headers []Header
+	// BreakerThreshold is the error rate at which the channel's breaker
+	// opens (0 < t <= 1); 0 means the gateway's (BREAKER_THRESHOLD).
+	BreakerThreshold float64
+	Enabled          bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Header is an HTTP header of a channel's requests.
@@ -213,6 +216,9 @@ func (c *Channel) Validate() error {
 			return FieldErrorf("proxyURL", "proxyURL must be an http://, https://, socks5:// or socks5h:// URL with a host")
 		}
 	}
+	if c.BreakerThreshold < 0 || c.BreakerThreshold > 1 {
+		return FieldErrorf("breakerThreshold", "breakerThreshold must be between 0 (the gateway's) and 1")
+	}
 	if len(c.Headers) > 32 {
 		return FieldErrorf("headers", "at most 32 headers")
 	}
@@ -274,7 +280,9 @@ type ChannelUpdate struct {
 	Sets         *[]string // an empty list means {DefaultSet}
 	ProxyURL     *string   // "" removes the proxy
 	Headers      *[]Header // an empty list removes every header
-	Enabled      *bool
+	// BreakerThreshold, 0 for the gateway's.
+	BreakerThreshold *float64
+	Enabled          *bool
 }
 
 // Apply changes c by u.
@@ -314,6 +322,9 @@ func (u ChannelUpdate) Apply(c *Channel) {
 	}
 	if u.Headers != nil {
 		c.Headers = *u.Headers
+	}
+	if u.BreakerThreshold != nil {
+		c.BreakerThreshold = *u.BreakerThreshold
 	}
 	if u.Enabled != nil {
 		c.Enabled = *u.Enabled

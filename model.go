@@ -70,8 +70,15 @@ type ModelConfig struct {
 	CachedPrice Price // per million cached prompt tokens; 0 means InputPrice
 	RPM         int64 // requests per minute per group; 0 means unlimited
 	TPM         int64 // tokens per minute per group; 0 means unlimited
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// MaxAttempts overrides the gateway's count of channels one request
+	// may try (MAX_ATTEMPTS); 0 keeps it.
+	MaxAttempts int
+	// Timeout overrides the gateway's timeout of a non-streaming attempt
+	// for the model's mode, FirstEventTimeout that of a stream's first
+	// event; 0 keeps them.
+	Timeout, FirstEventTimeout time.Duration
+	CreatedAt                  time.Time
+	UpdatedAt                  time.Time
 }
 
 // Validate checks m and returns an EINVALID *Error naming the field.
@@ -99,6 +106,15 @@ func (m *ModelConfig) Validate() error {
 	if m.TPM < 0 {
 		return FieldErrorf("tpm", "tpm must not be negative")
 	}
+	if m.MaxAttempts < 0 || m.MaxAttempts > 8 {
+		return FieldErrorf("maxAttempts", "maxAttempts must be between 0 (the gateway's) and 8")
+	}
+	if m.Timeout < 0 || m.Timeout > time.Hour {
+		return FieldErrorf("timeoutSeconds", "timeoutSeconds must be between 0 (the gateway's) and 3600")
+	}
+	if m.FirstEventTimeout < 0 || m.FirstEventTimeout > time.Hour {
+		return FieldErrorf("firstEventTimeoutSeconds", "firstEventTimeoutSeconds must be between 0 (the gateway's) and 3600")
+	}
 	return nil
 }
 
@@ -118,12 +134,15 @@ func (m *ModelConfig) Cost(u Usage) Amount {
 
 // ModelConfigUpdate holds the fields to change; nil leaves a field.
 type ModelConfigUpdate struct {
-	Mode        *Mode
-	InputPrice  *Price
-	OutputPrice *Price
-	CachedPrice *Price
-	RPM         *int64
-	TPM         *int64
+	Mode              *Mode
+	InputPrice        *Price
+	OutputPrice       *Price
+	CachedPrice       *Price
+	RPM               *int64
+	TPM               *int64
+	MaxAttempts       *int
+	Timeout           *time.Duration
+	FirstEventTimeout *time.Duration
 }
 
 // Apply changes m by u.
@@ -145,6 +164,15 @@ func (u ModelConfigUpdate) Apply(m *ModelConfig) {
 	}
 	if u.TPM != nil {
 		m.TPM = *u.TPM
+	}
+	if u.MaxAttempts != nil {
+		m.MaxAttempts = *u.MaxAttempts
+	}
+	if u.Timeout != nil {
+		m.Timeout = *u.Timeout
+	}
+	if u.FirstEventTimeout != nil {
+		m.FirstEventTimeout = *u.FirstEventTimeout
 	}
 }
 

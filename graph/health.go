@@ -63,3 +63,12 @@ func testResult(t *relay.ChannelTest) *model.ChannelTestResult {
 	}
 	return res
 }
+
+// seconds returns a duration given in seconds, or EINVALID naming field
+// when it is negative or not finite.
+func seconds(field string, v float64) (time.Duration, error) {
+	if v < 0 || v > 1e6 || v != v {
+		return 0, aiproxy.FieldErrorf(field, "%s must be between 0 and 1000000", field)
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}

@@ -9,7 +9,16 @@ import (
 	"context"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/graph/generated"
 )
+
+func (r *modelConfigResolver) TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error) {
+	return obj.Timeout.Seconds(), nil
+}
+
+func (r *modelConfigResolver) FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error) {
+	return obj.FirstEventTimeout.Seconds(), nil
+}
 
 func (r *mutationResolver) CreateModelConfig(ctx context.Context, input aiproxy.ModelConfig) (*aiproxy.ModelConfig, error) {
 	if err := r.ModelConfigService.CreateModelConfig(ctx, &input); err != nil {
@@ -33,3 +42,49 @@ func (r *queryResolver) ModelConfigs(ctx context.Context) ([]*aiproxy.ModelConfi
 func (r *queryResolver) ModelConfig(ctx context.Context, model string) (*aiproxy.ModelConfig, error) {
 	return orNotFound(r.ModelConfigService.ModelConfig(ctx, model))
 }
+
+func (r *createModelConfigInputResolver) TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error {
+	d, err := seconds("timeoutSeconds", data)
+	obj.Timeout = d
+	return err
+}
+
+func (r *createModelConfigInputResolver) FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error {
+	d, err := seconds("firstEventTimeoutSeconds", data)
+	obj.FirstEventTimeout = d
+	return err
+}
+
+func (r *updateModelConfigInputResolver) TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error {
+	if data == nil {
+		return nil
+	}
+	d, err := seconds("timeoutSeconds", *data)
+	obj.Timeout = &d
+	return err
+}
+
+func (r *updateModelConfigInputResolver) FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error {
+	if data == nil {
+		return nil
+	}
+	d, err := seconds("firstEventTimeoutSeconds", *data)
+	obj.FirstEventTimeout = &d
+	return err
+}
+
+func (r *Resolver) ModelConfig() generated.ModelConfigResolver { return &modelConfigResolver{r} }
+
+func (r *Resolver) CreateModelConfigInput() generated.CreateModelConfigInputResolver {
+	return &createModelConfigInputResolver{r}
+}
+
+func (r *Resolver) UpdateModelConfigInput() generated.UpdateModelConfigInputResolver {
+	return &updateModelConfigInputResolver{r}
+}
+
+type (
+	modelConfigResolver            struct{ *Resolver }
+	createModelConfigInputResolver struct{ *Resolver }
+	updateModelConfigInputResolver struct{ *Resolver }
+)

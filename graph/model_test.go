@@ -138,3 +138,37 @@ func TestListAndDeleteModelConfigs(t *testing.T) {
 		t.Errorf("modelConfig(b) = %+v", other.ModelConfig)
 	}
 }
+
+// A model's retry and timeout overrides, and a channel's breaker
+// threshold, round-trip.
+func TestRoutingOverrides(t *testing.T) {
+	a := newAPI(t)
+	var mc struct {
+		CreateModelConfig struct {
+			MaxAttempts              int
+			TimeoutSeconds           float64
+			FirstEventTimeoutSeconds float64
+		}
+	}
+	a.mustPost(t, `mutation { createModelConfig(input: {model: "m", maxAttempts: 2, timeoutSeconds: 1.5, firstEventTimeoutSeconds: 20}) { maxAttempts timeoutSeconds firstEventTimeoutSeconds } }`, &mc)
+	if c := mc.CreateModelConfig; c.MaxAttempts != 2 || c.TimeoutSeconds != 1.5 || c.FirstEventTimeoutSeconds != 20 {
+		t.Errorf("created %+v", c)
+	}
+	var up struct {
+		UpdateModelConfig struct{ TimeoutSeconds float64 }
+	}
+	a.mustPost(t, `mutation { updateModelConfig(model: "m", input: {timeoutSeconds: 0}) { timeoutSeconds } }`, &up)
+	if up.UpdateModelConfig.TimeoutSeconds != 0 {
+		t.Errorf("updated %+v", up)
+	}
+	if errs := a.post(t, `mutation { updateModelConfig(model: "m", input: {maxAttempts: 9}) { model } }`, nil); len(errs) != 1 || errs[0].Extensions["field"] != "maxAttempts" {
+		t.Errorf("maxAttempts 9: %+v", errs)
+	}
+	var ch struct {
+		CreateChannel struct{ BreakerThreshold float64 }
+	}
+	a.mustPost(t, `mutation { createChannel(input: {name: "b", type: "openai", key: "k", models: ["m"], breakerThreshold: 0.25}) { breakerThreshold } }`, &ch)
+	if ch.CreateChannel.BreakerThreshold != 0.25 {
+		t.Errorf("breakerThreshold %v", ch.CreateChannel.BreakerThreshold)
+	}
+}

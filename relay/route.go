@@ -50,6 +50,10 @@ func (s *Server) route(ctx context.Context, req *Request) (*Response, error) {
 	if attempts <= 0 {
 		attempts = 3
 	}
+	mc, _ := s.Catalog.ModelConfig(req.Model)
+	if mc != nil && mc.MaxAttempts > 0 {
+		attempts = mc.MaxAttempts
+	}
 	var tried [8]int64
 	pk := picker{chs: chs, model: req.Model, health: s.Health, tried: tried[:0]}
 	var lastErr, limited error // limited: the soonest-free 429 among the failures
@@ -133,7 +137,20 @@ func (s *Server) report(ctx context.Context, ch *aiproxy.Channel, model string, 
 			o.RetryAfter = ue.RetryAfter
 		}
 	}
-	s.Health.Report(ch.ID, model, o, s.Breaker)
+	p := s.Breaker
+	if ch.BreakerThreshold > 0 {
+		p.Threshold = ch.BreakerThreshold
+	}
+	s.Health.Report(ch.ID, model, o, p)
+}
+
+// firstEventLimit is how long a stream of model may take to its first
+// event: the model's own limit, else FirstEventTimeout.
+func (s *Server) firstEventLimit(model string) time.Duration {
+	if mc, _ := s.Catalog.ModelConfig(model); mc != nil && mc.FirstEventTimeout > 0 {
+		return mc.FirstEventTimeout
+	}
+	return s.FirstEventTimeout
 }
 
 // retryable reports whether another channel may succeed where err failed:
@@ -189,6 +206,13 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 	limit := s.Timeouts[req.Mode]
 	if call.Stream {
 		limit = s.FirstEventTimeout
+	}
+	if mc, _ := s.Catalog.ModelConfig(req.Model); mc != nil { // the model's own, when it sets one
+		if !call.Stream && mc.Timeout > 0 {
+			limit = mc.Timeout
+		} else if call.Stream && mc.FirstEventTimeout > 0 {
+			limit = mc.FirstEventTimeout
+		}
 	}
 	var timer *time.Timer
 	if limit > 0 {
@@ -324,7 +348,7 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved(), events: call.Converted}
 	if first != nil {
 		first.Stop() // the guard's timer takes over, from the first event's limit
-		g.timer = time.AfterFunc(s.FirstEventTimeout, func() { cancel(errAttemptTimeout) })
+		g.timer = time.AfterFunc(s.firstEventLimit(req.Model), func() { cancel(errAttemptTimeout) })
 	} else {
 		g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })
 	}

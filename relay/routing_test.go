@@ -30,6 +30,7 @@ type routing struct {
 	mem      *relaytest.Memory
 	up1, up2 *relaytest.Provider
 	health   *store.MemoryHealth
+	server   *relay.Server
 	client   openai.Client
 	srv      *httptest.Server
 }
@@ -52,7 +53,7 @@ func newRouting(t *testing.T, up1Model string) *routing {
 	s.Mount(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &routing{mem: mem, up1: up1, up2: up2, health: h, srv: srv,
+	return &routing{mem: mem, up1: up1, up2: up2, health: h, srv: srv, server: s,
 		client: openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(testKey), option.WithMaxRetries(0))}
 }
 
@@ -285,5 +286,65 @@ func TestChannelProxyAndHeaders(t *testing.T) {
 	reqs := r.up1.Requests()
 	if len(reqs) != 1 || reqs[0].Header.Get("X-Team") != "blue" {
 		t.Errorf("the provider got %d requests, X-Team %q", len(reqs), reqs[0].Header.Get("X-Team"))
+	}
+}
+
+// A provider that never answers, or sends a stream's headers and then
+// nothing, is timed out (the mode's timeout; the first event's) and the
+// request answered by the other channel; the log says why.
+func TestTimeoutsFailOver(t *testing.T) {
+	for _, tt := range []struct {
+		model  string
+		stream bool
+	}{
+		{relaytest.ModelHang, false},
+		{relaytest.ModelHang, true},
+		{relaytest.ModelHold, true}, // headers and the first event, then silence: that first event came, so...
+	} {
+		t.Run(tt.model+map[bool]string{false: "", true: "/stream"}[tt.stream], func(t *testing.T) {
+			r := newRouting(t, tt.model)
+			r.server.Timeouts = map[aiproxy.Mode]time.Duration{aiproxy.ModeChat: 300 * time.Millisecond}
+			r.server.FirstEventTimeout = 300 * time.Millisecond
+			r.server.StreamIdleTimeout = 300 * time.Millisecond
+			text, err := r.chat(t, tt.stream)
+			l := r.mem.NextLog(t)
+			if tt.model == relaytest.ModelHold {
+				// ...the stream is the client's by then: it breaks off
+				// after the idle timeout instead of being retried.
+				if err == nil || len(l.Attempts) != 1 {
+					t.Fatalf("held stream: %q, %v, attempts %+v", text, err, l.Attempts)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(text, "hello") {
+				t.Fatalf("answer %q, %v", text, err)
+			}
+			if len(l.Attempts) != 2 || l.Attempts[0].ChannelID != 1 || !strings.Contains(l.Attempts[0].Error, "timeout") {
+				t.Errorf("attempts %+v", l.Attempts)
+			}
+		})
+	}
+}
+
+// A model's own maxAttempts and timeout override the gateway's.
+func TestModelOverrides(t *testing.T) {
+	r := newRouting(t, relaytest.ModelServerError)
+	r.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "m", MaxAttempts: 1})
+	if _, err := r.chat(t, false); err == nil {
+		t.Fatal("maxAttempts 1: the request was retried")
+	}
+	if l := r.mem.NextLog(t); len(l.Attempts) != 1 {
+		t.Errorf("attempts %+v, want 1", l.Attempts)
+	}
+
+	r = newRouting(t, relaytest.ModelHang)
+	r.server.Timeouts = map[aiproxy.Mode]time.Duration{aiproxy.ModeChat: time.Hour}
+	r.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "m", Timeout: 200 * time.Millisecond})
+	began := time.Now()
+	if _, err := r.chat(t, false); err != nil {
+		t.Fatal(err)
+	}
+	if l := r.mem.NextLog(t); len(l.Attempts) != 2 || time.Since(began) > 10*time.Second {
+		t.Errorf("attempts %+v after %v", l.Attempts, time.Since(began))
 	}
 }

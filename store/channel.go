@@ -27,6 +27,7 @@ type channelRow struct {
 	Sets         string    `bun:"sets,nullzero"` // JSON array of strings; NULL (rows before sets) is {default}
 	ProxyURL     string    `bun:"proxy_url,nullzero"`
 	Headers      string    `bun:"headers,nullzero"` // JSON array of aiproxy.Header; NULL none
+	Threshold    float64   `bun:"breaker_threshold,nullzero"`
 	Enabled      bool      `bun:"enabled"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
@@ -47,6 +48,7 @@ func toChannelRow(c *aiproxy.Channel) *channelRow {
 		Sets:         marshal(c.Sets),
 		ProxyURL:     c.ProxyURL,
 		Headers:      marshalHeaders(c.Headers),
+		Threshold:    c.BreakerThreshold,
 		Enabled:      c.Enabled,
 		CreatedAt:    utc(c.CreatedAt),
 		UpdatedAt:    utc(c.UpdatedAt),
@@ -73,7 +75,7 @@ func (r *channelRow) channel() (*aiproxy.Channel, error) {
 	if err := unmarshal(r.ModelMapping, &c.ModelMapping); err != nil {
 		return nil, err
 	}
-	c.ProxyURL = r.ProxyURL
+	c.ProxyURL, c.BreakerThreshold = r.ProxyURL, r.Threshold
 	if r.Headers != "" {
 		if err := unmarshal(r.Headers, &c.Headers); err != nil {
 			return nil, err

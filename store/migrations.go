@@ -165,13 +165,18 @@ var mainV2 = []string{
 }
 
 // mainV4 adds channel sets (the sets a channel belongs to and those a
-// group may use: JSON arrays, NULL meaning {"default"}) and a channel's
-// proxy and extra headers.
+// group may use: JSON arrays, NULL meaning {"default"}), a channel's
+// proxy, extra headers and breaker threshold, and a model's retry and
+// timeout overrides (NULL: the gateway's).
 var mainV4 = []string{
 	`ALTER TABLE "channels" {add} "sets" {text} NULL`,
 	`ALTER TABLE "groups" {add} "available_sets" {text} NULL`,
 	`ALTER TABLE "channels" {add} "proxy_url" {text} NULL`,
 	`ALTER TABLE "channels" {add} "headers" {text} NULL`,
+	`ALTER TABLE "channels" {add} "breaker_threshold" DOUBLE PRECISION NULL`,
+	`ALTER TABLE "model_configs" {add} "max_attempts" INTEGER NULL`,
+	`ALTER TABLE "model_configs" {add} "timeout_ms" BIGINT NULL`,
+	`ALTER TABLE "model_configs" {add} "first_event_timeout_ms" BIGINT NULL`,
 }
 
 // logsV3 adds the attempts of a request: the channels tried, as JSON.

@@ -22,6 +22,9 @@ type modelConfigRow struct {
 	CachedPrice int64     `bun:"cached_price"`
 	RPM         int64     `bun:"rpm"`
 	TPM         int64     `bun:"tpm"`
+	MaxAttempts int       `bun:"max_attempts,nullzero"`
+	TimeoutMS   int64     `bun:"timeout_ms,nullzero"`
+	FirstMS     int64     `bun:"first_event_timeout_ms,nullzero"`
 	CreatedAt   time.Time `bun:"created_at"`
 	UpdatedAt   time.Time `bun:"updated_at"`
 }
@@ -35,6 +38,9 @@ func toModelConfigRow(m *aiproxy.ModelConfig) *modelConfigRow {
 		CachedPrice: int64(m.CachedPrice),
 		RPM:         m.RPM,
 		TPM:         m.TPM,
+		MaxAttempts: m.MaxAttempts,
+		TimeoutMS:   m.Timeout.Milliseconds(),
+		FirstMS:     m.FirstEventTimeout.Milliseconds(),
 		CreatedAt:   utc(m.CreatedAt),
 		UpdatedAt:   utc(m.UpdatedAt),
 	}
@@ -42,15 +48,18 @@ func toModelConfigRow(m *aiproxy.ModelConfig) *modelConfigRow {
 
 func (r *modelConfigRow) modelConfig() *aiproxy.ModelConfig {
 	return &aiproxy.ModelConfig{
-		Model:       r.Model,
-		Mode:        aiproxy.Mode(r.Mode),
-		InputPrice:  aiproxy.Price(r.InputPrice),
-		OutputPrice: aiproxy.Price(r.OutputPrice),
-		CachedPrice: aiproxy.Price(r.CachedPrice),
-		RPM:         r.RPM,
-		TPM:         r.TPM,
-		CreatedAt:   r.CreatedAt.UTC(),
-		UpdatedAt:   r.UpdatedAt.UTC(),
+		Model:             r.Model,
+		Mode:              aiproxy.Mode(r.Mode),
+		InputPrice:        aiproxy.Price(r.InputPrice),
+		OutputPrice:       aiproxy.Price(r.OutputPrice),
+		CachedPrice:       aiproxy.Price(r.CachedPrice),
+		RPM:               r.RPM,
+		TPM:               r.TPM,
+		MaxAttempts:       r.MaxAttempts,
+		Timeout:           time.Duration(r.TimeoutMS) * time.Millisecond,
+		FirstEventTimeout: time.Duration(r.FirstMS) * time.Millisecond,
+		CreatedAt:         r.CreatedAt.UTC(),
+		UpdatedAt:         r.UpdatedAt.UTC(),
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiproxy/aiproxy"
 )
 
 // Config is the gateway's configuration, read from the environment (and a
@@ -28,6 +30,16 @@ type Config struct {
 	HeaderTimeout     time.Duration // UPSTREAM_HEADER_TIMEOUT
 	StreamIdleTimeout time.Duration // STREAM_IDLE_TIMEOUT
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+	// MaxAttempts is MAX_ATTEMPTS: channels one request may try.
+	MaxAttempts int
+	// Timeouts are TIMEOUT_<TYPE> (TIMEOUT_CHAT, TIMEOUT_EMBEDDINGS, ...):
+	// a non-streaming attempt's limit per model type; FirstEventTimeout
+	// is STREAM_FIRST_EVENT_TIMEOUT.
+	Timeouts          map[aiproxy.Mode]time.Duration
+	FirstEventTimeout time.Duration
+	// Breaker is BREAKER_THRESHOLD, BREAKER_MIN_REQUESTS, BREAKER_WINDOW,
+	// BREAKER_COOLDOWN and BREAKER_MAX_COOLDOWN.
+	Breaker aiproxy.BreakerPolicy
 
 	RedisPrefix string // REDIS_PREFIX; "" means "aiproxy:"
 }
@@ -74,6 +86,30 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.HeaderTimeout = duration("UPSTREAM_HEADER_TIMEOUT", 5*time.Minute)
 	c.StreamIdleTimeout = duration("STREAM_IDLE_TIMEOUT", 5*time.Minute)
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 30*time.Second)
+	number := func(k string, def, lo, hi float64) float64 {
+		v, err := strconv.ParseFloat(env(k, strconv.FormatFloat(def, 'g', -1, 64)), 64)
+		if err != nil || v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("%s: want a number from %g to %g", k, lo, hi))
+		}
+		return v
+	}
+	c.MaxAttempts = int(number("MAX_ATTEMPTS", 3, 1, 8))
+	c.Timeouts = map[aiproxy.Mode]time.Duration{}
+	for mode, def := range map[aiproxy.Mode]time.Duration{
+		aiproxy.ModeChat: 5 * time.Minute, aiproxy.ModeCompletions: 5 * time.Minute, aiproxy.ModeResponses: 10 * time.Minute,
+		aiproxy.ModeEmbeddings: time.Minute, aiproxy.ModeModeration: time.Minute, aiproxy.ModeRerank: time.Minute,
+		aiproxy.ModeImages: 5 * time.Minute, aiproxy.ModeAudio: 5 * time.Minute,
+	} {
+		c.Timeouts[mode] = duration("TIMEOUT_"+strings.ToUpper(string(mode)), def)
+	}
+	c.FirstEventTimeout = duration("STREAM_FIRST_EVENT_TIMEOUT", 2*time.Minute)
+	c.Breaker = aiproxy.BreakerPolicy{
+		Threshold:   number("BREAKER_THRESHOLD", aiproxy.DefaultBreakerThreshold, 0.01, 1),
+		MinRequests: int(number("BREAKER_MIN_REQUESTS", aiproxy.DefaultBreakerMinRequests, 1, 1e6)),
+		Window:      duration("BREAKER_WINDOW", aiproxy.DefaultBreakerWindow),
+		Cooldown:    duration("BREAKER_COOLDOWN", aiproxy.DefaultBreakerCooldown),
+		MaxCooldown: duration("BREAKER_MAX_COOLDOWN", aiproxy.DefaultBreakerMaxCooldown),
+	}
 	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") && !strings.HasPrefix(c.Redis, "unix://") {
 		errs = append(errs, errors.New("REDIS: want a URL such as redis://127.0.0.1:6379/0"))
 	}

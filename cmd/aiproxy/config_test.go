@@ -34,6 +34,23 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("bad %s not reported: %v", name, err)
 		}
 	}
+
+	// Routing: retries, timeouts per model type, the breaker.
+	c, _ = loadConfig(env(nil))
+	if c.MaxAttempts != 3 || c.Timeouts[aiproxy.ModeChat] != 5*time.Minute || c.Timeouts[aiproxy.ModeEmbeddings] != time.Minute ||
+		c.FirstEventTimeout != 2*time.Minute || c.Breaker.WithDefaults() != (aiproxy.BreakerPolicy{}).WithDefaults() {
+		t.Errorf("routing defaults: attempts %d timeouts %v first %v breaker %+v", c.MaxAttempts, c.Timeouts, c.FirstEventTimeout, c.Breaker)
+	}
+	c, err = loadConfig(env(map[string]string{"MAX_ATTEMPTS": "5", "TIMEOUT_EMBEDDINGS": "10s", "BREAKER_THRESHOLD": "0.3", "BREAKER_COOLDOWN": "2s"}))
+	if err != nil || c.MaxAttempts != 5 || c.Timeouts[aiproxy.ModeEmbeddings] != 10*time.Second || c.Breaker.Threshold != 0.3 || c.Breaker.Cooldown != 2*time.Second {
+		t.Errorf("routing set: %+v %v", c, err)
+	}
+	_, err = loadConfig(env(map[string]string{"MAX_ATTEMPTS": "0", "BREAKER_THRESHOLD": "2", "TIMEOUT_CHAT": "soon"}))
+	for _, name := range []string{"MAX_ATTEMPTS", "BREAKER_THRESHOLD", "TIMEOUT_CHAT"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("bad %s not reported: %v", name, err)
+		}
+	}
 }
 
 func TestLoadDotEnv(t *testing.T) {

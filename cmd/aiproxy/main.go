@@ -165,6 +165,10 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		StreamIdleTimeout: cfg.StreamIdleTimeout,
 		SaveBodies:        cfg.SaveAllLogDetail,
 		Health:            a.health,
+		MaxAttempts:       cfg.MaxAttempts,
+		Timeouts:          cfg.Timeouts,
+		FirstEventTimeout: cfg.FirstEventTimeout,
+		Breaker:           cfg.Breaker,
 	}
 	r := chi.NewRouter()
 	r.Use(a.track)

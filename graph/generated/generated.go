@@ -36,10 +36,13 @@ type ResolverRoot interface {
 	ChannelConfigField() ChannelConfigFieldResolver
 	ChannelType() ChannelTypeResolver
 	Group() GroupResolver
+	ModelConfig() ModelConfigResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	CreateChannelInput() CreateChannelInputResolver
+	CreateModelConfigInput() CreateModelConfigInputResolver
 	UpdateChannelInput() UpdateChannelInputResolver
+	UpdateModelConfigInput() UpdateModelConfigInputResolver
 	UpdateTokenInput() UpdateTokenInputResolver
 }
 
@@ -49,6 +52,7 @@ type DirectiveRoot struct {
 type ComplexityRoot struct {
 	Channel struct {
 		BaseURL          func(childComplexity int) int
+		BreakerThreshold func(childComplexity int) int
 		Config           func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		EffectiveBaseURL func(childComplexity int) int
@@ -177,15 +181,18 @@ type ComplexityRoot struct {
 	}
 
 	ModelConfig struct {
-		CachedPrice func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		InputPrice  func(childComplexity int) int
-		Mode        func(childComplexity int) int
-		Model       func(childComplexity int) int
-		OutputPrice func(childComplexity int) int
-		RPM         func(childComplexity int) int
-		TPM         func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		CachedPrice              func(childComplexity int) int
+		CreatedAt                func(childComplexity int) int
+		FirstEventTimeoutSeconds func(childComplexity int) int
+		InputPrice               func(childComplexity int) int
+		MaxAttempts              func(childComplexity int) int
+		Mode                     func(childComplexity int) int
+		Model                    func(childComplexity int) int
+		OutputPrice              func(childComplexity int) int
+		RPM                      func(childComplexity int) int
+		TPM                      func(childComplexity int) int
+		TimeoutSeconds           func(childComplexity int) int
+		UpdatedAt                func(childComplexity int) int
 	}
 
 	ModelMapping struct {
@@ -267,6 +274,10 @@ type ChannelTypeResolver interface {
 type GroupResolver interface {
 	Tokens(ctx context.Context, obj *aiproxy.Group) ([]*aiproxy.Token, error)
 }
+type ModelConfigResolver interface {
+	TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
+	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
+}
 type MutationResolver interface {
 	CreateChannel(ctx context.Context, input aiproxy.Channel) (*aiproxy.Channel, error)
 	UpdateChannel(ctx context.Context, id string, input aiproxy.ChannelUpdate) (*aiproxy.Channel, error)
@@ -300,8 +311,16 @@ type QueryResolver interface {
 type CreateChannelInputResolver interface {
 	Type(ctx context.Context, obj *aiproxy.Channel, data string) error
 }
+type CreateModelConfigInputResolver interface {
+	TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error
+	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error
+}
 type UpdateChannelInputResolver interface {
 	Type(ctx context.Context, obj *aiproxy.ChannelUpdate, data *string) error
+}
+type UpdateModelConfigInputResolver interface {
+	TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error
+	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error
 }
 type UpdateTokenInputResolver interface {
 	ExpiresAt(ctx context.Context, obj *aiproxy.TokenUpdate, data *time.Time) error
@@ -331,6 +350,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.BaseURL(childComplexity), true
+	case "Channel.breakerThreshold":
+		if e.ComplexityRoot.Channel.BreakerThreshold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.BreakerThreshold(childComplexity), true
 	case "Channel.config":
 		if e.ComplexityRoot.Channel.Config == nil {
 			break
@@ -907,12 +932,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ModelConfig.CreatedAt(childComplexity), true
+	case "ModelConfig.firstEventTimeoutSeconds":
+		if e.ComplexityRoot.ModelConfig.FirstEventTimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelConfig.FirstEventTimeoutSeconds(childComplexity), true
 	case "ModelConfig.inputPrice":
 		if e.ComplexityRoot.ModelConfig.InputPrice == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ModelConfig.InputPrice(childComplexity), true
+	case "ModelConfig.maxAttempts":
+		if e.ComplexityRoot.ModelConfig.MaxAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelConfig.MaxAttempts(childComplexity), true
 	case "ModelConfig.type":
 		if e.ComplexityRoot.ModelConfig.Mode == nil {
 			break
@@ -943,6 +980,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ModelConfig.TPM(childComplexity), true
+	case "ModelConfig.timeoutSeconds":
+		if e.ComplexityRoot.ModelConfig.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelConfig.TimeoutSeconds(childComplexity), true
 	case "ModelConfig.updatedAt":
 		if e.ComplexityRoot.ModelConfig.UpdatedAt == nil {
 			break
@@ -1448,6 +1491,8 @@ type Channel {
   proxyURL: String
   "Headers added to its requests, values masked."
   headers: [ChannelHeader!]!
+  "The error rate (0 to 1) at which its breaker opens; 0 means the gateway's (BREAKER_THRESHOLD, 0.5)."
+  breakerThreshold: Float!
   enabled: Boolean!
   createdAt: Time!
   updatedAt: Time!
@@ -1486,6 +1531,8 @@ input CreateChannelInput {
   proxyURL: String
   "Headers to add to its requests (Host, Content-Length and hop-by-hop headers excepted)."
   headers: [ChannelHeaderInput!]
+  "0 means the gateway's."
+  breakerThreshold: Float! = 0
   enabled: Boolean! = true
 }
 
@@ -1510,6 +1557,8 @@ input UpdateChannelInput {
   proxyURL: String
   "Replaces every header; an empty list removes them."
   headers: [ChannelHeaderInput!]
+  "0 means the gateway's."
+  breakerThreshold: Float
   enabled: Boolean
 }
 
@@ -1734,6 +1783,12 @@ type ModelConfig {
   rpm: Int!
   "Tokens per minute per group; 0 means unlimited."
   tpm: Int!
+  "How many channels one request may try; 0 means the gateway's (MAX_ATTEMPTS)."
+  maxAttempts: Int!
+  "Timeout of a non-streaming attempt, in seconds; 0 means the gateway's for the model's type."
+  timeoutSeconds: Float!
+  "Timeout of a stream's first event, in seconds; 0 means the gateway's."
+  firstEventTimeoutSeconds: Float!
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1749,6 +1804,12 @@ input CreateModelConfigInput {
   rpm: Int! = 0
   "0 means unlimited."
   tpm: Int! = 0
+  "0 means the gateway's."
+  maxAttempts: Int! = 0
+  "0 means the gateway's."
+  timeoutSeconds: Float! = 0
+  "0 means the gateway's."
+  firstEventTimeoutSeconds: Float! = 0
 }
 
 "Fields to change; omitted or null fields keep their value."
@@ -1759,6 +1820,9 @@ input UpdateModelConfigInput {
   cachedPrice: Float
   rpm: Int
   tpm: Int
+  maxAttempts: Int
+  timeoutSeconds: Float
+  firstEventTimeoutSeconds: Float
 }
 
 extend type Query {
@@ -1897,6 +1961,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_proxyURL(ctx, field)
 	case "headers":
 		return ec.fieldContext_Channel_headers(ctx, field)
+	case "breakerThreshold":
+		return ec.fieldContext_Channel_breakerThreshold(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Channel_enabled(ctx, field)
 	case "createdAt":
@@ -2141,6 +2207,12 @@ func (ec *executionContext) childFields_ModelConfig(ctx context.Context, field g
 		return ec.fieldContext_ModelConfig_rpm(ctx, field)
 	case "tpm":
 		return ec.fieldContext_ModelConfig_tpm(ctx, field)
+	case "maxAttempts":
+		return ec.fieldContext_ModelConfig_maxAttempts(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_ModelConfig_timeoutSeconds(ctx, field)
+	case "firstEventTimeoutSeconds":
+		return ec.fieldContext_ModelConfig_firstEventTimeoutSeconds(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_ModelConfig_createdAt(ctx, field)
 	case "updatedAt":
@@ -3087,6 +3159,29 @@ func (ec *executionContext) fieldContext_Channel_headers(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Channel_breakerThreshold(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_breakerThreshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakerThreshold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_breakerThreshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
@@ -5128,6 +5223,75 @@ func (ec *executionContext) _ModelConfig_tpm(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_ModelConfig_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ModelConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ModelConfig_maxAttempts(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelConfig_maxAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxAttempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelConfig_maxAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ModelConfig_timeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelConfig_timeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ModelConfig().TimeoutSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelConfig_timeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelConfig", field, true, true, "Float")
+}
+
+func (ec *executionContext) _ModelConfig_firstEventTimeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelConfig_firstEventTimeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ModelConfig().FirstEventTimeoutSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelConfig_firstEventTimeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelConfig", field, true, true, "Float")
 }
 
 func (ec *executionContext) _ModelConfig_createdAt(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
@@ -7765,11 +7929,14 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 	if _, present := asMap["weight"]; !present {
 		asMap["weight"] = 1
 	}
+	if _, present := asMap["breakerThreshold"]; !present {
+		asMap["breakerThreshold"] = 0
+	}
 	if _, present := asMap["enabled"]; !present {
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "breakerThreshold", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7862,6 +8029,13 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Headers = data
+		case "breakerThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakerThreshold"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakerThreshold = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalNBoolean2bool(ctx, v)
@@ -7985,8 +8159,17 @@ func (ec *executionContext) unmarshalInputCreateModelConfigInput(ctx context.Con
 	if _, present := asMap["tpm"]; !present {
 		asMap["tpm"] = 0
 	}
+	if _, present := asMap["maxAttempts"]; !present {
+		asMap["maxAttempts"] = 0
+	}
+	if _, present := asMap["timeoutSeconds"]; !present {
+		asMap["timeoutSeconds"] = 0
+	}
+	if _, present := asMap["firstEventTimeoutSeconds"]; !present {
+		asMap["firstEventTimeoutSeconds"] = 0
+	}
 
-	fieldsInOrder := [...]string{"model", "type", "inputPrice", "outputPrice", "cachedPrice", "rpm", "tpm"}
+	fieldsInOrder := [...]string{"model", "type", "inputPrice", "outputPrice", "cachedPrice", "rpm", "tpm", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8042,6 +8225,31 @@ func (ec *executionContext) unmarshalInputCreateModelConfigInput(ctx context.Con
 				return it, err
 			}
 			it.TPM = data
+		case "maxAttempts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxAttempts"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxAttempts = data
+		case "timeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.CreateModelConfigInput().TimeoutSeconds(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "firstEventTimeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstEventTimeoutSeconds"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.CreateModelConfigInput().FirstEventTimeoutSeconds(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -8291,7 +8499,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "breakerThreshold", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8384,6 +8592,13 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.Headers = data
+		case "breakerThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakerThreshold"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakerThreshold = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -8475,7 +8690,7 @@ func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"type", "inputPrice", "outputPrice", "cachedPrice", "rpm", "tpm"}
+	fieldsInOrder := [...]string{"type", "inputPrice", "outputPrice", "cachedPrice", "rpm", "tpm", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8524,6 +8739,31 @@ func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Con
 				return it, err
 			}
 			it.TPM = data
+		case "maxAttempts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxAttempts"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxAttempts = data
+		case "timeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateModelConfigInput().TimeoutSeconds(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "firstEventTimeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstEventTimeoutSeconds"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateModelConfigInput().FirstEventTimeoutSeconds(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -8708,6 +8948,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Channel_headers(ctx, field, obj)
 				})
+		case "breakerThreshold":
+			out.Values[i] = ec._Channel_breakerThreshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "enabled":
 			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9446,47 +9691,64 @@ func (ec *executionContext) _ModelConfig(ctx context.Context, sel ast.SelectionS
 		case "model":
 			out.Values[i] = ec._ModelConfig_model(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
 			out.Values[i] = ec._ModelConfig_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "inputPrice":
 			out.Values[i] = ec._ModelConfig_inputPrice(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "outputPrice":
 			out.Values[i] = ec._ModelConfig_outputPrice(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "cachedPrice":
 			out.Values[i] = ec._ModelConfig_cachedPrice(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rpm":
 			out.Values[i] = ec._ModelConfig_rpm(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tpm":
 			out.Values[i] = ec._ModelConfig_tpm(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "maxAttempts":
+			out.Values[i] = ec._ModelConfig_maxAttempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeoutSeconds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ModelConfig_timeoutSeconds(ctx, field, obj)
+				})
+		case "firstEventTimeoutSeconds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ModelConfig_firstEventTimeoutSeconds(ctx, field, obj)
+				})
 		case "createdAt":
 			out.Values[i] = ec._ModelConfig_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._ModelConfig_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -11050,6 +11312,23 @@ func (ec *executionContext) unmarshalOChannelHeaderInput2ᚖᚕgithubᚗcomᚋai
 	}
 	res, err := ec.unmarshalOChannelHeaderInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx context.Context, v any) (*aiproxy.Price, error) {
