@@ -47,6 +47,16 @@ func (r *channelResolver) Headers(ctx context.Context, obj *aiproxy.Channel) ([]
 	return out, nil
 }
 
+func (r *channelResolver) Balance(ctx context.Context, obj *aiproxy.Channel) (*aiproxy.Balance, error) {
+	if r.Balances == nil {
+		return nil, nil
+	}
+	if b, ok := r.Balances.Balance(obj.ID); ok {
+		return &b, nil
+	}
+	return nil, nil
+}
+
 func (r *channelConfigFieldResolver) Default(ctx context.Context, obj *relay.ConfigField) (*string, error) {
 	return optional(obj.Default), nil
 }
@@ -80,6 +90,25 @@ func (r *mutationResolver) DeleteChannel(ctx context.Context, id string) (string
 		return "", err
 	}
 	return id, r.ChannelService.DeleteChannel(ctx, n)
+}
+
+func (r *mutationResolver) RefreshChannelBalance(ctx context.Context, id string) (*aiproxy.Balance, error) {
+	n, err := model.ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := r.ChannelService.Channel(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if r.Balances == nil {
+		return nil, nil
+	}
+	b, ok, err := r.Balances.Refresh(ctx, ch)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &b, nil
 }
 
 func (r *queryResolver) ChannelTypes(ctx context.Context) ([]*relay.Provider, error) {

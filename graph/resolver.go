@@ -25,6 +25,15 @@ type Resolver struct {
 	Health HealthAdmin
 	// Tester sends testChannel's request; nil refuses testChannel.
 	Tester ChannelTester
+	// Balances reads and keeps channels' balances; nil: none known.
+	Balances BalanceService
+}
+
+// BalanceService reads channels' balances from their providers
+// (relay.Balances).
+type BalanceService interface {
+	Balance(id int64) (aiproxy.Balance, bool)
+	Refresh(ctx context.Context, ch *aiproxy.Channel) (aiproxy.Balance, bool, error)
 }
 
 // HealthAdmin is what the admin API needs of channel health (store's

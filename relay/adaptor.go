@@ -166,3 +166,12 @@ func CapTokens(want, limit int64) int64 {
 	}
 	return want
 }
+
+// BalanceReader is an Adaptor that can ask the provider for the channel's
+// remaining balance (prepaid credit). BalanceRequest returns nil, nil when
+// the channel's provider exposes none (the relay then reports the balance
+// unknown); ParseBalance reads a 2xx answer to that request.
+type BalanceReader interface {
+	BalanceRequest(ctx context.Context, ch *aiproxy.Channel, baseURL string) (*http.Request, error)
+	ParseBalance(req *http.Request, body []byte) (aiproxy.Balance, error)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -346,5 +347,63 @@ func TestModelOverrides(t *testing.T) {
 	}
 	if l := r.mem.NextLog(t); len(l.Attempts) != 2 || time.Since(began) > 10*time.Second {
 		t.Errorf("attempts %+v after %v", l.Attempts, time.Since(began))
+	}
+}
+
+// Channel balances read from the providers that expose one (DeepSeek,
+// Moonshot, OpenRouter), each in its own shape; unknown servers have none.
+func TestBalances(t *testing.T) {
+	answers := map[string]string{
+		"api.deepseek.com/user/balance":       `{"is_available":true,"balance_infos":[{"currency":"CNY","total_balance":"110.00","granted_balance":"10.00","topped_up_balance":"100.00"},{"currency":"USD","total_balance":"15.50"}]}`,
+		"api.moonshot.cn/v1/users/me/balance": `{"code":0,"data":{"available_balance":49.58894,"voucher_balance":46.58893,"cash_balance":3.00001},"scode":"0x0","status":true}`,
+		"openrouter.ai/api/v1/credits":        `{"data":{"total_credits":100.5,"total_usage":25.75}}`,
+		"api.moonshot.ai/v1/users/me/balance": `{"error":{"message":"Invalid Authentication","type":"invalid_authentication_error"}}`,
+	}
+	var auth []string
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = append(auth, r.Header.Get("Authorization"))
+		body, ok := answers[r.Host+r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.Contains(body, "error") {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(fake.Close)
+	// Every host dials the fake, which answers by the Host header.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, fake.Listener.Addr().String())
+	}}
+	s := &relay.Server{Providers: providers.Providers(), Client: &http.Client{Transport: tr}}
+	b := &relay.Balances{Server: s}
+	for _, tt := range []struct {
+		base     string
+		ok       bool
+		amount   float64
+		currency string
+		err      bool
+	}{
+		{"http://api.deepseek.com/v1", true, 15.5, "USD", false},
+		{"http://api.moonshot.cn/v1", true, 49.58894, "CNY", false},
+		{"http://openrouter.ai/api/v1", true, 74.75, "USD", false},
+		{"http://api.moonshot.ai/v1", true, 0, "", true},
+		{"http://llm.internal:8000/v1", false, 0, "", false},
+	} {
+		ch := &aiproxy.Channel{ID: 9, Type: "openai", BaseURL: tt.base, Key: "sk-balance"}
+		v, ok, err := b.Refresh(context.Background(), ch)
+		if ok != tt.ok || (err != nil) != tt.err || (!tt.err && tt.ok && (v.Amount != tt.amount || v.Currency != tt.currency || v.CheckedAt.IsZero())) {
+			t.Errorf("%s: %+v ok %v err %v", tt.base, v, ok, err)
+		}
+	}
+	if got, ok := b.Balance(9); !ok || got.Amount != 74.75 {
+		t.Errorf("kept %+v %v, want the last good read (OpenRouter's)", got, ok)
+	}
+	for _, a := range auth {
+		if a != "Bearer sk-balance" {
+			t.Errorf("Authorization %q", a)
+		}
 	}
 }

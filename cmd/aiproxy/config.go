@@ -37,6 +37,9 @@ type Config struct {
 	// is STREAM_FIRST_EVENT_TIMEOUT.
 	Timeouts          map[aiproxy.Mode]time.Duration
 	FirstEventTimeout time.Duration
+	// BalanceRefresh is BALANCE_REFRESH_INTERVAL: how often channels'
+	// balances are read from their providers.
+	BalanceRefresh time.Duration
 	// Breaker is BREAKER_THRESHOLD, BREAKER_MIN_REQUESTS, BREAKER_WINDOW,
 	// BREAKER_COOLDOWN and BREAKER_MAX_COOLDOWN.
 	Breaker aiproxy.BreakerPolicy
@@ -103,6 +106,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		c.Timeouts[mode] = duration("TIMEOUT_"+strings.ToUpper(string(mode)), def)
 	}
 	c.FirstEventTimeout = duration("STREAM_FIRST_EVENT_TIMEOUT", 2*time.Minute)
+	c.BalanceRefresh = duration("BALANCE_REFRESH_INTERVAL", 15*time.Minute)
 	c.Breaker = aiproxy.BreakerPolicy{
 		Threshold:   number("BREAKER_THRESHOLD", aiproxy.DefaultBreakerThreshold, 0.01, 1),
 		MinRequests: int(number("BREAKER_MIN_REQUESTS", aiproxy.DefaultBreakerMinRequests, 1, 1e6)),

@@ -88,8 +88,12 @@ type app struct {
 		graph.HealthAdmin
 	}
 	redisHealth *store.RedisHealth
-	handler     http.Handler
-	inflight    sync.WaitGroup
+	// balances reads channels' balances, every BALANCE_REFRESH_INTERVAL
+	// until stopBalances.
+	balances     *relay.Balances
+	stopBalances context.CancelFunc
+	handler      http.Handler
+	inflight     sync.WaitGroup
 	// adminKeySHA256 is the hash of the admin key kept in a shared
 	// database, when ADMIN_KEY is unset; generatedKey the key, when this
 	// replica generated it now.
@@ -173,6 +177,10 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	r := chi.NewRouter()
 	r.Use(a.track)
 	rl.Mount(r)
+	a.balances = &relay.Balances{Server: rl}
+	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopBalances = stop
+	go a.refreshBalances(bctx, cfg.BalanceRefresh)
 	gql := graph.NewHandler(graph.Config{
 		AdminKey:       cfg.AdminKey,
 		AdminKeySHA256: a.adminKeySHA256,
@@ -185,6 +193,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			Providers:          ps,
 			Health:             a.health,
 			Tester:             rl,
+			Balances:           a.balances,
 		},
 	})
 	r.Handle("/graphql", gql)
@@ -244,6 +253,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 // Close waits for in-flight handlers, flushes queued logs and closes the
 // store, Redis and the databases.
 func (a *app) Close(ctx context.Context) error {
+	if a.stopBalances != nil {
+		a.stopBalances()
+	}
 	done := make(chan struct{})
 	go func() { a.inflight.Wait(); close(done) }()
 	select {
@@ -257,6 +269,23 @@ func (a *app) Close(ctx context.Context) error {
 	a.store.Close()
 	a.closeRedis()
 	return errors.Join(err, a.closeDBs())
+}
+
+// refreshBalances reads every channel's balance (where its provider
+// exposes one) at start and then every interval, until ctx is done.
+func (a *app) refreshBalances(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if chs, err := a.store.Channels(ctx); err == nil {
+			a.balances.RefreshAll(ctx, chs)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // closeRedis stops the change bus and closes the Redis client, if any.

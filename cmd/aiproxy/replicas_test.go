@@ -184,6 +184,13 @@ func TestChannelHealthAdmin(t *testing.T) {
 		t.Errorf("test of the healthy channel: %+v", tc)
 	}
 
+	// The fake is no provider with a balance endpoint: no balance.
+	var bal struct{ RefreshChannelBalance *struct{ Amount float64 } }
+	admin(t, g.srv.URL, `mutation($id: ID!) { refreshChannelBalance(id: $id) { amount currency checkedAt } }`, map[string]any{"id": id}, &bal)
+	if bal.RefreshChannelBalance != nil {
+		t.Errorf("balance of a server without one: %+v", bal.RefreshChannelBalance)
+	}
+
 	admin(t, g.srv.URL, `mutation($id: ID!) { resetChannelHealth(id: $id) }`, map[string]any{"id": id}, nil)
 	admin(t, g.srv.URL, `query($id: ID) { channelHealth(channelId: $id) { channelId model breaker openReason failures } }`, map[string]any{"id": id}, &hs)
 	if len(hs.ChannelHealth) != 0 {

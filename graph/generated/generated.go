@@ -51,6 +51,7 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Channel struct {
+		Balance          func(childComplexity int) int
 		BaseURL          func(childComplexity int) int
 		BreakerThreshold func(childComplexity int) int
 		Config           func(childComplexity int) int
@@ -69,6 +70,12 @@ type ComplexityRoot struct {
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
 		Weight           func(childComplexity int) int
+	}
+
+	ChannelBalance struct {
+		Amount    func(childComplexity int) int
+		CheckedAt func(childComplexity int) int
+		Currency  func(childComplexity int) int
 	}
 
 	ChannelConfigField struct {
@@ -201,20 +208,21 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateChannel      func(childComplexity int, input aiproxy.Channel) int
-		CreateGroup        func(childComplexity int, input aiproxy.Group) int
-		CreateModelConfig  func(childComplexity int, input aiproxy.ModelConfig) int
-		CreateToken        func(childComplexity int, input aiproxy.Token) int
-		DeleteChannel      func(childComplexity int, id string) int
-		DeleteGroup        func(childComplexity int, id string) int
-		DeleteModelConfig  func(childComplexity int, model string) int
-		DeleteToken        func(childComplexity int, id string) int
-		ResetChannelHealth func(childComplexity int, id string) int
-		TestChannel        func(childComplexity int, id string, model string) int
-		UpdateChannel      func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
-		UpdateGroup        func(childComplexity int, id string, input aiproxy.GroupUpdate) int
-		UpdateModelConfig  func(childComplexity int, model string, input aiproxy.ModelConfigUpdate) int
-		UpdateToken        func(childComplexity int, id string, input aiproxy.TokenUpdate) int
+		CreateChannel         func(childComplexity int, input aiproxy.Channel) int
+		CreateGroup           func(childComplexity int, input aiproxy.Group) int
+		CreateModelConfig     func(childComplexity int, input aiproxy.ModelConfig) int
+		CreateToken           func(childComplexity int, input aiproxy.Token) int
+		DeleteChannel         func(childComplexity int, id string) int
+		DeleteGroup           func(childComplexity int, id string) int
+		DeleteModelConfig     func(childComplexity int, model string) int
+		DeleteToken           func(childComplexity int, id string) int
+		RefreshChannelBalance func(childComplexity int, id string) int
+		ResetChannelHealth    func(childComplexity int, id string) int
+		TestChannel           func(childComplexity int, id string, model string) int
+		UpdateChannel         func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
+		UpdateGroup           func(childComplexity int, id string, input aiproxy.GroupUpdate) int
+		UpdateModelConfig     func(childComplexity int, model string, input aiproxy.ModelConfigUpdate) int
+		UpdateToken           func(childComplexity int, id string, input aiproxy.TokenUpdate) int
 	}
 
 	PageInfo struct {
@@ -262,6 +270,8 @@ type ChannelResolver interface {
 
 	ProxyURL(ctx context.Context, obj *aiproxy.Channel) (*string, error)
 	Headers(ctx context.Context, obj *aiproxy.Channel) ([]*model.ChannelHeader, error)
+
+	Balance(ctx context.Context, obj *aiproxy.Channel) (*aiproxy.Balance, error)
 }
 type ChannelConfigFieldResolver interface {
 	Default(ctx context.Context, obj *relay.ConfigField) (*string, error)
@@ -282,6 +292,7 @@ type MutationResolver interface {
 	CreateChannel(ctx context.Context, input aiproxy.Channel) (*aiproxy.Channel, error)
 	UpdateChannel(ctx context.Context, id string, input aiproxy.ChannelUpdate) (*aiproxy.Channel, error)
 	DeleteChannel(ctx context.Context, id string) (string, error)
+	RefreshChannelBalance(ctx context.Context, id string) (*aiproxy.Balance, error)
 	CreateGroup(ctx context.Context, input aiproxy.Group) (*aiproxy.Group, error)
 	UpdateGroup(ctx context.Context, id string, input aiproxy.GroupUpdate) (*aiproxy.Group, error)
 	DeleteGroup(ctx context.Context, id string) (string, error)
@@ -344,6 +355,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "Channel.balance":
+		if e.ComplexityRoot.Channel.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Balance(childComplexity), true
 	case "Channel.baseURL":
 		if e.ComplexityRoot.Channel.BaseURL == nil {
 			break
@@ -452,6 +469,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Weight(childComplexity), true
+
+	case "ChannelBalance.amount":
+		if e.ComplexityRoot.ChannelBalance.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelBalance.Amount(childComplexity), true
+	case "ChannelBalance.checkedAt":
+		if e.ComplexityRoot.ChannelBalance.CheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelBalance.CheckedAt(childComplexity), true
+	case "ChannelBalance.currency":
+		if e.ComplexityRoot.ChannelBalance.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelBalance.Currency(childComplexity), true
 
 	case "ChannelConfigField.default":
 		if e.ComplexityRoot.ChannelConfigField.Default == nil {
@@ -1094,6 +1130,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteToken(childComplexity, args["id"].(string)), true
+	case "Mutation.refreshChannelBalance":
+		if e.ComplexityRoot.Mutation.RefreshChannelBalance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshChannelBalance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshChannelBalance(childComplexity, args["id"].(string)), true
 	case "Mutation.resetChannelHealth":
 		if e.ComplexityRoot.Mutation.ResetChannelHealth == nil {
 			break
@@ -1493,9 +1540,19 @@ type Channel {
   headers: [ChannelHeader!]!
   "The error rate (0 to 1) at which its breaker opens; 0 means the gateway's (BREAKER_THRESHOLD, 0.5)."
   breakerThreshold: Float!
+  "Its prepaid balance at the provider as last read (DeepSeek, Moonshot, OpenRouter channels; refreshed every BALANCE_REFRESH_INTERVAL and by refreshChannelBalance); null when never read or not available."
+  balance: ChannelBalance
   enabled: Boolean!
   createdAt: Time!
   updatedAt: Time!
+}
+
+"A channel's balance at its provider."
+type ChannelBalance {
+  amount: Float!
+  "ISO 4217, e.g. USD or CNY; empty when the provider names none."
+  currency: String!
+  checkedAt: Time!
 }
 
 "A header a channel adds to its requests."
@@ -1574,6 +1631,8 @@ extend type Mutation {
   updateChannel(id: ID!, input: UpdateChannelInput!): Channel!
   "Returns the id of the deleted channel."
   deleteChannel(id: ID!): ID!
+  "Reads the channel's balance from its provider now; null when the provider exposes none."
+  refreshChannelBalance(id: ID!): ChannelBalance
 }
 `, BuiltIn: false},
 	{Name: "../schema/group.graphqls", Input: `"A tenant: an organization whose tokens, usage and logs belong together."
@@ -1963,6 +2022,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_headers(ctx, field)
 	case "breakerThreshold":
 		return ec.fieldContext_Channel_breakerThreshold(ctx, field)
+	case "balance":
+		return ec.fieldContext_Channel_balance(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Channel_enabled(ctx, field)
 	case "createdAt":
@@ -1971,6 +2032,18 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+}
+
+func (ec *executionContext) childFields_ChannelBalance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "amount":
+		return ec.fieldContext_ChannelBalance_amount(ctx, field)
+	case "currency":
+		return ec.fieldContext_ChannelBalance_currency(ctx, field)
+	case "checkedAt":
+		return ec.fieldContext_ChannelBalance_checkedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelBalance", field.Name)
 }
 
 func (ec *executionContext) childFields_ChannelConfigField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2482,6 +2555,20 @@ func (ec *executionContext) field_Mutation_deleteModelConfig_args(ctx context.Co
 }
 
 func (ec *executionContext) field_Mutation_deleteToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshChannelBalance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -3184,6 +3271,38 @@ func (ec *executionContext) fieldContext_Channel_breakerThreshold(_ context.Cont
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Channel_balance(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().Balance(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Balance) graphql.Marshaler {
+			return ec.marshalOChannelBalance2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalance(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelBalance(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3251,6 +3370,75 @@ func (ec *executionContext) _Channel_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Channel_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ChannelBalance_amount(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Balance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelBalance_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelBalance_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelBalance", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ChannelBalance_currency(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Balance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelBalance_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelBalance_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelBalance", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelBalance_checkedAt(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Balance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelBalance_checkedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelBalance_checkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelBalance", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ChannelConfigField_name(ctx context.Context, field graphql.CollectedField, obj *relay.ConfigField) (ret graphql.Marshaler) {
@@ -5512,6 +5700,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteChannel(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshChannelBalance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshChannelBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshChannelBalance(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Balance) graphql.Marshaler {
+			return ec.marshalOChannelBalance2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalance(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshChannelBalance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelBalance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshChannelBalance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8953,6 +9185,12 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "balance":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_balance(ctx, field, obj)
+				})
 		case "enabled":
 			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -8967,6 +9205,49 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 			out.Values[i] = ec._Channel_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var channelBalanceImplementors = []string{"ChannelBalance"}
+
+func (ec *executionContext) _ChannelBalance(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.Balance) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelBalanceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelBalance")
+		case "amount":
+			out.Values[i] = ec._ChannelBalance_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._ChannelBalance_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkedAt":
+			out.Values[i] = ec._ChannelBalance_checkedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9843,6 +10124,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 				return ec._Mutation_deleteChannel(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshChannelBalance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshChannelBalance(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "createGroup":
@@ -11287,6 +11575,13 @@ func (ec *executionContext) marshalOChannel2ᚖgithubᚗcomᚋaiproxyᚋaiproxy�
 		return graphql.Null
 	}
 	return ec._Channel(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOChannelBalance2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalance(ctx context.Context, sel ast.SelectionSet, v *aiproxy.Balance) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ChannelBalance(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOChannelHeaderInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐHeaderᚄ(ctx context.Context, v any) ([]aiproxy.Header, error) {
