@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -519,7 +517,7 @@ func TestRedisHealthResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := newCutProxy(t, opts.Addr)
+	px := startProxy(t, opts.Addr) // bus_test.go
 	opts.Addr, opts.MaxRetries = px.addr(), -1
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
@@ -527,7 +525,7 @@ func TestRedisHealthResync(t *testing.T) {
 	var def aiproxy.BreakerPolicy
 	t0 := healthStart()
 
-	px.cut(true)
+	px.setDown(true)
 	report(t, a, 1, "m", t0, def, failure, failure, failure, failure, failure)
 	if st := a.Check(1, "m", t0); st.Breaker != aiproxy.BreakerOpen {
 		t.Fatalf("A's breaker %v with Redis cut off, want open", st.Breaker)
@@ -536,68 +534,11 @@ func TestRedisHealthResync(t *testing.T) {
 	if st := b.Check(1, "m", t0); st.Breaker != aiproxy.BreakerClosed {
 		t.Fatalf("B's breaker %v while A is cut off, want closed", st.Breaker)
 	}
-	px.cut(false)
+	px.setDown(false)
 	eventually(t, "B sees A's breaker once A reaches Redis again", func() bool {
 		return b.Check(1, "m", t0).Breaker == aiproxy.BreakerOpen
 	})
 	if snap := b.Snapshot(); len(snap) != 1 || snap[0].Failures != 5 {
 		t.Fatalf("B's snapshot %+v, want the 5 failures", snap)
 	}
-}
-
-// cutProxy forwards TCP connections to a server until it is cut off.
-type cutProxy struct {
-	ln    net.Listener
-	down  atomic.Bool
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newCutProxy(tb testing.TB, target string) *cutProxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	px := &cutProxy{ln: ln}
-	tb.Cleanup(func() { ln.Close(); px.cut(true) })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if px.down.Load() {
-				in.Close()
-				continue
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			px.mu.Lock()
-			px.conns = append(px.conns, in, out)
-			px.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return px
-}
-
-func (px *cutProxy) addr() string { return px.ln.Addr().String() }
-
-// cut cuts the server off, closing every connection, or restores it.
-func (px *cutProxy) cut(down bool) {
-	px.down.Store(down)
-	if !down {
-		return
-	}
-	px.mu.Lock()
-	defer px.mu.Unlock()
-	for _, c := range px.conns {
-		c.Close()
-	}
-	px.conns = nil
 }

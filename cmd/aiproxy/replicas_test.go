@@ -28,20 +28,27 @@ func chatStatus(tb testing.TB, url, key string) int {
 	return resp.StatusCode
 }
 
-// TestReplicasShareChanges runs two gateways on one PostgreSQL database
-// and one Redis: a token created and then disabled through A's admin API
-// is served, then refused, by B within a second.
-func TestReplicasShareChanges(t *testing.T) {
+// replicas starts two gateways on one fresh PostgreSQL database and one
+// Redis, under a key prefix of the test's own (cleaned up after it).
+func replicas(t *testing.T) (a, b *gateway) {
+	t.Helper()
 	dsn := storetest.PostgresDSN(t)
-	prefix := storetest.Redis(t).Prefix // a prefix of this test's own, cleaned up after it
-	_, up := relaytest.Start(t, relaytest.WithKey("sk-upstream-secret-key"))
+	prefix := storetest.Redis(t).Prefix
 	replica := func() *gateway {
 		cfg := testConfig(t, dsn)
 		cfg.Redis = os.Getenv("TEST_REDIS_URL")
 		cfg.RedisPrefix = prefix
 		return startGateway(t, cfg)
 	}
-	a, b := replica(), replica()
+	return replica(), replica()
+}
+
+// TestReplicasShareChanges runs two gateways on one PostgreSQL database
+// and one Redis: a token created and then disabled through A's admin API
+// is served, then refused, by B within a second.
+func TestReplicasShareChanges(t *testing.T) {
+	_, up := relaytest.Start(t, relaytest.WithKey("sk-upstream-secret-key"))
+	a, b := replicas(t)
 	if b.app.bus == nil {
 		t.Fatal("REDIS is set, but the gateway has no Redis bus")
 	}
@@ -80,17 +87,9 @@ func TestReplicasShareChanges(t *testing.T) {
 // opened by the failures A saw steers B's traffic away at once, without B
 // sending the failing channel a request of its own.
 func TestReplicasShareBreakers(t *testing.T) {
-	dsn := storetest.PostgresDSN(t)
-	prefix := storetest.Redis(t).Prefix
 	bad, badURL := relaytest.Start(t, relaytest.WithKey("sk-bad"))
 	_, up := relaytest.Start(t, relaytest.WithKey("sk-upstream-secret-key"))
-	replica := func() *gateway {
-		cfg := testConfig(t, dsn)
-		cfg.Redis = os.Getenv("TEST_REDIS_URL")
-		cfg.RedisPrefix = prefix
-		return startGateway(t, cfg)
-	}
-	a, b := replica(), replica()
+	a, b := replicas(t)
 	key := setup(t, a.srv.URL, up.URL)
 	admin(t, a.srv.URL, `mutation($u: String!) { createChannel(input: {name: "failing", type: "openai", baseURL: $u, key: "sk-bad",
 		models: ["gpt-4o-mini"], modelMapping: [{from: "gpt-4o-mini", to: "fake-error-500"}], priority: 10}) { id } }`,
