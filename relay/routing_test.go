@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -405,5 +406,46 @@ func TestBalances(t *testing.T) {
 		if a != "Bearer sk-balance" {
 			t.Errorf("Authorization %q", a)
 		}
+	}
+}
+
+// Each channel has a connection pool of its own: two channels on one
+// provider host open separate connections.
+func TestPoolPerChannel(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(relaytest.NewProvider(relaytest.WithKey("sk-up")))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	mem := relaytest.NewMemory()
+	mem.AddToken(testKey, &aiproxy.Token{ID: 7, GroupID: "acme", Name: "backend", Enabled: true}, &aiproxy.Group{ID: "acme", Enabled: true})
+	var chs []*aiproxy.Channel
+	for id := int64(1); id <= 2; id++ {
+		m := "m" + strconv.FormatInt(id, 10)
+		chs = append(chs, &aiproxy.Channel{ID: id, Name: "c", Type: "openai", BaseURL: srv.URL + "/v1", Key: "sk-up", Enabled: true,
+			Models: []string{m}, ModelMapping: []aiproxy.ModelMapping{{From: m, To: "gpt-4o-mini"}}})
+	}
+	mem.SetChannels(chs...)
+	s := &relay.Server{Keys: mem, Catalog: mem, Logs: mem, Providers: providers.Providers(), Ingresses: providers.Ingresses()}
+	r := chi.NewRouter()
+	s.Mount(r)
+	gw := httptest.NewServer(r)
+	t.Cleanup(gw.Close)
+	client := openai.NewClient(option.WithBaseURL(gw.URL+"/v1"), option.WithAPIKey(testKey), option.WithMaxRetries(0))
+	for range 3 {
+		for _, m := range []string{"m1", "m2"} {
+			if _, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: m,
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
+				t.Fatal(err)
+			}
+			mem.NextLog(t)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d upstream connections for 6 sequential requests over 2 channels, want 2 (one pool each, reused)", n)
 	}
 }

@@ -111,7 +111,7 @@ type Server struct {
 	// Logger receives internal failures. Nil means slog.Default().
 	Logger *slog.Logger
 
-	proxied   sync.Map // proxy URL → *http.Client, for channels with a ProxyURL
+	clients   sync.Map // channel ID → *channelClient: a connection pool per channel
 	chain     Handler
 	claimants map[string][]claimant // by path prefix
 	idPrefix  string
