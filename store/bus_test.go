@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -168,9 +166,9 @@ func TestRedisBusUnreachable(t *testing.T) {
 func TestRedisBusOutage(t *testing.T) {
 	ctx := context.Background()
 	first := storetest.Redis(t)
-	p := startProxy(t, first.Client.Options().Addr)
+	p := storetest.StartProxy(t, first.Client.Options().Addr)
 	opts := *first.Client.Options()
-	opts.Addr = p.addr()
+	opts.Addr = p.Addr()
 	opts.MaxRetries = -1
 	cut := &store.Redis{Client: redis.NewClient(&opts), Prefix: first.Prefix}
 	defer cut.Close()
@@ -180,7 +178,7 @@ func TestRedisBusOutage(t *testing.T) {
 	defer b.Subscribe(onB.add)()
 
 	before := a.Failures()
-	p.setDown(true)
+	p.SetDown(true)
 	lost := store.Change{Kind: store.ChangeToken, ID: "1"}
 	if err := a.Publish(ctx, lost); err == nil {
 		t.Fatal("Publish during the outage succeeded")
@@ -189,7 +187,7 @@ func TestRedisBusOutage(t *testing.T) {
 		t.Error("the failure was not counted")
 	}
 	time.Sleep(300 * time.Millisecond) // the subscription retries meanwhile
-	p.setDown(false)
+	p.SetDown(false)
 
 	all := store.Change{Kind: store.ChangeAll}
 	wantEqual(t, onA.wait(t, 2), []store.Change{lost, all})
@@ -201,74 +199,4 @@ func TestRedisBusOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEqual(t, onB.wait(t, 2), []store.Change{all, next})
-}
-
-// proxy is a TCP proxy to a Redis server whose connections the test can
-// cut.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func startProxy(tb testing.TB, target string) *proxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	tb.Cleanup(func() {
-		ln.Close()
-		p.setDown(true)
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) serve(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	p.conns = append(p.conns, c, up)
-	p.mu.Unlock()
-	go func() { io.Copy(up, c); up.Close() }()
-	io.Copy(c, up)
-	c.Close()
-}
-
-// setDown cuts every connection and refuses new ones, or accepts them
-// again.
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
 }

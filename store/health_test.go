@@ -517,15 +517,15 @@ func TestRedisHealthResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := startProxy(t, opts.Addr) // bus_test.go
-	opts.Addr, opts.MaxRetries = px.addr(), -1
+	px := storetest.StartProxy(t, opts.Addr)
+	opts.Addr, opts.MaxRetries = px.Addr(), -1
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
 	a, b := newRedisHealth(t, &store.Redis{Client: c, Prefix: rb.Prefix}), newRedisHealth(t, rb)
 	var def aiproxy.BreakerPolicy
 	t0 := healthStart()
 
-	px.setDown(true)
+	px.SetDown(true)
 	report(t, a, 1, "m", t0, def, failure, failure, failure, failure, failure)
 	if st := a.Check(1, "m", t0); st.Breaker != aiproxy.BreakerOpen {
 		t.Fatalf("A's breaker %v with Redis cut off, want open", st.Breaker)
@@ -534,7 +534,7 @@ func TestRedisHealthResync(t *testing.T) {
 	if st := b.Check(1, "m", t0); st.Breaker != aiproxy.BreakerClosed {
 		t.Fatalf("B's breaker %v while A is cut off, want closed", st.Breaker)
 	}
-	px.setDown(false)
+	px.SetDown(false)
 	eventually(t, "B sees A's breaker once A reaches Redis again", func() bool {
 		return b.Check(1, "m", t0).Breaker == aiproxy.BreakerOpen
 	})

@@ -196,3 +196,45 @@ func TestChannelHealthAdmin(t *testing.T) {
 		t.Errorf("health after reset %+v", hs.ChannelHealth)
 	}
 }
+
+// With Redis gone at runtime the gateway keeps serving from memory,
+// admin writes included (they show at once on the replica that made
+// them), and a change made during the outage reaches the other replica
+// once Redis is back.
+func TestRedisOutage(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	r := storetest.Redis(t)
+	px := storetest.StartProxy(t, r.Client.Options().Addr)
+	_, up := relaytest.Start(t, relaytest.WithKey("sk-upstream-secret-key"))
+	replica := func() *gateway {
+		cfg := testConfig(t, dsn)
+		cfg.Redis = "redis://" + px.Addr() + "/0"
+		cfg.RedisPrefix = r.Prefix
+		return startGateway(t, cfg)
+	}
+	a, b := replica(), replica()
+	key := setup(t, a.srv.URL, up.URL)
+	var toks struct{ Tokens []struct{ ID string } }
+	admin(t, a.srv.URL, `{ tokens(group: "acme") { id } }`, nil, &toks)
+
+	px.SetDown(true)
+	for i := range 20 {
+		if st := chatStatus(t, a.srv.URL, key); st != http.StatusOK {
+			t.Fatalf("request %d through A with Redis down: %d", i, st)
+		}
+	}
+	admin(t, a.srv.URL, `mutation($id: ID!) { updateToken(id: $id, input: {enabled: false}) { enabled } }`,
+		map[string]any{"id": toks.Tokens[0].ID}, nil)
+	if st := chatStatus(t, a.srv.URL, key); st != http.StatusUnauthorized {
+		t.Errorf("A answered %d for the token it disabled during the outage", st)
+	}
+
+	px.SetDown(false)
+	deadline := time.Now().Add(15 * time.Second) // the bus retries with a backoff of up to 5 s
+	for chatStatus(t, b.srv.URL, key) != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("B still accepts the token disabled during the outage")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
