@@ -162,23 +162,9 @@ func appendSchema(b []byte, s string, depth int) ([]byte, error) {
 				break
 			}
 			b = appendKey(b, "properties")
-			b = append(b, '{')
-			var pbuf [16]member
-			props, ok := members(m.raw, pbuf[:0])
-			if !ok {
-				return nil, errSchema("A schema's properties must be a JSON object.")
+			if b, err = appendSchemaMap(b, m.raw, depth+1, appendSchema); err != nil {
+				return nil, err
 			}
-			for i, p := range props {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, p.rawKey...)
-				b = append(b, ':')
-				if b, err = appendSchema(b, p.raw, depth+1); err != nil {
-					return nil, err
-				}
-			}
-			b = append(b, '}')
 		case "items":
 			if m.raw[0] != '{' {
 				b = appendRaw(b, m.rawKey, m.raw)
@@ -194,26 +180,13 @@ func appendSchema(b []byte, s string, depth int) ([]byte, error) {
 				break
 			}
 			b = appendKey(b, "anyOf")
-			b = append(b, '[')
-			i := 0
-			elements(m.raw, func(raw string) bool {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				i++
-				b, err = appendSchema(b, raw, depth+1)
-				return err == nil
-			})
-			if err != nil {
+			extra := ""
+			if nullable && !hasType {
+				extra = `{"type":"null"}`
+			}
+			if b, err = appendSchemaList(b, m.raw, depth+1, appendSchema, extra); err != nil {
 				return nil, err
 			}
-			if nullable && !hasType {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"type":"null"}`...)
-			}
-			b = append(b, ']')
 		case "maxItems", "max_items", "minItems", "min_items", "maxLength", "max_length", "minLength", "min_length",
 			"maxProperties", "max_properties", "minProperties", "min_properties", "minimum", "maximum":
 			b = appendKey(b, camel(m.key))
@@ -398,23 +371,9 @@ func appendLowered(b []byte, s string, depth int) ([]byte, error) {
 				b = append(b, m.raw...)
 				break
 			}
-			var pbuf [16]member
-			props, ok := members(m.raw, pbuf[:0])
-			if !ok {
-				return nil, errSchema("The schema is not valid JSON.")
+			if b, err = appendSchemaMap(b, m.raw, depth+1, appendLowered); err != nil {
+				return nil, err
 			}
-			b = append(b, '{')
-			for j, p := range props {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, p.rawKey...)
-				b = append(b, ':')
-				if b, err = appendLowered(b, p.raw, depth+1); err != nil {
-					return nil, err
-				}
-			}
-			b = append(b, '}')
 		case "items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
 			"unevaluatedItems", "unevaluatedProperties", "additionalItems", "anyOf", "oneOf", "allOf", "prefixItems":
 			if m.raw[0] != '[' {
@@ -423,25 +382,64 @@ func appendLowered(b []byte, s string, depth int) ([]byte, error) {
 				}
 				break
 			}
-			b = append(b, '[')
-			n := 0
-			elements(m.raw, func(raw string) bool {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				n++
-				b, err = appendLowered(b, raw, depth+1)
-				return err == nil
-			})
-			if err != nil {
+			if b, err = appendSchemaList(b, m.raw, depth+1, appendLowered, ""); err != nil {
 				return nil, err
 			}
-			b = append(b, ']')
 		default:
 			b = append(b, m.raw...)
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendSchemaMap appends the object raw (checked JSON) whose members are
+// subschemas, each converted by conv (properties, $defs, ...).
+func appendSchemaMap(b []byte, raw string, depth int, conv func([]byte, string, int) ([]byte, error)) ([]byte, error) {
+	var buf [16]member
+	ms, ok := members(raw, buf[:0])
+	if !ok {
+		return nil, errSchema("A schema's properties must be a JSON object.")
+	}
+	b = append(b, '{')
+	var err error
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.rawKey...)
+		b = append(b, ':')
+		if b, err = conv(b, m.raw, depth); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendSchemaList appends the array raw (checked JSON) whose elements
+// are subschemas, each converted by conv (anyOf, prefixItems, ...), and
+// then extra, a raw element, unless it is "".
+func appendSchemaList(b []byte, raw string, depth int, conv func([]byte, string, int) ([]byte, error), extra string) ([]byte, error) {
+	b = append(b, '[')
+	n := 0
+	var err error
+	elements(raw, func(el string) bool {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b, err = conv(b, el, depth)
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if extra != "" {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, extra...)
+	}
+	return append(b, ']'), nil
 }
 
 // appendTypeName appends the JSON string raw, lower-cased when it is one
