@@ -144,13 +144,22 @@ func (s *Server) report(ctx context.Context, ch *aiproxy.Channel, model string, 
 	s.Health.Report(ch.ID, model, o, p)
 }
 
-// firstEventLimit is how long a stream of model may take to its first
-// event: the model's own limit, else FirstEventTimeout.
-func (s *Server) firstEventLimit(model string) time.Duration {
-	if mc, _ := s.Catalog.ModelConfig(model); mc != nil && mc.FirstEventTimeout > 0 {
-		return mc.FirstEventTimeout
+// attemptLimit is how long an attempt for req may take: to the whole
+// answer (Timeouts by mode), or for a stream to its first event
+// (FirstEventTimeout); the model's own limit when its config sets one. 0
+// means no limit of its own.
+func (s *Server) attemptLimit(req *Request, stream bool) time.Duration {
+	mc, _ := s.Catalog.ModelConfig(req.Model)
+	if stream {
+		if mc != nil && mc.FirstEventTimeout > 0 {
+			return mc.FirstEventTimeout
+		}
+		return s.FirstEventTimeout
 	}
-	return s.FirstEventTimeout
+	if mc != nil && mc.Timeout > 0 {
+		return mc.Timeout
+	}
+	return s.Timeouts[req.Mode]
 }
 
 // retryable reports whether another channel may succeed where err failed:
@@ -203,19 +212,8 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 	ctx, cancel := context.WithCancelCause(ctx)
 	// The attempt's deadline: the mode's timeout for a whole answer, the
 	// first event's for a stream (then the idle timeout, in guard).
-	limit := s.Timeouts[req.Mode]
-	if call.Stream {
-		limit = s.FirstEventTimeout
-	}
-	if mc, _ := s.Catalog.ModelConfig(req.Model); mc != nil { // the model's own, when it sets one
-		if !call.Stream && mc.Timeout > 0 {
-			limit = mc.Timeout
-		} else if call.Stream && mc.FirstEventTimeout > 0 {
-			limit = mc.FirstEventTimeout
-		}
-	}
 	var timer *time.Timer
-	if limit > 0 {
+	if limit := s.attemptLimit(req, call.Stream); limit > 0 {
 		timer = time.AfterFunc(limit, func() { cancel(errAttemptTimeout) })
 	}
 	defer func() {
@@ -345,11 +343,9 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 	if idle <= 0 {
 		idle = 5 * time.Minute
 	}
-	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved(), events: call.Converted}
-	if first != nil {
-		first.Stop() // the guard's timer takes over, from the first event's limit
-		g.timer = time.AfterFunc(s.firstEventLimit(req.Model), func() { cancel(errAttemptTimeout) })
-	} else {
+	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved(), events: call.Converted,
+		first: first}
+	if first == nil { // no first-event limit: the idle timeout applies from the start
 		g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })
 	}
 	var out Stream = g
@@ -366,9 +362,6 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 	c, err := out.Next()
 	if err != nil && err != io.EOF {
 		out.Close()
-		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
-			err = transportError(errAttemptTimeout)
-		}
 		return nil, err
 	}
 	resp.Stream = &peeked{Stream: out, first: c, err: err}
@@ -399,7 +392,8 @@ type guard struct {
 	Stream
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
-	timer    *time.Timer
+	first    *time.Timer // the first event's deadline, until it came; nil for none
+	timer    *time.Timer // the idle timeout, from the first event (or the start, without first)
 	idle     time.Duration
 	resp     *Response
 	req      *Request
@@ -413,8 +407,8 @@ func (g *guard) Next() (*Chunk, error) {
 	c, err := g.Stream.Next()
 	if err != nil {
 		if err != io.EOF {
-			if errors.Is(context.Cause(g.ctx), errIdle) {
-				err = errIdle
+			if c := context.Cause(g.ctx); errors.Is(c, errIdle) || errors.Is(c, errAttemptTimeout) {
+				err = c
 			}
 			var ue *UpstreamError
 			if !errors.As(err, &ue) {
@@ -423,7 +417,15 @@ func (g *guard) Next() (*Chunk, error) {
 		}
 		return nil, err
 	}
-	g.timer.Reset(g.idle)
+	if g.first != nil {
+		g.first.Stop()
+		g.first = nil
+	}
+	if g.timer == nil {
+		g.timer = time.AfterFunc(g.idle, func() { g.cancel(errIdle) })
+	} else {
+		g.timer.Reset(g.idle)
+	}
 	if !g.started {
 		g.started = true
 		g.req.Log.TTFB = time.Since(g.req.Received)
@@ -435,6 +437,20 @@ func (g *guard) Next() (*Chunk, error) {
 		}
 	}
 	return c, nil
+}
+
+// Close ends the stream: its timers stopped, the upstream body closed
+// and the upstream request cancelled.
+func (g *guard) Close() error {
+	if g.first != nil {
+		g.first.Stop()
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	err := g.Stream.Close()
+	g.cancel(nil)
+	return err
 }
 
 // meter records usage (the cumulative usage reported, nil for none) and
