@@ -27,26 +27,3 @@ type Health interface {
 	// zero fields take the defaults).
 	Report(ch int64, model string, o aiproxy.Outcome, p aiproxy.BreakerPolicy)
 }
-
-// Aliases of the health nouns, which live in the root package so that
-// store can implement Health without importing relay. Code in relay may
-// use either name.
-type (
-	// HealthState is aiproxy.HealthState.
-	HealthState = aiproxy.HealthState
-	// BreakerState is aiproxy.BreakerState.
-	BreakerState = aiproxy.BreakerState
-	// Outcome is aiproxy.Outcome.
-	Outcome = aiproxy.Outcome
-	// BreakerPolicy is aiproxy.BreakerPolicy.
-	BreakerPolicy = aiproxy.BreakerPolicy
-	// ChannelHealth is aiproxy.ChannelHealth.
-	ChannelHealth = aiproxy.ChannelHealth
-)
-
-// Breaker states, as aiproxy names them.
-const (
-	BreakerClosed   = aiproxy.BreakerClosed
-	BreakerOpen     = aiproxy.BreakerOpen
-	BreakerHalfOpen = aiproxy.BreakerHalfOpen
-)

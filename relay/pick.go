@@ -99,12 +99,12 @@ func (p *picker) weight(c *aiproxy.Channel, now time.Time) float64 {
 		return 0
 	}
 	switch st.Breaker {
-	case BreakerOpen:
+	case aiproxy.BreakerOpen:
 		if p.openUntil.IsZero() || st.OpenUntil.Before(p.openUntil) {
 			p.openUntil = st.OpenUntil
 		}
 		return 0
-	case BreakerHalfOpen:
+	case aiproxy.BreakerHalfOpen:
 		return -1
 	}
 	r := min(max(st.ErrorRate, 0), 1)

@@ -62,18 +62,18 @@ func TestPick(t *testing.T) {
 
 // fakeHealth is a Health whose states a test sets.
 type fakeHealth struct {
-	states  map[int64]HealthState
+	states  map[int64]aiproxy.HealthState
 	probes  map[int64]bool // channels whose probe is free
 	reports []int64
 }
 
-func (f *fakeHealth) Check(ch int64, _ string, _ time.Time) HealthState { return f.states[ch] }
+func (f *fakeHealth) Check(ch int64, _ string, _ time.Time) aiproxy.HealthState { return f.states[ch] }
 func (f *fakeHealth) Probe(ch int64, _ string, _ time.Time) bool {
 	free := f.probes[ch]
 	f.probes[ch] = false
 	return free
 }
-func (f *fakeHealth) Report(ch int64, _ string, _ Outcome, _ BreakerPolicy) {
+func (f *fakeHealth) Report(ch int64, _ string, _ aiproxy.Outcome, _ aiproxy.BreakerPolicy) {
 	f.reports = append(f.reports, ch)
 }
 
@@ -89,8 +89,8 @@ func TestPickHealth(t *testing.T) {
 		{ID: 2, Priority: 10, Weight: 1},
 		{ID: 3, Priority: 0, Weight: 1},
 	}
-	h := &fakeHealth{states: map[int64]HealthState{
-		1: {Breaker: BreakerOpen, OpenUntil: now.Add(20 * time.Second)},
+	h := &fakeHealth{states: map[int64]aiproxy.HealthState{
+		1: {Breaker: aiproxy.BreakerOpen, OpenUntil: now.Add(20 * time.Second)},
 		2: {ParkedUntil: now.Add(7 * time.Second)},
 	}, probes: map[int64]bool{}}
 	p := picker{chs: chs, health: h}
@@ -105,7 +105,7 @@ func TestPickHealth(t *testing.T) {
 		t.Fatalf("picked %d with every channel skipped", c.ID)
 	}
 
-	h.states[1] = HealthState{Breaker: BreakerHalfOpen}
+	h.states[1] = aiproxy.HealthState{Breaker: aiproxy.BreakerHalfOpen}
 	h.probes[1] = true
 	p = picker{chs: chs, health: h}
 	if c := p.next(now); c == nil || c.ID != 1 {
@@ -129,9 +129,9 @@ func TestPickDistribution(t *testing.T) {
 		{ID: 4, Priority: 0, Weight: 1},
 	}
 	rates := map[int64]float64{1: 0, 2: 0.3, 3: 0.1, 4: 0}
-	h := &fakeHealth{states: map[int64]HealthState{}}
+	h := &fakeHealth{states: map[int64]aiproxy.HealthState{}}
 	for id, r := range rates {
-		h.states[id] = HealthState{ErrorRate: r}
+		h.states[id] = aiproxy.HealthState{ErrorRate: r}
 	}
 	want := map[int64]float64{}
 	total := 0.0

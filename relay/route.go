@@ -122,7 +122,7 @@ func (s *Server) report(ctx context.Context, ch *aiproxy.Channel, model string, 
 	if s.Health == nil || ctx.Err() != nil {
 		return
 	}
-	o := Outcome{At: time.Now()}
+	o := aiproxy.Outcome{At: time.Now()}
 	if err != nil {
 		var ue *UpstreamError
 		if !errors.As(err, &ue) || ue.ClientFault() {

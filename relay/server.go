@@ -91,7 +91,7 @@ type Server struct {
 	Health Health
 	// Breaker is the breaker policy of every channel; its zero fields take
 	// the defaults (BreakerPolicy).
-	Breaker BreakerPolicy
+	Breaker aiproxy.BreakerPolicy
 	// StreamIdleTimeout ends a stream whose provider sends nothing for this
 	// long. 0 means 5 minutes.
 	StreamIdleTimeout time.Duration
