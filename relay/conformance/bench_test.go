@@ -27,10 +27,6 @@ import (
 // that passes through.
 func BenchmarkConvert(b *testing.B) {
 	ps := providers.Providers()
-	ingresses := map[aiproxy.Protocol]relay.Ingress{}
-	for _, ri := range providers.Ingresses() {
-		ingresses[ri.Ingress.Protocol()] = ri.Ingress
-	}
 	for _, pair := range [][2]aiproxy.Protocol{
 		{aiproxy.ProtocolOpenAI, aiproxy.ProtocolAnthropic},
 		{aiproxy.ProtocolAnthropic, aiproxy.ProtocolOpenAI},
@@ -40,7 +36,7 @@ func BenchmarkConvert(b *testing.B) {
 		{aiproxy.ProtocolGemini, aiproxy.ProtocolAnthropic},
 	} {
 		client, channel := pair[0], pair[1]
-		in := ingresses[client]
+		in := providers.Ingress(client)
 		ad := ps[aiproxy.ChannelType(channel)].Adaptor
 		body := benchRequest(b, client)
 		answer := recordStream(b, channel)
@@ -115,12 +111,8 @@ func BenchmarkConvert(b *testing.B) {
 // conversion. BenchmarkConvert minus this is what conversion adds.
 func BenchmarkPassThrough(b *testing.B) {
 	ps := providers.Providers()
-	ingresses := map[aiproxy.Protocol]relay.Ingress{}
-	for _, ri := range providers.Ingresses() {
-		ingresses[ri.Ingress.Protocol()] = ri.Ingress
-	}
 	for _, p := range []aiproxy.Protocol{aiproxy.ProtocolOpenAI, aiproxy.ProtocolAnthropic, aiproxy.ProtocolGemini} {
-		in := ingresses[p]
+		in := providers.Ingress(p)
 		ad := ps[aiproxy.ChannelType(p)].Adaptor
 		body := benchRequest(b, p)
 		answer := recordStream(b, p)

@@ -22,10 +22,6 @@ import (
 // losing their tools, instructions or settings.
 func TestRealClientRequests(t *testing.T) {
 	ps := providers.Providers()
-	ingresses := map[aiproxy.Protocol]relay.Ingress{}
-	for _, ri := range providers.Ingresses() {
-		ingresses[ri.Ingress.Protocol()] = ri.Ingress
-	}
 	for _, tt := range []struct {
 		file     string
 		client   aiproxy.Protocol
@@ -42,7 +38,7 @@ func TestRealClientRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := ingresses[tt.client]
+		in := providers.Ingress(tt.client)
 		for _, channel := range []aiproxy.Protocol{aiproxy.ProtocolOpenAI, aiproxy.ProtocolAnthropic, aiproxy.ProtocolGemini} {
 			if channel == tt.client {
 				continue

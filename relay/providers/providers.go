@@ -5,6 +5,7 @@
 package providers
 
 import (
+	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/anthropic"
 	"github.com/aiproxy/aiproxy/relay/gemini"
@@ -29,4 +30,15 @@ func Ingresses() []relay.RoutedIngress {
 		{Ingress: gemini.Codec{}, Routes: gemini.Routes()},
 		{Ingress: openai.Codec{}, Routes: openai.Routes()},
 	}
+}
+
+// Ingress returns the ingress of client protocol p, nil for one the
+// gateway does not serve.
+func Ingress(p aiproxy.Protocol) relay.Ingress {
+	for _, ri := range Ingresses() {
+		if ri.Ingress.Protocol() == p {
+			return ri.Ingress
+		}
+	}
+	return nil
 }
