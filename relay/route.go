@@ -431,7 +431,10 @@ func (g *guard) Next() (*Chunk, error) {
 		g.req.Log.TTFB = time.Since(g.req.Received)
 	}
 	if !g.events {
-		g.meter(c.Usage, c.Text)
+		if c.Usage != nil {
+			g.usage(c.Usage)
+		}
+		meterText(g, c.Text)
 		if c.Error != "" {
 			g.req.Log.Error = c.Error
 		}
@@ -453,15 +456,8 @@ func (g *guard) Close() error {
 	return err
 }
 
-// meter records usage (the cumulative usage reported, nil for none) and
-// the text generated, which is counted while no usage came.
-func (g *guard) meter(u *aiproxy.Usage, text []byte) {
-	if u != nil {
-		g.usage(u)
-	}
-	g.text(text)
-}
-
+// usage records the cumulative usage reported so far; the text kept
+// for counting is then not needed.
 func (g *guard) usage(u *aiproxy.Usage) {
 	r := g.resp
 	if r.Usage == nil {
@@ -470,8 +466,6 @@ func (g *guard) usage(u *aiproxy.Usage) {
 	*r.Usage = *u
 	r.Text = nil
 }
-
-func (g *guard) text(t []byte) { meterText(g, t) }
 
 // meterText keeps text, generated, for counting while no usage came and
 // for the log's saved answer.
