@@ -150,13 +150,13 @@ func TestToken(t *testing.T) {
 }
 
 func TestModelConfigCost(t *testing.T) {
-	m := &aiproxy.ModelConfig{Model: "gpt-4o", InputPrice: aiproxy.Price(2.5 * 1e9), OutputPrice: aiproxy.Price(10 * 1e9), CachedPrice: aiproxy.Price(1.25 * 1e9)}
+	m := &aiproxy.ModelConfig{Model: "gpt-4o", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: aiproxy.Price(2.5 * 1e9), Output: aiproxy.Price(10 * 1e9), CachedInput: aiproxy.Price(1.25 * 1e9)}}}
 	if err := m.Validate(); err != nil || m.Mode != aiproxy.ModeChat {
 		t.Fatalf("validate: %v, mode %q", err, m.Mode)
 	}
 	// 1000 prompt tokens of which 400 cached, 500 completion tokens:
 	// 600×2500 + 400×1250 + 500×10000 nanos.
-	got := m.Cost(aiproxy.Usage{PromptTokens: 1000, CachedTokens: 400, CompletionTokens: 500})
+	got := m.Pricing.Cost(aiproxy.Usage{PromptTokens: 1000, CachedTokens: 400, CompletionTokens: 500}, "", time.Now()).Total()
 	if want := aiproxy.Amount(600*2500 + 400*1250 + 500*10000); got != want {
 		t.Errorf("cost = %d, want %d", got, want)
 	}
@@ -166,7 +166,7 @@ func TestModelConfigCost(t *testing.T) {
 	if aiproxy.AmountFromFloat(0.15) != 150_000_000 || aiproxy.Amount(150_000_000).Float() != 0.15 {
 		t.Error("Amount conversions")
 	}
-	if err := (&aiproxy.ModelConfig{Model: "x", InputPrice: -1}).Validate(); aiproxy.ErrorField(err) != "inputPrice" {
+	if err := (&aiproxy.ModelConfig{Model: "x", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: -1}}}).Validate(); aiproxy.ErrorField(err) != "pricing.input" {
 		t.Errorf("negative price: %v", err)
 	}
 }

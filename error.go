@@ -7,22 +7,24 @@ package aiproxy
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. The edges translate them: the relay into an HTTP status and an
 // OpenAI error body, the GraphQL API into extensions.code.
 const (
-	ECONFLICT     = "conflict"     // a unique value is taken
-	EINTERNAL     = "internal"     // a bug or an unexpected failure
-	EINVALID      = "invalid"      // the caller sent something malformed
-	ENOTFOUND     = "not_found"    // no such entity
-	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
-	EFORBIDDEN    = "forbidden"    // credentials are fine, the action is not allowed
-	ERATELIMITED  = "rate_limited" // a limit was reached
-	ETOOLARGE     = "too_large"    // a request body over the configured limit
-	EUPSTREAM     = "upstream"     // the provider failed or could not be reached
-	ETIMEOUT      = "timeout"      // the provider did not answer in time
-	EUNAVAILABLE  = "unavailable"  // no channel can serve the request now
+	ECONFLICT     = "conflict"           // a unique value is taken
+	EINTERNAL     = "internal"           // a bug or an unexpected failure
+	EINVALID      = "invalid"            // the caller sent something malformed
+	ENOTFOUND     = "not_found"          // no such entity
+	EUNAUTHORIZED = "unauthorized"       // missing or wrong credentials
+	EFORBIDDEN    = "forbidden"          // credentials are fine, the action is not allowed
+	ERATELIMITED  = "rate_limited"       // a limit was reached
+	ETOOLARGE     = "too_large"          // a request body over the configured limit
+	EUPSTREAM     = "upstream"           // the provider failed or could not be reached
+	ETIMEOUT      = "timeout"            // the provider did not answer in time
+	EUNAVAILABLE  = "unavailable"        // no channel can serve the request now
+	EQUOTA        = "insufficient_quota" // the quota or balance does not cover the request
 )
 
 // Error is the error type of the domain. Code is one of the E* constants;
@@ -31,11 +33,15 @@ const (
 // went wrong within Code, in snake_case (such as "ip_not_allowed" within
 // EFORBIDDEN), and becomes the machine-readable code of the edges that have
 // one (OpenAI's error "code").
+//
+// RetryAfter, when positive, says when the request may succeed again (an
+// ERATELIMITED limit's window); the relay sends it as Retry-After.
 type Error struct {
-	Code    string
-	Message string
-	Field   string
-	Reason  string
+	Code       string
+	Message    string
+	Field      string
+	Reason     string
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.

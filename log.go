@@ -10,13 +10,25 @@ import (
 // to the provider's prompt cache included (Anthropic reports them apart;
 // they are added), and CompletionTokens every output token, reasoning
 // included (Gemini reports thoughts apart; they are added).
+//
+// The parts of PromptTokens (cached, cache writes, image, audio) and of
+// CompletionTokens (reasoning, image, audio) are what the price list
+// prices apart (Pricing.Cost); Requests counts the billable requests (1
+// for a request a provider answered, 0 otherwise), for per-request
+// prices.
 type Usage struct {
-	PromptTokens        int64
-	CompletionTokens    int64
-	CachedTokens        int64 // part of PromptTokens read from the provider's prompt cache
-	CacheCreationTokens int64 // part of PromptTokens written to the provider's prompt cache
-	ReasoningTokens     int64 // part of CompletionTokens spent on reasoning
-	TotalTokens         int64
+	PromptTokens          int64
+	CompletionTokens      int64
+	CachedTokens          int64 // part of PromptTokens read from the provider's prompt cache
+	CacheCreationTokens   int64 // part of PromptTokens written to the provider's prompt cache, every TTL
+	CacheCreation1hTokens int64 // part of CacheCreationTokens written with a 1-hour TTL
+	ImageInputTokens      int64 // part of PromptTokens that are image input
+	AudioInputTokens      int64 // part of PromptTokens that are audio input
+	ReasoningTokens       int64 // part of CompletionTokens spent on reasoning
+	ImageOutputTokens     int64 // part of CompletionTokens that are generated images
+	AudioOutputTokens     int64 // part of CompletionTokens that are generated audio
+	TotalTokens           int64
+	Requests              int64
 }
 
 // Add adds v's counts to u.
@@ -25,8 +37,14 @@ func (u *Usage) Add(v Usage) {
 	u.CompletionTokens += v.CompletionTokens
 	u.CachedTokens += v.CachedTokens
 	u.CacheCreationTokens += v.CacheCreationTokens
+	u.CacheCreation1hTokens += v.CacheCreation1hTokens
+	u.ImageInputTokens += v.ImageInputTokens
+	u.AudioInputTokens += v.AudioInputTokens
 	u.ReasoningTokens += v.ReasoningTokens
+	u.ImageOutputTokens += v.ImageOutputTokens
+	u.AudioOutputTokens += v.AudioOutputTokens
 	u.TotalTokens += v.TotalTokens
+	u.Requests += v.Requests
 }
 
 // Log is the record of one relayed request.
@@ -50,15 +68,24 @@ type Log struct {
 	Stream          bool
 	StatusCode      int
 	Usage           Usage
-	UsageCounted    bool          // true when the gateway counted tokens because the provider reported none
-	Amount          Amount        // cost at the model's prices
-	Unpriced        bool          // no model config: Amount is 0
-	TTFB            time.Duration // time to the first byte of the upstream answer
-	Latency         time.Duration // total time until the answer was complete
-	ClientIP        string
-	Error           string // "" on success
-	RequestBody     string // kept only when detailed logging is on
-	ResponseBody    string // kept only when detailed logging is on
+	UsageCounted    bool // true when the gateway counted tokens because the provider reported none
+	// Cost is what the request cost, by component; Amount, its Total, is
+	// the amount billed to the token and its group.
+	Cost   Cost
+	Amount Amount
+	// Unpriced is set when the model has no price (no model config or
+	// catalogue entry with one): Amount is 0 because nothing says what it
+	// costs, not because it is free.
+	Unpriced bool
+	// ServiceTier is the service tier the request asked for or the
+	// provider reported ("" when neither said), for tiered prices.
+	ServiceTier  string
+	TTFB         time.Duration // time to the first byte of the upstream answer
+	Latency      time.Duration // total time until the answer was complete
+	ClientIP     string
+	Error        string // "" on success
+	RequestBody  string // kept only when detailed logging is on
+	ResponseBody string // kept only when detailed logging is on
 	// Attempts are the channels tried, in order; the last is the one that
 	// answered, unless the request failed. Empty when no channel was tried.
 	Attempts []LogAttempt

@@ -60,16 +60,20 @@ func (p Price) Cost(n int64) Amount {
 }
 
 // ModelConfig describes one model the gateway offers: its mode, prices and
-// limits. A model listed on an enabled channel is served without a config
-// (price 0, logged as unpriced).
+// limits. A model listed on an enabled channel is served without a config,
+// at the built-in catalogue's prices when it lists the model, else
+// unpriced (logged as such, never as free).
 type ModelConfig struct {
-	Model       string
-	Mode        Mode
-	InputPrice  Price // per million prompt tokens
-	OutputPrice Price // per million completion tokens
-	CachedPrice Price // per million cached prompt tokens; 0 means InputPrice
-	RPM         int64 // requests per minute per group; 0 means unlimited
-	TPM         int64 // tokens per minute per group; 0 means unlimited
+	Model string
+	Mode  Mode
+	// Pricing is the model's price; when it is unpriced (Pricing.Priced),
+	// the catalogue's applies.
+	Pricing Pricing
+	RPM     int64 // requests per minute per group (times its RPMRatio); 0 means unlimited
+	TPM     int64 // tokens per minute per group (times its TPMRatio); 0 means unlimited
+	// SaveDetail keeps the request and response bodies of every request
+	// for the model in the logs.
+	SaveDetail bool
 	// MaxAttempts overrides the gateway's count of channels one request
 	// may try (MAX_ATTEMPTS); 0 keeps it.
 	MaxAttempts int
@@ -95,10 +99,8 @@ func (m *ModelConfig) Validate() error {
 	if !m.Mode.Valid() {
 		return FieldErrorf("type", "unknown model type %q", m.Mode)
 	}
-	for field, p := range map[string]Price{"inputPrice": m.InputPrice, "outputPrice": m.OutputPrice, "cachedPrice": m.CachedPrice} {
-		if p < 0 {
-			return FieldErrorf(field, "%s must not be negative", field)
-		}
+	if err := m.Pricing.Validate("pricing"); err != nil {
+		return err
 	}
 	if m.RPM < 0 {
 		return FieldErrorf("rpm", "rpm must not be negative")
@@ -118,26 +120,11 @@ func (m *ModelConfig) Validate() error {
 	return nil
 }
 
-// Cost returns what usage u costs at m's prices. Cached prompt tokens are
-// billed at CachedPrice (InputPrice when that is 0).
-func (m *ModelConfig) Cost(u Usage) Amount {
-	cachedPrice := m.CachedPrice
-	if cachedPrice == 0 {
-		cachedPrice = m.InputPrice
-	}
-	uncached := u.PromptTokens - u.CachedTokens
-	if uncached < 0 {
-		uncached = 0
-	}
-	return m.InputPrice.Cost(uncached) + cachedPrice.Cost(u.CachedTokens) + m.OutputPrice.Cost(u.CompletionTokens)
-}
-
 // ModelConfigUpdate holds the fields to change; nil leaves a field.
 type ModelConfigUpdate struct {
 	Mode              *Mode
-	InputPrice        *Price
-	OutputPrice       *Price
-	CachedPrice       *Price
+	Pricing           *Pricing
+	SaveDetail        *bool
 	RPM               *int64
 	TPM               *int64
 	MaxAttempts       *int
@@ -150,14 +137,11 @@ func (u ModelConfigUpdate) Apply(m *ModelConfig) {
 	if u.Mode != nil {
 		m.Mode = *u.Mode
 	}
-	if u.InputPrice != nil {
-		m.InputPrice = *u.InputPrice
+	if u.Pricing != nil {
+		m.Pricing = *u.Pricing
 	}
-	if u.OutputPrice != nil {
-		m.OutputPrice = *u.OutputPrice
-	}
-	if u.CachedPrice != nil {
-		m.CachedPrice = *u.CachedPrice
+	if u.SaveDetail != nil {
+		m.SaveDetail = *u.SaveDetail
 	}
 	if u.RPM != nil {
 		m.RPM = *u.RPM

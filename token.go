@@ -26,8 +26,33 @@ type Token struct {
 	Subnets   []string   // client networks (CIDR) allowed; empty means any
 	ExpiresAt *time.Time // nil never expires
 	Enabled   bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// Quota caps UsedAmount (0: no cap); PeriodQuota caps PeriodUsed, what
+	// was used since the current Period began (0 or PeriodNone: no cap).
+	Quota       Amount
+	PeriodQuota Amount
+	Period      QuotaPeriod
+	// RPM and TPM limit the token's own requests over every model, on top
+	// of its group's limits; 0 means none.
+	RPM, TPM int64
+	// UsedAmount and RequestCount are what the token's requests have cost
+	// and how many reached a provider; PeriodUsed is the part of
+	// UsedAmount in the period that began at PeriodStart. Updated in
+	// batches as requests finish.
+	UsedAmount   Amount
+	RequestCount int64
+	PeriodUsed   Amount
+	PeriodStart  time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// PeriodUsedAt returns what the token used in the period that holds now
+// (in loc): PeriodUsed when that period is PeriodStart's, else 0.
+func (t *Token) PeriodUsedAt(now time.Time, loc *time.Location) Amount {
+	if t.Period == PeriodNone || !t.PeriodStart.Equal(t.Period.Start(now, loc)) {
+		return 0
+	}
+	return t.PeriodUsed
 }
 
 // NewTokenKey returns a fresh random token key.
@@ -69,6 +94,20 @@ func (t *Token) Validate() error {
 		return FieldErrorf("name", "name is required")
 	} else if len(t.Name) > 128 {
 		return FieldErrorf("name", "name must be at most 128 characters")
+	}
+	switch {
+	case t.Quota < 0:
+		return FieldErrorf("quota", "quota must not be negative")
+	case t.PeriodQuota < 0:
+		return FieldErrorf("periodQuota", "periodQuota must not be negative")
+	case !t.Period.Valid():
+		return FieldErrorf("period", "period must be daily, weekly or monthly")
+	case t.PeriodQuota > 0 && t.Period == PeriodNone:
+		return FieldErrorf("period", "a period quota needs a period (daily, weekly or monthly)")
+	case t.RPM < 0:
+		return FieldErrorf("rpm", "rpm must not be negative")
+	case t.TPM < 0:
+		return FieldErrorf("tpm", "tpm must not be negative")
 	}
 	t.Models = CleanNames(t.Models)
 	t.Subnets = CleanNames(t.Subnets)
@@ -160,11 +199,15 @@ func (t *Token) Authorize(g *Group, ip netip.Addr, model string, now time.Time) 
 
 // TokenUpdate holds the fields to change on a token; nil leaves a field.
 type TokenUpdate struct {
-	Name      *string
-	Models    *[]string
-	Subnets   *[]string
-	ExpiresAt **time.Time // a nil *time.Time inside clears the expiry
-	Enabled   *bool
+	Name        *string
+	Models      *[]string
+	Subnets     *[]string
+	ExpiresAt   **time.Time // a nil *time.Time inside clears the expiry
+	Enabled     *bool
+	Quota       *Amount
+	PeriodQuota *Amount
+	Period      *QuotaPeriod
+	RPM, TPM    *int64
 }
 
 // Apply changes t by u.
@@ -183,6 +226,21 @@ func (u TokenUpdate) Apply(t *Token) {
 	}
 	if u.Enabled != nil {
 		t.Enabled = *u.Enabled
+	}
+	if u.Quota != nil {
+		t.Quota = *u.Quota
+	}
+	if u.PeriodQuota != nil {
+		t.PeriodQuota = *u.PeriodQuota
+	}
+	if u.Period != nil {
+		t.Period = *u.Period
+	}
+	if u.RPM != nil {
+		t.RPM = *u.RPM
+	}
+	if u.TPM != nil {
+		t.TPM = *u.TPM
 	}
 }
 
