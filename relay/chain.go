@@ -2,6 +2,9 @@ package relay
 
 import (
 	"context"
+	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/aiproxy/aiproxy"
 )
@@ -18,8 +21,9 @@ func (s *Server) buildChain() Handler {
 	return s.authorize(h)
 }
 
-// authorize applies the token's rules with the model known. A model that
-// does not exist is reported as such, allowed or not.
+// authorize applies the token's rules with the model known, and finds
+// what applies to the group's requests for it. A model that does not
+// exist is reported as such, allowed or not.
 func (s *Server) authorize(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, req *Request) (*Response, error) {
 		if err := req.Token.Authorize(req.Group, req.ClientIP, req.Model, req.Received); err != nil {
@@ -28,73 +32,130 @@ func (s *Server) authorize(next Handler) Handler {
 			}
 			return nil, err
 		}
+		req.Effective = s.Catalog.Effective(req.Group, req.Model)
+		req.saveBodies = req.saveBodies || req.Effective.SaveDetail
+		if req.Protocol != aiproxy.ProtocolGemini {
+			req.Log.ServiceTier = gjson.GetBytes(req.Body, "service_tier").Str
+		}
 		return next.Serve(ctx, req)
 	})
 }
 
-// account settles what a request used once its answer is complete: the
-// usage the provider reported (or the tokenizer's count when it reported
-// none), and its cost. For a stream that is when the stream is closed,
-// whether it ran to its end or the client went away. It is the one place
-// where usage becomes money; limits and billing settle here too.
+// account is the one place where a request's usage becomes limits and
+// money. Before the call it reserves against every limit (limits): one
+// round trip to the Limiter, refusing with 429 (rate limits) or
+// insufficient_quota (quotas, balances) before any provider is asked.
+// When the request ends, however it ends (answered, failed, its stream
+// closed by the client), the front calls settle, which completes the
+// log entry's usage and cost, corrects the reservation to what was used
+// and charges the token and group: exactly once.
 func (s *Server) account(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, req *Request) (*Response, error) {
+		if req.Op == OpCountTokens {
+			return next.Serve(ctx, req) // counting tokens costs nothing and uses no limit
+		}
+		if s.Limiter != nil {
+			if lims := s.limits(req); len(lims) > 0 {
+				res, err := s.Limiter.Reserve(ctx, lims, req.Received)
+				switch {
+				case err != nil:
+					// The shared limiter is out of reach: serve rather than
+					// refuse everyone (limits hold again when it is back).
+					s.limiterDown(err)
+				case !res.OK:
+					req.reservation = res
+					return nil, refusal(req, res)
+				default:
+					req.reservation = res
+				}
+			}
+		}
+		req.accounted = true
 		resp, err := next.Serve(ctx, req)
-		if err != nil || resp == nil {
-			return resp, err
+		if err == nil {
+			req.answer = resp
 		}
-		if resp.Stream != nil {
-			resp.Stream = &settling{Stream: resp.Stream, settle: func() { s.settle(context.WithoutCancel(ctx), req, resp) }}
-			return resp, nil
-		}
-		s.settle(context.WithoutCancel(ctx), req, resp)
-		return resp, nil
+		return resp, err
 	})
 }
 
-// settle completes the log entry's usage and cost from resp.
-func (s *Server) settle(_ context.Context, req *Request, resp *Response) {
+// settle completes the log entry's usage and cost from the answer (or,
+// for a request that reached a provider and got no answer because its
+// client left, from its counted prompt), settles the reservation and
+// charges the token and group. The front calls it once, when the answer
+// has been written or the stream closed, on a context that outlives the
+// client.
+func (s *Server) settle(req *Request) {
 	l := req.Log
-	if resp.Usage != nil {
+	resp := req.answer
+	switch {
+	case resp != nil && resp.Usage != nil:
 		l.Usage = *resp.Usage
-	} else {
+	case resp != nil:
 		l.Usage = s.countUsage(req, resp.Text)
+		l.UsageCounted = true
+	case len(req.Attempts) > 0 && l.StatusCode == StatusClientClosed:
+		// The provider was asked and the client left before the answer:
+		// the provider bills the prompt at least.
+		s.estimate(req)
+		l.Usage = aiproxy.Usage{PromptTokens: req.estPrompt}
 		l.UsageCounted = true
 	}
 	if l.Usage.TotalTokens == 0 {
 		l.Usage.TotalTokens = l.Usage.PromptTokens + l.Usage.CompletionTokens
 	}
-	if s.SaveBodies && l.ResponseBody == "" {
-		if resp.Stream != nil {
-			l.ResponseBody = s.clip(resp.saved)
-		} else {
-			l.ResponseBody = s.clip(resp.Body)
+	if resp != nil {
+		l.Usage.Requests = 1
+		if req.saveBodies && l.ResponseBody == "" {
+			if resp.Stream != nil {
+				l.ResponseBody = s.clip(resp.saved)
+			} else {
+				l.ResponseBody = s.clip(resp.Body)
+			}
 		}
 	}
-	if mc, ok := s.Catalog.ModelConfig(l.Model); ok {
-		l.Amount = mc.Cost(l.Usage)
+	if p := req.Effective.Pricing; p != nil {
+		l.Cost = p.Cost(l.Usage, l.ServiceTier, req.Received)
+		l.Amount = l.Cost.Total()
 	} else {
 		l.Unpriced = true
 	}
-}
-
-// settling calls settle once, when the stream is closed.
-type settling struct {
-	Stream
-	settle func()
-	done   bool
-}
-
-func (st *settling) Close() error {
-	err := st.Stream.Close()
-	if !st.done {
-		st.done = true
-		st.settle()
+	if res := req.reservation; res != nil && res.OK {
+		costs := req.costBuf[:0]
+		for i := range res.Limits {
+			c := res.Limits[i].Cost
+			switch res.Limits[i].Name {
+			case "tpm", "token_tpm":
+				c = l.Usage.TotalTokens
+			case "quota", "period_quota", "balance":
+				c = int64(l.Amount)
+			}
+			costs = append(costs, c)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		if err := s.Limiter.Settle(ctx, res, costs); err != nil {
+			s.limiterDown(err)
+		}
+		cancel()
 	}
-	return err
+	if s.Charger != nil && (len(req.Attempts) > 0 || l.Amount != 0) {
+		c := aiproxy.Charge{TokenID: req.Token.ID, GroupID: req.Token.GroupID, Amount: l.Amount, Requests: 1}
+		if req.Token.Period != aiproxy.PeriodNone {
+			c.PeriodStart = req.Token.Period.Start(req.Received, s.QuotaLocation)
+		}
+		s.Charger.Charge(c)
+	}
 }
 
-var _ Stream = (*settling)(nil)
+// limiterDown reports that the limiter failed, at most every 10 seconds.
+func (s *Server) limiterDown(err error) {
+	now := time.Now().UnixNano()
+	last := s.limiterWarned.Load()
+	if now-last < int64(10*time.Second) || !s.limiterWarned.CompareAndSwap(last, now) {
+		return
+	}
+	s.logger().Warn("relay: the limiter failed; requests are served without limits until it answers", "err", err)
+}
 
 // countUsage estimates the usage of a request whose provider reported
 // none: the prompt from the request, the completion from text.

@@ -11,7 +11,7 @@ import (
 // serveModels answers the models endpoints in in's protocol: every model
 // the key may use, or only the one named (model != "").
 func (s *Server) serveModels(w http.ResponseWriter, r *http.Request, in Ingress, model string) {
-	req := &Request{Ingress: in, Protocol: in.Protocol(), ClientIP: clientIP(r), Received: time.Now(), Log: &aiproxy.Log{}}
+	req := &Request{Ingress: in, Protocol: in.Protocol(), ClientIP: s.clientIP(r), Received: time.Now(), Log: &aiproxy.Log{}}
 	if err := s.authenticate(r, req); err != nil {
 		s.writeError(w, nil, in, err, 0)
 		return

@@ -56,7 +56,7 @@ func newFixture(t testing.TB, h *relay.Server, opts ...relaytest.Option) *fixtur
 		Enabled:      true,
 	})
 	configs := map[string]*aiproxy.ModelConfig{
-		"gpt-4o-mini": {Model: "gpt-4o-mini", InputPrice: 150_000_000, OutputPrice: 600_000_000},
+		"gpt-4o-mini": {Model: "gpt-4o-mini", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: 150_000_000, Output: 600_000_000}}},
 	}
 	for _, mc := range configs {
 		mem.SetModelConfig(mc)
@@ -121,7 +121,7 @@ func TestChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	l = f.mem.NextLog(t)
-	want := f.configs["gpt-4o-mini"].Cost(l.Usage)
+	want := f.configs["gpt-4o-mini"].Pricing.Cost(l.Usage, "", l.CreatedAt).Total()
 	if l.Unpriced || l.Amount != want || want == 0 {
 		t.Errorf("amount = %d, want %d (unpriced %v)", l.Amount, want, l.Unpriced)
 	}

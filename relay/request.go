@@ -51,11 +51,24 @@ type Request struct {
 	// Log is the request's log entry, completed along the way and recorded
 	// when the request ends.
 	Log *aiproxy.Log
+	// Effective is what applies to the group's requests for Model (limits,
+	// price, retries, timeouts), set once the model is known.
+	Effective aiproxy.EffectiveModel
 
 	chat     *chat.Request
 	chatErr  error
 	unlogged bool              // nothing reached a provider and nothing is owed: no log entry
 	bodies   map[string][]byte // converted bodies by protocol and model, kept across attempts
+
+	saveBodies  bool                 // keep the bodies in the log (SaveBodies, or the model's SaveDetail)
+	reservation *aiproxy.Reservation // what the limiter admitted; nil when no limit applies
+	limitBuf    [8]aiproxy.Limit
+	costBuf     [8]int64
+	accounted   bool      // the account step ran: settle at the end
+	answer      *Response // the chain's answer, settled when the request ends
+	estimated   bool
+	estPrompt   int64 // the prompt's tokens, as counted before the call
+	estOutput   int64 // the output it may produce at most
 }
 
 // Chat returns the request decoded into the neutral form, decoding it on

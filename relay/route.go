@@ -50,9 +50,8 @@ func (s *Server) route(ctx context.Context, req *Request) (*Response, error) {
 	if attempts <= 0 {
 		attempts = 3
 	}
-	mc, _ := s.Catalog.ModelConfig(req.Model)
-	if mc != nil && mc.MaxAttempts > 0 {
-		attempts = mc.MaxAttempts
+	if req.Effective.MaxAttempts > 0 {
+		attempts = req.Effective.MaxAttempts
 	}
 	var tried [8]int64
 	pk := picker{chs: chs, model: req.Model, health: s.Health, tried: tried[:0]}
@@ -149,15 +148,15 @@ func (s *Server) report(ctx context.Context, ch *aiproxy.Channel, model string, 
 // (FirstEventTimeout); the model's own limit when its config sets one. 0
 // means no limit of its own.
 func (s *Server) attemptLimit(req *Request, stream bool) time.Duration {
-	mc, _ := s.Catalog.ModelConfig(req.Model)
+	e := &req.Effective
 	if stream {
-		if mc != nil && mc.FirstEventTimeout > 0 {
-			return mc.FirstEventTimeout
+		if e.FirstEventTimeout > 0 {
+			return e.FirstEventTimeout
 		}
 		return s.FirstEventTimeout
 	}
-	if mc != nil && mc.Timeout > 0 {
-		return mc.Timeout
+	if e.Timeout > 0 {
+		return e.Timeout
 	}
 	return s.Timeouts[req.Mode]
 }
@@ -343,7 +342,7 @@ func (s *Server) openStream(ctx context.Context, cancel context.CancelCauseFunc,
 	if idle <= 0 {
 		idle = 5 * time.Minute
 	}
-	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: s.SaveBodies, maxSaved: s.maxSaved(), events: call.Converted,
+	g := &guard{Stream: st, ctx: ctx, cancel: cancel, idle: idle, resp: resp, req: req, save: req.saveBodies, maxSaved: s.maxSaved(), events: call.Converted,
 		first: first}
 	if first == nil { // no first-event limit: the idle timeout applies from the start
 		g.timer = time.AfterFunc(idle, func() { cancel(errIdle) })

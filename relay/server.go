@@ -55,8 +55,9 @@ type Catalog interface {
 	// Channels returns the enabled channels serving model, highest priority
 	// first; nil when there are none. The values are shared and read-only.
 	Channels(model string) []*aiproxy.Channel
-	// ModelConfig returns the model's config, if it has one.
-	ModelConfig(model string) (*aiproxy.ModelConfig, bool)
+	// Effective returns what applies to group g's requests for model:
+	// limits, price, retries and timeouts (aiproxy.Effective).
+	Effective(g *aiproxy.Group, model string) aiproxy.EffectiveModel
 	// Models returns every model served by an enabled channel, sorted.
 	Models() []string
 }
@@ -111,11 +112,37 @@ type Server struct {
 	// Logger receives internal failures. Nil means slog.Default().
 	Logger *slog.Logger
 
+	// Limiter admits requests against their limits (RPM, TPM, concurrency
+	// and, with Billing, quotas and balances) and settles what they used.
+	// Nil admits everything.
+	Limiter Limiter
+	// Charger is told what every request that reached a provider cost, to
+	// update the used amounts of its token and group. Nil: nobody is.
+	Charger aiproxy.Charger
+	// Billing refuses requests the token's quota or the prepaid group's
+	// balance does not cover (insufficient_quota), before any upstream
+	// call.
+	Billing bool
+	// QuotaLocation is the time zone quota periods begin in; nil means UTC.
+	QuotaLocation *time.Location
+	// DefaultMaxOutput is the output a request that names no maximum is
+	// reserved for (TPM and billing); 0 means 1024 tokens.
+	DefaultMaxOutput int64
+	// TrustedProxies are the networks whose X-Forwarded-For is believed:
+	// a request from one of them is taken to come from the rightmost
+	// address in that header outside them. Empty: the header is ignored.
+	TrustedProxies []netip.Prefix
+	// IPGuard detects client addresses shared by many groups and refuses
+	// banned ones; nil is off.
+	IPGuard *IPGuard
+
 	clients   sync.Map // channel ID → *channelClient: a connection pool per channel
 	chain     Handler
 	claimants map[string][]claimant // by path prefix
 	idPrefix  string
 	counter   atomic.Uint64
+
+	limiterWarned atomic.Int64 // unix nanos of the last limiter warning
 }
 
 // RoutedIngress is an Ingress with the endpoints it serves.
@@ -300,13 +327,48 @@ func (s *Server) requestID() string {
 	return "req_" + s.idPrefix + strconv.FormatUint(s.counter.Add(1), 36)
 }
 
-// clientIP returns the address of the peer that sent r.
-func clientIP(r *http.Request) netip.Addr {
+// clientIP returns the address of the client that sent r: the peer's,
+// or, when the peer is a trusted proxy, the rightmost address of
+// X-Forwarded-For that is not a trusted proxy's.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	return ap.Addr().Unmap()
+	ip := ap.Addr().Unmap()
+	if len(s.TrustedProxies) == 0 || !s.trusted(ip) {
+		return ip
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for v != "" {
+			var part string
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				part, v = v[j+1:], v[:j]
+			} else {
+				part, v = v, ""
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(part))
+			if err != nil {
+				return ip // a malformed hop: believe nothing beyond it
+			}
+			ip = a.Unmap()
+			if !s.trusted(ip) {
+				return ip
+			}
+		}
+	}
+	return ip
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // handler returns the HTTP handler of one route of in.
@@ -331,8 +393,10 @@ func (s *Server) newRequest(r *http.Request, in Ingress, rt Route) *Request {
 		Op:       rt.Op,
 		Path:     r.URL.Path,
 		Header:   r.Header,
-		ClientIP: clientIP(r),
+		ClientIP: s.clientIP(r),
 		Received: now,
+
+		saveBodies: s.SaveBodies,
 	}
 	if r.URL.RawQuery != "" {
 		req.Query = r.URL.Query() // parsed only when there is one: most requests have none
@@ -366,6 +430,10 @@ func (s *Server) authenticate(r *http.Request, req *Request) error {
 	if err := tok.Authorize(grp, req.ClientIP, "", req.Received); err != nil {
 		return err
 	}
+	if s.IPGuard.Banned(req.ClientIP, req.Received) {
+		return aiproxy.ReasonErrorf(aiproxy.EFORBIDDEN, "ip_banned", "Requests from %s are refused for now: the address was used by too many groups.", req.ClientIP)
+	}
+	s.IPGuard.Seen(req.ClientIP, tok.GroupID)
 	req.Token, req.Group = tok, grp
 	l := req.Log
 	l.TokenID, l.TokenName, l.GroupID = tok.ID, tok.Name, tok.GroupID
@@ -434,9 +502,6 @@ func (s *Server) readBody(r *http.Request, req *Request) error {
 		return aiproxy.Errorf(aiproxy.EINVALID, "Could not read the request body: %v.", err)
 	}
 	req.Body = body
-	if s.SaveBodies {
-		req.Log.RequestBody = s.clip(body)
-	}
 	return nil
 }
 
@@ -460,10 +525,16 @@ func (s *Server) maxSaved() int {
 // It runs deferred, once the answer is written (a stream closed and
 // settled), so a request whose client went away is recorded too.
 func (s *Server) record(req *Request) {
+	if req.accounted {
+		s.settle(req)
+	}
 	if req.unlogged {
 		return
 	}
 	l := req.Log
+	if req.saveBodies && l.RequestBody == "" {
+		l.RequestBody = s.clip(req.Body)
+	}
 	l.Latency = time.Since(req.Received)
 	if l.StatusCode == 0 {
 		l.StatusCode = http.StatusInternalServerError

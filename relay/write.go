@@ -21,6 +21,7 @@ func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, req *Requ
 	for k, v := range resp.Header {
 		hd[k] = v
 	}
+	rateHeaders(hd, req)
 	if resp.Stream != nil {
 		s.writeStream(w, r, req, resp)
 		return
@@ -137,6 +138,9 @@ func (s *Server) writeError(w http.ResponseWriter, req *Request, in Ingress, err
 	}
 	st, body := in.Error(f)
 	hd := w.Header()
+	if req != nil {
+		rateHeaders(hd, req)
+	}
 	if f.RetryAfter > 0 {
 		hd.Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
 	}
@@ -164,12 +168,17 @@ func (s *Server) failure(req *Request, err error) *Failure {
 		if aiproxy.ErrorCode(err) == aiproxy.EINTERNAL {
 			s.logger().Error("relay: internal error", "err", err)
 		}
-		return &Failure{
+		f := &Failure{
 			Code:    aiproxy.ErrorCode(err),
 			Reason:  aiproxy.ErrorReason(err),
 			Message: aiproxy.ErrorMessage(err),
 			Field:   aiproxy.ErrorField(err),
 		}
+		var e *aiproxy.Error
+		if errors.As(err, &e) {
+			f.RetryAfter = e.RetryAfter
+		}
+		return f
 	}
 	model := ""
 	if req != nil {

@@ -46,6 +46,8 @@ type catalog struct {
 	channels map[string][]*aiproxy.Channel // enabled channels by model, best first
 	configs  map[string]*aiproxy.ModelConfig
 	models   []string
+	// overrides are the groups' model overrides, by group and model.
+	overrides map[[2]string]*aiproxy.GroupModelConfig
 }
 
 // Cache limits.
@@ -253,6 +255,34 @@ func (c *Cache) ModelConfig(model string) (*aiproxy.ModelConfig, bool) {
 	return nil, false
 }
 
+// Override returns group's override of model, if it has one.
+func (c *Cache) Override(groupID, model string) (*aiproxy.GroupModelConfig, bool) {
+	if cat := c.catalog.Load(); cat != nil {
+		o, ok := cat.overrides[[2]string{groupID, model}]
+		return o, ok
+	}
+	return nil, false
+}
+
+// Effective returns what applies to group g's requests for model (g nil:
+// no group): the group's override, the model config and the price
+// catalogue's entry, from memory.
+func (c *Cache) Effective(g *aiproxy.Group, model string) aiproxy.EffectiveModel {
+	var mc *aiproxy.ModelConfig
+	var o *aiproxy.GroupModelConfig
+	if cat := c.catalog.Load(); cat != nil {
+		mc = cat.configs[model]
+		if g != nil && len(cat.overrides) > 0 {
+			o = cat.overrides[[2]string{g.ID, model}]
+		}
+	}
+	var ce *aiproxy.CatalogueEntry
+	if mc == nil || !mc.Pricing.Priced() {
+		ce, _ = c.s.catalogue().Lookup(model)
+	}
+	return aiproxy.Effective(model, g, mc, o, ce)
+}
+
 // Models returns every model served by an enabled channel, sorted.
 func (c *Cache) Models() []string {
 	if cat := c.catalog.Load(); cat != nil {
@@ -280,15 +310,24 @@ func (c *Cache) refreshCatalog(ctx context.Context) error {
 	if err != nil {
 		return wrap("load model configs", err)
 	}
-	c.catalog.Store(newCatalog(channels, configs))
+	overrides, err := listGroupModelConfigs(ctx, c.s.db.ro, "")
+	if err != nil {
+		return wrap("load group model configs", err)
+	}
+	cat := newCatalog(channels, configs)
+	for _, o := range overrides {
+		cat.overrides[[2]string{o.GroupID, o.Model}] = o
+	}
+	c.catalog.Store(cat)
 	c.catalogDone = serves
 	return nil
 }
 
 func newCatalog(channels []*aiproxy.Channel, configs []*aiproxy.ModelConfig) *catalog {
 	cat := &catalog{
-		channels: map[string][]*aiproxy.Channel{},
-		configs:  make(map[string]*aiproxy.ModelConfig, len(configs)),
+		channels:  map[string][]*aiproxy.Channel{},
+		configs:   make(map[string]*aiproxy.ModelConfig, len(configs)),
+		overrides: map[[2]string]*aiproxy.GroupModelConfig{},
 	}
 	for _, ch := range channels {
 		if !ch.Enabled {

@@ -269,7 +269,7 @@ func TestCacheReplicasBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, "the disabled channel", func() bool { return b.Cache().Channels("m") == nil })
-	if err := a.CreateModelConfig(ctx, &aiproxy.ModelConfig{Model: "m", InputPrice: 1}); err != nil {
+	if err := a.CreateModelConfig(ctx, &aiproxy.ModelConfig{Model: "m", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	within(t, "the new model config", func() bool { _, ok := b.Cache().ModelConfig("m"); return ok })

@@ -14,33 +14,58 @@ import (
 type groupRow struct {
 	bun.BaseModel `bun:"table:groups"`
 
-	ID          string    `bun:"id,pk"`
-	Description string    `bun:"description"`
-	Enabled     bool      `bun:"enabled"`
-	Sets        string    `bun:"available_sets,nullzero"` // JSON array of strings; NULL (rows before sets) is {default}
-	CreatedAt   time.Time `bun:"created_at"`
-	UpdatedAt   time.Time `bun:"updated_at"`
+	ID             string  `bun:"id,pk"`
+	Description    string  `bun:"description"`
+	Enabled        bool    `bun:"enabled"`
+	Sets           string  `bun:"available_sets,nullzero"` // JSON array of strings; NULL (rows before sets) is {default}
+	RPMRatio       float64 `bun:"rpm_ratio"`
+	TPMRatio       float64 `bun:"tpm_ratio"`
+	MaxConcurrency int64   `bun:"max_concurrency"`
+	Prepaid        bool    `bun:"prepaid"`
+	Credit         int64   `bun:"credit"`
+	LowBalance     int64   `bun:"low_balance"`
+	// Written by the ledger only (ledgerColumns).
+	UsedAmount   int64     `bun:"used_amount"`
+	RequestCount int64     `bun:"request_count"`
+	CreatedAt    time.Time `bun:"created_at"`
+	UpdatedAt    time.Time `bun:"updated_at"`
 }
 
 func toGroupRow(g *aiproxy.Group) *groupRow {
 	return &groupRow{
-		ID:          g.ID,
-		Description: g.Description,
-		Enabled:     g.Enabled,
-		Sets:        marshal(g.AvailableSets),
-		CreatedAt:   utc(g.CreatedAt),
-		UpdatedAt:   utc(g.UpdatedAt),
+		ID:             g.ID,
+		Description:    g.Description,
+		Enabled:        g.Enabled,
+		Sets:           marshal(g.AvailableSets),
+		RPMRatio:       g.RPMRatio,
+		TPMRatio:       g.TPMRatio,
+		MaxConcurrency: g.MaxConcurrency,
+		Prepaid:        g.Prepaid,
+		Credit:         int64(g.Credit),
+		LowBalance:     int64(g.LowBalance),
+		UsedAmount:     int64(g.UsedAmount),
+		RequestCount:   g.RequestCount,
+		CreatedAt:      utc(g.CreatedAt),
+		UpdatedAt:      utc(g.UpdatedAt),
 	}
 }
 
 func (r *groupRow) group() *aiproxy.Group {
 	g := &aiproxy.Group{
-		ID:            r.ID,
-		Description:   r.Description,
-		Enabled:       r.Enabled,
-		AvailableSets: []string{aiproxy.DefaultSet},
-		CreatedAt:     r.CreatedAt.UTC(),
-		UpdatedAt:     r.UpdatedAt.UTC(),
+		ID:             r.ID,
+		Description:    r.Description,
+		Enabled:        r.Enabled,
+		AvailableSets:  []string{aiproxy.DefaultSet},
+		RPMRatio:       r.RPMRatio,
+		TPMRatio:       r.TPMRatio,
+		MaxConcurrency: r.MaxConcurrency,
+		Prepaid:        r.Prepaid,
+		Credit:         aiproxy.Amount(r.Credit),
+		LowBalance:     aiproxy.Amount(r.LowBalance),
+		UsedAmount:     aiproxy.Amount(r.UsedAmount),
+		RequestCount:   r.RequestCount,
+		CreatedAt:      r.CreatedAt.UTC(),
+		UpdatedAt:      r.UpdatedAt.UTC(),
 	}
 	if r.Sets != "" {
 		var sets []string
@@ -53,6 +78,7 @@ func (r *groupRow) group() *aiproxy.Group {
 
 func (r *groupRow) value() (*aiproxy.Group, error) { return r.group(), nil }
 func (r *groupRow) touch(t time.Time)              { r.UpdatedAt = t }
+func (r *groupRow) ledgerColumns() []string        { return []string{"used_amount", "request_count"} }
 
 // Group returns one group, or ENOTFOUND.
 func (s *Store) Group(ctx context.Context, id string) (*aiproxy.Group, error) {
@@ -83,6 +109,10 @@ func (s *Store) CreateGroup(ctx context.Context, g *aiproxy.Group) error {
 	}
 	g.CreatedAt = now()
 	g.UpdatedAt = g.CreatedAt
+	g.UsedAmount, g.RequestCount = 0, 0
+	if !g.Prepaid {
+		g.Credit = 0
+	}
 	_, err := s.db.rw.NewInsert().Model(toGroupRow(g)).Exec(ctx)
 	if violation(err) == violationUnique {
 		return &aiproxy.Error{Code: aiproxy.ECONFLICT, Field: "id", Message: "group " + g.ID + " already exists"}
@@ -121,6 +151,9 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 func deleteGroup(ctx context.Context, db bun.IDB, id string) error {
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewDelete().Model((*tokenRow)(nil)).Where("group_id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*groupModelConfigRow)(nil)).Where("group_id = ?", id).Exec(ctx); err != nil {
 			return err
 		}
 		q := tx.NewDelete().Model((*groupRow)(nil)).Where("id = ?", id)

@@ -46,6 +46,25 @@ type logRow struct {
 	RequestBody      string    `bun:"request_body"`
 	ResponseBody     string    `bun:"response_body"`
 	Attempts         string    `bun:"attempts,nullzero"`
+
+	CacheCreation1h   int64  `bun:"cache_creation_1h_tokens"`
+	ImageInputTokens  int64  `bun:"image_input_tokens"`
+	AudioInputTokens  int64  `bun:"audio_input_tokens"`
+	ImageOutputTokens int64  `bun:"image_output_tokens"`
+	AudioOutputTokens int64  `bun:"audio_output_tokens"`
+	Requests          int64  `bun:"requests"`
+	ServiceTier       string `bun:"service_tier"`
+	CostInput         int64  `bun:"cost_input"`
+	CostCachedInput   int64  `bun:"cost_cached_input"`
+	CostCacheWrite    int64  `bun:"cost_cache_write"`
+	CostCacheWrite1h  int64  `bun:"cost_cache_write_1h"`
+	CostImageInput    int64  `bun:"cost_image_input"`
+	CostAudioInput    int64  `bun:"cost_audio_input"`
+	CostOutput        int64  `bun:"cost_output"`
+	CostReasoning     int64  `bun:"cost_reasoning"`
+	CostImageOutput   int64  `bun:"cost_image_output"`
+	CostAudioOutput   int64  `bun:"cost_audio_output"`
+	CostRequest       int64  `bun:"cost_request"`
 }
 
 // attemptJSON is a LogAttempt as the attempts column keeps it.
@@ -119,6 +138,25 @@ func toLogRow(l *aiproxy.Log) logRow {
 		RequestBody:      text(l.RequestBody, 0),
 		ResponseBody:     text(l.ResponseBody, 0),
 		Attempts:         attemptsColumn(l.Attempts),
+
+		CacheCreation1h:   l.Usage.CacheCreation1hTokens,
+		ImageInputTokens:  l.Usage.ImageInputTokens,
+		AudioInputTokens:  l.Usage.AudioInputTokens,
+		ImageOutputTokens: l.Usage.ImageOutputTokens,
+		AudioOutputTokens: l.Usage.AudioOutputTokens,
+		Requests:          l.Usage.Requests,
+		ServiceTier:       text(l.ServiceTier, 32),
+		CostInput:         int64(l.Cost.Input),
+		CostCachedInput:   int64(l.Cost.CachedInput),
+		CostCacheWrite:    int64(l.Cost.CacheWrite),
+		CostCacheWrite1h:  int64(l.Cost.CacheWrite1h),
+		CostImageInput:    int64(l.Cost.ImageInput),
+		CostAudioInput:    int64(l.Cost.AudioInput),
+		CostOutput:        int64(l.Cost.Output),
+		CostReasoning:     int64(l.Cost.Reasoning),
+		CostImageOutput:   int64(l.Cost.ImageOutput),
+		CostAudioOutput:   int64(l.Cost.AudioOutput),
+		CostRequest:       int64(l.Cost.Request),
 	}
 }
 
@@ -140,12 +178,27 @@ func (r *logRow) log() *aiproxy.Log {
 		Stream:          r.Stream,
 		StatusCode:      r.StatusCode,
 		Usage: aiproxy.Usage{
-			PromptTokens:        r.PromptTokens,
-			CompletionTokens:    r.CompletionTokens,
-			CachedTokens:        r.CachedTokens,
-			CacheCreationTokens: r.CacheCreation,
-			ReasoningTokens:     r.ReasoningTokens,
-			TotalTokens:         r.TotalTokens,
+			PromptTokens:          r.PromptTokens,
+			CompletionTokens:      r.CompletionTokens,
+			CachedTokens:          r.CachedTokens,
+			CacheCreationTokens:   r.CacheCreation,
+			ReasoningTokens:       r.ReasoningTokens,
+			TotalTokens:           r.TotalTokens,
+			CacheCreation1hTokens: r.CacheCreation1h,
+			ImageInputTokens:      r.ImageInputTokens,
+			AudioInputTokens:      r.AudioInputTokens,
+			ImageOutputTokens:     r.ImageOutputTokens,
+			AudioOutputTokens:     r.AudioOutputTokens,
+			Requests:              r.Requests,
+		},
+		ServiceTier: r.ServiceTier,
+		Cost: aiproxy.Cost{
+			Input: aiproxy.Amount(r.CostInput), CachedInput: aiproxy.Amount(r.CostCachedInput),
+			CacheWrite: aiproxy.Amount(r.CostCacheWrite), CacheWrite1h: aiproxy.Amount(r.CostCacheWrite1h),
+			ImageInput: aiproxy.Amount(r.CostImageInput), AudioInput: aiproxy.Amount(r.CostAudioInput),
+			Output: aiproxy.Amount(r.CostOutput), Reasoning: aiproxy.Amount(r.CostReasoning),
+			ImageOutput: aiproxy.Amount(r.CostImageOutput), AudioOutput: aiproxy.Amount(r.CostAudioOutput),
+			Request: aiproxy.Amount(r.CostRequest),
 		},
 		UsageCounted: r.UsageCounted,
 		Amount:       aiproxy.Amount(r.Amount),

@@ -258,7 +258,7 @@ func insertLogs(ctx context.Context, db bun.IDB, rows []logRow) error {
 
 // rowSize estimates the length of a row in an INSERT statement.
 func rowSize(r *logRow) int {
-	const fixed = 400 // numbers, times, quotes and commas
+	const fixed = 650 // numbers, times, quotes and commas
 	return fixed + len(r.RequestID) + len(r.GroupID) + len(r.TokenName) + len(r.Model) + len(r.UpstreamModel) +
 		len(r.Endpoint) + len(r.Mode) + len(r.ClientIP) + len(r.Error) + len(r.RequestBody) + len(r.ResponseBody)
 }

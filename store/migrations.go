@@ -44,8 +44,8 @@ type migrationSet struct {
 // steps recorded, and its log part (recorded nowhere yet) finds its
 // tables there already, which the idempotent steps allow.
 var migrationSets = []migrationSet{
-	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3, mainV4}},
-	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2, logsV3}},
+	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3, mainV4, mainV5}},
+	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2, logsV3, logsV4}},
 }
 
 // migrations returns the set's migrations in the dialect's SQL, named

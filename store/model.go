@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,6 +21,8 @@ type modelConfigRow struct {
 	InputPrice  int64     `bun:"input_price"`
 	OutputPrice int64     `bun:"output_price"`
 	CachedPrice int64     `bun:"cached_price"`
+	Pricing     string    `bun:"pricing,nullzero"` // JSON of aiproxy.Pricing; NULL in rows older than it (the three prices above then)
+	SaveDetail  bool      `bun:"save_detail"`
 	RPM         int64     `bun:"rpm"`
 	TPM         int64     `bun:"tpm"`
 	MaxAttempts int       `bun:"max_attempts,nullzero"`
@@ -33,9 +36,11 @@ func toModelConfigRow(m *aiproxy.ModelConfig) *modelConfigRow {
 	return &modelConfigRow{
 		Model:       m.Model,
 		Mode:        string(m.Mode),
-		InputPrice:  int64(m.InputPrice),
-		OutputPrice: int64(m.OutputPrice),
-		CachedPrice: int64(m.CachedPrice),
+		InputPrice:  int64(m.Pricing.Input),
+		OutputPrice: int64(m.Pricing.Output),
+		CachedPrice: int64(m.Pricing.CachedInput),
+		Pricing:     marshalPricing(&m.Pricing),
+		SaveDetail:  m.SaveDetail,
 		RPM:         m.RPM,
 		TPM:         m.TPM,
 		MaxAttempts: m.MaxAttempts,
@@ -47,12 +52,10 @@ func toModelConfigRow(m *aiproxy.ModelConfig) *modelConfigRow {
 }
 
 func (r *modelConfigRow) modelConfig() *aiproxy.ModelConfig {
-	return &aiproxy.ModelConfig{
+	m := &aiproxy.ModelConfig{
 		Model:             r.Model,
 		Mode:              aiproxy.Mode(r.Mode),
-		InputPrice:        aiproxy.Price(r.InputPrice),
-		OutputPrice:       aiproxy.Price(r.OutputPrice),
-		CachedPrice:       aiproxy.Price(r.CachedPrice),
+		SaveDetail:        r.SaveDetail,
 		RPM:               r.RPM,
 		TPM:               r.TPM,
 		MaxAttempts:       r.MaxAttempts,
@@ -61,6 +64,10 @@ func (r *modelConfigRow) modelConfig() *aiproxy.ModelConfig {
 		CreatedAt:         r.CreatedAt.UTC(),
 		UpdatedAt:         r.UpdatedAt.UTC(),
 	}
+	if r.Pricing == "" || json.Unmarshal([]byte(r.Pricing), &m.Pricing) != nil {
+		m.Pricing = aiproxy.Pricing{Prices: aiproxy.Prices{Input: aiproxy.Price(r.InputPrice), Output: aiproxy.Price(r.OutputPrice), CachedInput: aiproxy.Price(r.CachedPrice)}}
+	}
+	return m
 }
 
 func (r *modelConfigRow) value() (*aiproxy.ModelConfig, error) { return r.modelConfig(), nil }
@@ -142,4 +149,13 @@ func listModelConfigs(ctx context.Context, db bun.IDB) ([]*aiproxy.ModelConfig, 
 	}
 	slices.SortFunc(ms, func(a, b *aiproxy.ModelConfig) int { return strings.Compare(a.Model, b.Model) })
 	return ms, nil
+}
+
+// marshalPricing returns p as JSON (integer nanos).
+func marshalPricing(p *aiproxy.Pricing) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // plain numbers, strings and bools always encode
+	}
+	return string(b)
 }

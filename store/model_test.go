@@ -15,9 +15,9 @@ func TestModelConfigs(t *testing.T) {
 
 		m := &aiproxy.ModelConfig{
 			Model:       " gpt-4o ",
-			InputPrice:  2_500_000_000,
-			OutputPrice: 10_000_000_000,
-			CachedPrice: 1_250_000_000,
+			Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: 2_500_000_000, Output: 10_000_000_000, CachedInput: 1_250_000_000, CacheWrite1h: 5_000_000_000},
+				Tiers: []aiproxy.PriceTier{{Name: "long", MinPromptTokens: 200_001, Prices: aiproxy.Prices{Input: 5_000_000_000}}}},
+			SaveDetail: true,
 			RPM:         600,
 			TPM:         1 << 40,
 		}
@@ -32,7 +32,7 @@ func TestModelConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantEqual(t, got, m)
-		if c, ok := s.Cache().ModelConfig("gpt-4o"); !ok || c.InputPrice != m.InputPrice {
+		if c, ok := s.Cache().ModelConfig("gpt-4o"); !ok || c.Pricing.Input != m.Pricing.Input || len(c.Pricing.Tiers) != 1 || c.Pricing.CacheWrite1h != m.Pricing.CacheWrite1h || !c.SaveDetail {
 			t.Fatalf("Cache().ModelConfig = %+v, %v", c, ok)
 		}
 
@@ -43,7 +43,7 @@ func TestModelConfigs(t *testing.T) {
 			{"taken", aiproxy.ECONFLICT, "model", &aiproxy.ModelConfig{Model: "gpt-4o"}},
 			{"no model", aiproxy.EINVALID, "model", &aiproxy.ModelConfig{}},
 			{"bad mode", aiproxy.EINVALID, "type", &aiproxy.ModelConfig{Model: "x", Mode: "dance"}},
-			{"negative price", aiproxy.EINVALID, "outputPrice", &aiproxy.ModelConfig{Model: "x", OutputPrice: -1}},
+			{"negative price", aiproxy.EINVALID, "pricing.output", &aiproxy.ModelConfig{Model: "x", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Output: -1}}}},
 			{"negative rpm", aiproxy.EINVALID, "rpm", &aiproxy.ModelConfig{Model: "x", RPM: -1}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +55,7 @@ func TestModelConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if upd.Mode != aiproxy.ModeResponses || upd.RPM != 0 || upd.InputPrice != m.InputPrice {
+		if upd.Mode != aiproxy.ModeResponses || upd.RPM != 0 || upd.Pricing.Input != m.Pricing.Input {
 			t.Fatalf("updated config: %+v", upd)
 		}
 		if c, _ := s.Cache().ModelConfig("gpt-4o"); c.Mode != aiproxy.ModeResponses {

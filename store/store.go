@@ -40,6 +40,12 @@ type Store struct {
 	// or updated (the provider registry's Check, wired by cmd/aiproxy).
 	// Nil accepts every well-formed type and config.
 	CheckChannel aiproxy.ChannelCheck
+	// MaxTokensPerGroup caps the tokens of a group (GROUP_MAX_TOKEN_NUM);
+	// 0 means no cap.
+	MaxTokensPerGroup int
+	// Catalogue is the price catalogue models without a price of their
+	// own fall back to; nil means aiproxy.BuiltinCatalogue().
+	Catalogue *aiproxy.Catalogue
 
 	db    *DB
 	logDB *DB
@@ -220,7 +226,11 @@ func updateRow[K any, T interface{ Validate() error }, R storedRow[T]](
 		}
 		row := toRow(v)
 		row.touch(now())
-		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
+		q := tx.NewUpdate().Model(row).WherePK()
+		if lc, ok := any(row).(interface{ ledgerColumns() []string }); ok {
+			q = q.ExcludeColumn(lc.ledgerColumns()...) // the ledger's, updated by increments only
+		}
+		if _, err := q.Exec(ctx); err != nil {
 			return err
 		}
 		stored, err = row.value()
@@ -242,4 +252,12 @@ func mustDelete(ctx context.Context, q *bun.DeleteQuery, format string, args ...
 		return aiproxy.Errorf(aiproxy.ENOTFOUND, format, args...)
 	}
 	return nil
+}
+
+// catalogue returns the price catalogue in use.
+func (s *Store) catalogue() *aiproxy.Catalogue {
+	if s.Catalogue != nil {
+		return s.Catalogue
+	}
+	return aiproxy.BuiltinCatalogue()
 }

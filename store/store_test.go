@@ -180,12 +180,12 @@ func TestMigrations(t *testing.T) {
 		// Opening again finds nothing to do.
 		db := storetest.OpenDB(t, dsn)
 		storetest.OpenDB(t, dsn)
-		for table, want := range map[string]int64{"bun_migrations": 4, "bun_log_migrations": 3} {
+		for table, want := range map[string]int64{"bun_migrations": 5, "bun_log_migrations": 4} {
 			if n := count(t, db, table); n != want {
 				t.Errorf("%s: %d migrations recorded, want %d", table, n, want)
 			}
 		}
-		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "settings", "logs"} {
+		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "settings", "logs", "group_model_configs", "balance_entries", "ledger_batches"} {
 			if n := count(t, db, table); n != 0 {
 				t.Errorf("table %s has %d rows", table, n)
 			}
@@ -255,8 +255,8 @@ func TestMigrationsFromOneSet(t *testing.T) {
 			}
 		}
 		again := storetest.OpenDB(t, dsn)
-		if n := count(t, again, "bun_log_migrations"); n != 3 {
-			t.Errorf("%d log migrations recorded, want 3", n)
+		if n := count(t, again, "bun_log_migrations"); n != 4 {
+			t.Errorf("%d log migrations recorded, want 4", n)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -16,53 +17,86 @@ import (
 type tokenRow struct {
 	bun.BaseModel `bun:"table:tokens"`
 
-	ID        int64      `bun:"id,pk,autoincrement"`
-	GroupID   string     `bun:"group_id"`
-	Name      string     `bun:"name"`
-	Prefix    string     `bun:"prefix"`
-	KeyHash   string     `bun:"key_hash"`
-	Models    string     `bun:"models"`  // JSON array of strings
-	Subnets   string     `bun:"subnets"` // JSON array of strings
-	ExpiresAt *time.Time `bun:"expires_at"`
-	Enabled   bool       `bun:"enabled"`
-	CreatedAt time.Time  `bun:"created_at"`
-	UpdatedAt time.Time  `bun:"updated_at"`
+	ID          int64      `bun:"id,pk,autoincrement"`
+	GroupID     string     `bun:"group_id"`
+	Name        string     `bun:"name"`
+	Prefix      string     `bun:"prefix"`
+	KeyHash     string     `bun:"key_hash"`
+	Models      string     `bun:"models"`  // JSON array of strings
+	Subnets     string     `bun:"subnets"` // JSON array of strings
+	ExpiresAt   *time.Time `bun:"expires_at"`
+	Enabled     bool       `bun:"enabled"`
+	Quota       int64      `bun:"quota"`
+	PeriodQuota int64      `bun:"period_quota"`
+	Period      string     `bun:"period"`
+	RPM         int64      `bun:"rpm"`
+	TPM         int64      `bun:"tpm"`
+	// Written by the ledger only (ledgerColumns).
+	UsedAmount   int64      `bun:"used_amount"`
+	RequestCount int64      `bun:"request_count"`
+	PeriodUsed   int64      `bun:"period_used"`
+	PeriodStart  *time.Time `bun:"period_start"`
+	CreatedAt    time.Time  `bun:"created_at"`
+	UpdatedAt    time.Time  `bun:"updated_at"`
 }
 
 func toTokenRow(t *aiproxy.Token) *tokenRow {
 	r := &tokenRow{
-		ID:        t.ID,
-		GroupID:   t.GroupID,
-		Name:      t.Name,
-		Prefix:    t.Prefix,
-		KeyHash:   t.KeyHash,
-		Models:    marshal(t.Models),
-		Subnets:   marshal(t.Subnets),
-		Enabled:   t.Enabled,
-		CreatedAt: utc(t.CreatedAt),
-		UpdatedAt: utc(t.UpdatedAt),
+		ID:           t.ID,
+		GroupID:      t.GroupID,
+		Name:         t.Name,
+		Prefix:       t.Prefix,
+		KeyHash:      t.KeyHash,
+		Models:       marshal(t.Models),
+		Subnets:      marshal(t.Subnets),
+		Enabled:      t.Enabled,
+		Quota:        int64(t.Quota),
+		PeriodQuota:  int64(t.PeriodQuota),
+		Period:       string(t.Period),
+		RPM:          t.RPM,
+		TPM:          t.TPM,
+		UsedAmount:   int64(t.UsedAmount),
+		RequestCount: t.RequestCount,
+		PeriodUsed:   int64(t.PeriodUsed),
+		CreatedAt:    utc(t.CreatedAt),
+		UpdatedAt:    utc(t.UpdatedAt),
 	}
 	if t.ExpiresAt != nil {
 		e := utc(*t.ExpiresAt)
 		r.ExpiresAt = &e
+	}
+	if !t.PeriodStart.IsZero() {
+		ps := utc(t.PeriodStart)
+		r.PeriodStart = &ps
 	}
 	return r
 }
 
 func (r *tokenRow) token() (*aiproxy.Token, error) {
 	t := &aiproxy.Token{
-		ID:        r.ID,
-		GroupID:   r.GroupID,
-		Name:      r.Name,
-		Prefix:    r.Prefix,
-		KeyHash:   r.KeyHash,
-		Enabled:   r.Enabled,
-		CreatedAt: r.CreatedAt.UTC(),
-		UpdatedAt: r.UpdatedAt.UTC(),
+		ID:           r.ID,
+		GroupID:      r.GroupID,
+		Name:         r.Name,
+		Prefix:       r.Prefix,
+		KeyHash:      r.KeyHash,
+		Enabled:      r.Enabled,
+		Quota:        aiproxy.Amount(r.Quota),
+		PeriodQuota:  aiproxy.Amount(r.PeriodQuota),
+		Period:       aiproxy.QuotaPeriod(r.Period),
+		RPM:          r.RPM,
+		TPM:          r.TPM,
+		UsedAmount:   aiproxy.Amount(r.UsedAmount),
+		RequestCount: r.RequestCount,
+		PeriodUsed:   aiproxy.Amount(r.PeriodUsed),
+		CreatedAt:    r.CreatedAt.UTC(),
+		UpdatedAt:    r.UpdatedAt.UTC(),
 	}
 	if r.ExpiresAt != nil {
 		e := r.ExpiresAt.UTC()
 		t.ExpiresAt = &e
+	}
+	if r.PeriodStart != nil {
+		t.PeriodStart = r.PeriodStart.UTC()
 	}
 	if err := unmarshal(r.Models, &t.Models); err != nil {
 		return nil, err
@@ -75,6 +109,9 @@ func (r *tokenRow) token() (*aiproxy.Token, error) {
 
 func (r *tokenRow) value() (*aiproxy.Token, error) { return r.token() }
 func (r *tokenRow) touch(t time.Time)              { r.UpdatedAt = t }
+func (r *tokenRow) ledgerColumns() []string {
+	return []string{"used_amount", "request_count", "period_used", "period_start"}
+}
 
 // Token returns one token, or ENOTFOUND.
 func (s *Store) Token(ctx context.Context, id int64) (*aiproxy.Token, error) {
@@ -113,13 +150,33 @@ func (s *Store) CreateToken(ctx context.Context, t *aiproxy.Token) (string, erro
 		return "", err
 	}
 	key := aiproxy.NewTokenKey()
+	t.UsedAmount, t.RequestCount, t.PeriodUsed, t.PeriodStart = 0, 0, 0, time.Time{}
 	t.KeyHash = aiproxy.HashKey(key)
 	t.Prefix = aiproxy.KeyPrefix(key)
 	t.CreatedAt = now()
 	t.UpdatedAt = t.CreatedAt
 	row := toTokenRow(t)
-	_, err := s.db.rw.NewInsert().Model(row).Exec(ctx)
-	if violation(err) == violationForeignKey {
+	err := s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if s.MaxTokensPerGroup > 0 {
+			// Lock the group row, so that concurrent creations count in turn.
+			if _, err := findGroup(ctx, tx, t.GroupID, true); err != nil {
+				return err
+			}
+			n, err := tx.NewSelect().Model((*tokenRow)(nil)).Where("group_id = ?", t.GroupID).Count(ctx)
+			if err != nil {
+				return err
+			}
+			if int(n) >= s.MaxTokensPerGroup {
+				return aiproxy.ReasonErrorf(aiproxy.EFORBIDDEN, "token_limit", "group %q has %d tokens, the most allowed (GROUP_MAX_TOKEN_NUM)", t.GroupID, n)
+			}
+		}
+		_, err := tx.NewInsert().Model(row).Exec(ctx)
+		return err
+	})
+	var ae *aiproxy.Error
+	if errors.As(err, &ae) && ae.Code == aiproxy.EFORBIDDEN {
+		return "", err
+	} else if (errors.As(err, &ae) && ae.Code == aiproxy.ENOTFOUND) || violation(err) == violationForeignKey {
 		return "", &aiproxy.Error{Code: aiproxy.ENOTFOUND, Field: "group", Message: fmt.Sprintf("group %q not found", t.GroupID)}
 	} else if err != nil {
 		return "", wrap("create token", err)

@@ -52,7 +52,9 @@ func (m *memory) Channels(model string) []*aiproxy.Channel {
 	return nil
 }
 
-func (m *memory) ModelConfig(string) (*aiproxy.ModelConfig, bool) { return nil, false }
+func (m *memory) Effective(g *aiproxy.Group, model string) aiproxy.EffectiveModel {
+	return aiproxy.Effective(model, g, nil, nil, nil)
+}
 
 func (m *memory) Models() []string { return m.channel.Models }
 

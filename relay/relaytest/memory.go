@@ -17,13 +17,16 @@ import (
 // hands out are the ones it was given, so a test that changes a token or
 // channel it added does so before the requests that should see it.
 type Memory struct {
-	mu       sync.Mutex
-	keys     map[string]keyEntry
-	channels []*aiproxy.Channel
-	configs  map[string]*aiproxy.ModelConfig
-	logs     []*aiproxy.Log
-	got      chan struct{}
-	discard  bool
+	mu        sync.Mutex
+	keys      map[string]keyEntry
+	channels  []*aiproxy.Channel
+	configs   map[string]*aiproxy.ModelConfig
+	overrides map[[2]string]*aiproxy.GroupModelConfig
+	catalogue *aiproxy.Catalogue
+	charges   []aiproxy.Charge
+	logs      []*aiproxy.Log
+	got       chan struct{}
+	discard   bool
 }
 
 type keyEntry struct {
@@ -33,7 +36,7 @@ type keyEntry struct {
 
 // NewMemory returns an empty Memory that keeps every log recorded.
 func NewMemory() *Memory {
-	return &Memory{keys: map[string]keyEntry{}, configs: map[string]*aiproxy.ModelConfig{}, got: make(chan struct{}, 1024)}
+	return &Memory{keys: map[string]keyEntry{}, configs: map[string]*aiproxy.ModelConfig{}, overrides: map[[2]string]*aiproxy.GroupModelConfig{}, got: make(chan struct{}, 1024)}
 }
 
 // DiscardLogs makes Record keep nothing (for benchmarks).
@@ -97,12 +100,45 @@ func (m *Memory) Channels(model string) []*aiproxy.Channel {
 	return out
 }
 
-// ModelConfig implements relay.Catalog.
-func (m *Memory) ModelConfig(model string) (*aiproxy.ModelConfig, bool) {
+// SetGroupModelConfig adds or replaces a group's override of a model.
+func (m *Memory) SetGroupModelConfig(o *aiproxy.GroupModelConfig) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.configs[model]
-	return c, ok
+	m.overrides[[2]string{o.GroupID, o.Model}] = o
+}
+
+// SetCatalogue makes c the price catalogue models without a price of
+// their own fall back to; nil (the start) means none.
+func (m *Memory) SetCatalogue(c *aiproxy.Catalogue) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.catalogue = c
+}
+
+// Effective implements relay.Catalog.
+func (m *Memory) Effective(g *aiproxy.Group, model string) aiproxy.EffectiveModel {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var o *aiproxy.GroupModelConfig
+	if g != nil {
+		o = m.overrides[[2]string{g.ID, model}]
+	}
+	ce, _ := m.catalogue.Lookup(model)
+	return aiproxy.Effective(model, g, m.configs[model], o, ce)
+}
+
+// Charge implements aiproxy.Charger: it keeps every charge.
+func (m *Memory) Charge(c aiproxy.Charge) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.charges = append(m.charges, c)
+}
+
+// Charges returns the charges so far.
+func (m *Memory) Charges() []aiproxy.Charge {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.charges)
 }
 
 // Models implements relay.Catalog.
