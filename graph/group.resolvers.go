@@ -10,7 +10,24 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph/generated"
+	"github.com/aiproxy/aiproxy/graph/model"
 )
+
+func (r *groupResolver) BalanceEntries(ctx context.Context, obj *aiproxy.Group, first *int, after *string) (*model.BalanceEntryConnection, error) {
+	return r.balanceEntries(ctx, obj.ID, first, after)
+}
+
+func (r *groupResolver) ModelConfigs(ctx context.Context, obj *aiproxy.Group) ([]*aiproxy.GroupModelConfig, error) {
+	svc, err := r.groupModelConfigs()
+	if err != nil {
+		return nil, err
+	}
+	return svc.GroupModelConfigs(ctx, obj.ID)
+}
+
+func (r *groupResolver) EffectiveModel(ctx context.Context, obj *aiproxy.Group, model string) (*aiproxy.EffectiveModel, error) {
+	return r.effective(ctx, obj, model)
+}
 
 func (r *groupResolver) Tokens(ctx context.Context, obj *aiproxy.Group) ([]*aiproxy.Token, error) {
 	return r.TokenService.Tokens(ctx, obj.ID)

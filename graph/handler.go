@@ -15,8 +15,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -53,12 +55,26 @@ type Config struct {
 	AdminKeySHA256 string
 	// Logger receives internal errors and panics; nil means slog.Default().
 	Logger *slog.Logger
+	// Keys resolves group tokens (store.Cache). A request presenting an
+	// enabled, unexpired token of an enabled group, from an address its
+	// subnets allow, is a group caller: it may read its own group, its
+	// tokens, its model overrides and effective models and `me`; every
+	// other field and every mutation answers FORBIDDEN. Nil admits the
+	// admin key only.
+	Keys Keys
+}
+
+// Keys looks up a token and its group by key; an unknown key is an
+// EUNAUTHORIZED error.
+type Keys interface {
+	TokenByKey(ctx context.Context, key string) (*aiproxy.Token, *aiproxy.Group, error)
 }
 
 // NewHandler returns the GraphQL admin API, to be mounted on one path such
 // as /graphql. It executes queries sent by POST (JSON) or GET (?query=,
-// queries only), each authenticated with the admin key: a request without
-// the right key gets HTTP 401 and is not executed. A browser's GET without a
+// queries only), each authenticated with the admin key or a group token
+// (see Config.Keys): a request without either gets HTTP 401 (403 for a
+// token refused by its subnets or disabled group) and is not executed. A browser's GET without a
 // query gets the GraphiQL playground, where the user enters the key as a
 // header.
 //
@@ -75,6 +91,7 @@ func NewHandler(cfg Config) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	srv.AroundFields(scopeFields)
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		return presentError(ctx, logger, err)
 	})
@@ -83,7 +100,7 @@ func NewHandler(cfg Config) http.Handler {
 		return aiproxy.Errorf(aiproxy.EINTERNAL, "internal error")
 	})
 
-	sv := &server{graphql: srv, keyHash: hashKey(cfg.AdminKey), locked: cfg.AdminKey == ""}
+	sv := &server{graphql: srv, keyHash: hashKey(cfg.AdminKey), locked: cfg.AdminKey == "", keys: cfg.Keys, logger: logger}
 	if h, err := hex.DecodeString(cfg.AdminKeySHA256); cfg.AdminKey == "" && err == nil && len(h) == sha256.Size {
 		copy(sv.keyHash[:], h)
 		sv.locked = false
@@ -97,6 +114,8 @@ type server struct {
 	graphql http.Handler
 	keyHash [sha256.Size]byte
 	locked  bool // no admin key is configured
+	keys    Keys
+	logger  *slog.Logger
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,11 +126,21 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		).ServeHTTP(w, r)
 		return
 	}
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="aiproxy admin"`)
-		writeError(w, http.StatusUnauthorized, aiproxy.EUNAUTHORIZED, "a valid admin key is required (Authorization: Bearer <key>)")
+	c, err := s.authenticate(r)
+	if err != nil {
+		switch code := aiproxy.ErrorCode(err); code {
+		case aiproxy.EUNAUTHORIZED:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aiproxy admin"`)
+			writeError(w, http.StatusUnauthorized, code, err.Error())
+		case aiproxy.EFORBIDDEN:
+			writeError(w, http.StatusForbidden, code, err.Error())
+		default:
+			s.logger.ErrorContext(r.Context(), "graph: token lookup", "err", err)
+			writeError(w, http.StatusInternalServerError, aiproxy.EINTERNAL, "internal error")
+		}
 		return
 	}
+	r = r.WithContext(withCaller(r.Context(), c))
 	if r.ContentLength > maxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, aiproxy.ETOOLARGE, "request body too large")
 		return
@@ -120,15 +149,45 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.graphql.ServeHTTP(w, r)
 }
 
-// authorized reports whether r carries the admin key. Both sides are hashed
-// first, so the comparison takes the same time whatever the key's length.
-func (s *server) authorized(r *http.Request) bool {
+// authenticate returns who r's key belongs to: the admin, or a group
+// token allowed to be used now from r's address. Anything else is an
+// EUNAUTHORIZED error, or the EFORBIDDEN one of Token.Authorize. The admin
+// key is compared hashed, so the comparison takes the same time whatever
+// the key's length.
+func (s *server) authenticate(r *http.Request) (*caller, error) {
 	key := r.Header.Get("X-Api-Key")
 	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		key = strings.TrimSpace(token)
 	}
 	got := hashKey(key)
-	return subtle.ConstantTimeCompare(got[:], s.keyHash[:]) == 1 && !s.locked
+	if subtle.ConstantTimeCompare(got[:], s.keyHash[:]) == 1 && !s.locked {
+		return &caller{}, nil
+	}
+	invalid := aiproxy.Errorf(aiproxy.EUNAUTHORIZED, "a valid admin key or group token is required (Authorization: Bearer <key>)")
+	if s.keys == nil || key == "" {
+		return nil, invalid
+	}
+	t, g, err := s.keys.TokenByKey(r.Context(), key)
+	if aiproxy.ErrorCode(err) == aiproxy.EUNAUTHORIZED || aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	if err := t.Authorize(g, clientAddr(r), "", time.Now()); err != nil {
+		return nil, err
+	}
+	return &caller{token: t, group: g}, nil
+}
+
+// clientAddr returns the address r came from (the zero address when it
+// cannot be read, which a token with subnets refuses).
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		a, _ := netip.ParseAddr(r.RemoteAddr)
+		return a
+	}
+	return ap.Addr()
 }
 
 func hashKey(key string) [sha256.Size]byte { return sha256.Sum256([]byte(key)) }

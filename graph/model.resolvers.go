@@ -10,7 +10,24 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph/generated"
+	"github.com/aiproxy/aiproxy/graph/model"
 )
+
+func (r *modelConfigResolver) InputPrice(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error) {
+	return aiproxy.Amount(obj.Pricing.Input).Float(), nil
+}
+
+func (r *modelConfigResolver) OutputPrice(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error) {
+	return aiproxy.Amount(obj.Pricing.Output).Float(), nil
+}
+
+func (r *modelConfigResolver) CachedPrice(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error) {
+	return aiproxy.Amount(obj.Pricing.CachedInput).Float(), nil
+}
+
+func (r *modelConfigResolver) Priced(ctx context.Context, obj *aiproxy.ModelConfig) (bool, error) {
+	return obj.Pricing.Priced(), nil
+}
 
 func (r *modelConfigResolver) TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error) {
 	return obj.Timeout.Seconds(), nil
@@ -27,8 +44,8 @@ func (r *mutationResolver) CreateModelConfig(ctx context.Context, input aiproxy.
 	return &input, nil
 }
 
-func (r *mutationResolver) UpdateModelConfig(ctx context.Context, model string, input aiproxy.ModelConfigUpdate) (*aiproxy.ModelConfig, error) {
-	return r.ModelConfigService.UpdateModelConfig(ctx, model, input)
+func (r *mutationResolver) UpdateModelConfig(ctx context.Context, model string, input model.ModelConfigUpdate) (*aiproxy.ModelConfig, error) {
+	return r.updateModelConfig(ctx, model, input)
 }
 
 func (r *mutationResolver) DeleteModelConfig(ctx context.Context, model string) (string, error) {
@@ -43,6 +60,18 @@ func (r *queryResolver) ModelConfig(ctx context.Context, model string) (*aiproxy
 	return orNotFound(r.ModelConfigService.ModelConfig(ctx, model))
 }
 
+func (r *createModelConfigInputResolver) InputPrice(ctx context.Context, obj *aiproxy.ModelConfig, data *float64) error {
+	return setPrice("inputPrice", &obj.Pricing.Input, data)
+}
+
+func (r *createModelConfigInputResolver) OutputPrice(ctx context.Context, obj *aiproxy.ModelConfig, data *float64) error {
+	return setPrice("outputPrice", &obj.Pricing.Output, data)
+}
+
+func (r *createModelConfigInputResolver) CachedPrice(ctx context.Context, obj *aiproxy.ModelConfig, data *float64) error {
+	return setPrice("cachedPrice", &obj.Pricing.CachedInput, data)
+}
+
 func (r *createModelConfigInputResolver) TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error {
 	d, err := seconds("timeoutSeconds", data)
 	obj.Timeout = d
@@ -55,7 +84,7 @@ func (r *createModelConfigInputResolver) FirstEventTimeoutSeconds(ctx context.Co
 	return err
 }
 
-func (r *updateModelConfigInputResolver) TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error {
+func (r *updateModelConfigInputResolver) TimeoutSeconds(ctx context.Context, obj *model.ModelConfigUpdate, data *float64) error {
 	if data == nil {
 		return nil
 	}
@@ -64,7 +93,7 @@ func (r *updateModelConfigInputResolver) TimeoutSeconds(ctx context.Context, obj
 	return err
 }
 
-func (r *updateModelConfigInputResolver) FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error {
+func (r *updateModelConfigInputResolver) FirstEventTimeoutSeconds(ctx context.Context, obj *model.ModelConfigUpdate, data *float64) error {
 	if data == nil {
 		return nil
 	}

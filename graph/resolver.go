@@ -4,13 +4,14 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 )
 
-// Resolver holds the services the admin API works on; every field is
-// required. The fields are named after their interfaces because the
+// Resolver holds the services the admin API works on; the fields up to
+// Providers are required, the others say what nil means. The fields are named after their interfaces because the
 // resolvers embed Resolver and have methods such as Channels.
 type Resolver struct {
 	ChannelService     aiproxy.ChannelService
@@ -27,6 +28,28 @@ type Resolver struct {
 	Tester ChannelTester
 	// Balances reads and keeps channels' balances; nil: none known.
 	Balances BalanceService
+	// GroupModelConfigService keeps per-group model overrides; nil answers
+	// the groups' overrides with an INTERNAL error and computes effective
+	// values without overrides.
+	GroupModelConfigService aiproxy.GroupModelConfigService
+	// BillingService changes balances and reads their audit trail; nil
+	// refuses topUpBalance and adjustBalance (INTERNAL) and lists no
+	// balance entries.
+	BillingService aiproxy.BillingService
+	// Effective answers effectiveModel as the relay sees it (store.Cache);
+	// nil computes it from the services and Catalogue.
+	Effective Effective
+	// Catalogue is the price catalogue; nil means aiproxy.BuiltinCatalogue().
+	Catalogue *aiproxy.Catalogue
+	// QuotaLocation is the time zone token quota periods start in
+	// (QUOTA_TIME_ZONE); nil means UTC.
+	QuotaLocation *time.Location
+}
+
+// Effective returns what applies to a group's requests for a model
+// (store.Cache.Effective).
+type Effective interface {
+	Effective(g *aiproxy.Group, model string) aiproxy.EffectiveModel
 }
 
 // BalanceService reads channels' balances from their providers

@@ -39,7 +39,7 @@ func (r *mutationResolver) DeleteToken(ctx context.Context, id string) (string, 
 }
 
 func (r *queryResolver) Tokens(ctx context.Context, group *string) ([]*aiproxy.Token, error) {
-	return r.TokenService.Tokens(ctx, deref(group))
+	return r.TokenService.Tokens(ctx, scopeGroup(ctx, group))
 }
 
 func (r *queryResolver) Token(ctx context.Context, id string) (*aiproxy.Token, error) {
@@ -47,7 +47,51 @@ func (r *queryResolver) Token(ctx context.Context, id string) (*aiproxy.Token, e
 	if err != nil {
 		return nil, err
 	}
-	return orNotFound(r.TokenService.Token(ctx, n))
+	t, err := orNotFound(r.TokenService.Token(ctx, n))
+	if c, ok := groupCaller(ctx); ok && t != nil && t.GroupID != c.token.GroupID {
+		return nil, aiproxy.Errorf(aiproxy.EFORBIDDEN, "a group token may read only its own group's tokens")
+	}
+	return t, err
+}
+
+func (r *tokenResolver) Period(ctx context.Context, obj *aiproxy.Token) (*aiproxy.QuotaPeriod, error) {
+	if obj.Period == aiproxy.PeriodNone {
+		return nil, nil
+	}
+	return &obj.Period, nil
+}
+
+func (r *tokenResolver) PeriodUsed(ctx context.Context, obj *aiproxy.Token) (float64, error) {
+	return obj.PeriodUsedAt(r.now(), r.quotaLocation()).Float(), nil
+}
+
+func (r *tokenResolver) PeriodStart(ctx context.Context, obj *aiproxy.Token) (*time.Time, error) {
+	if obj.Period == aiproxy.PeriodNone {
+		return nil, nil
+	}
+	t := obj.Period.Start(r.now(), r.quotaLocation())
+	return &t, nil
+}
+
+func (r *tokenResolver) RemainingQuota(ctx context.Context, obj *aiproxy.Token) (*float64, error) {
+	if obj.Quota == 0 {
+		return nil, nil
+	}
+	return nonNegative(obj.Quota - obj.UsedAmount), nil
+}
+
+func (r *tokenResolver) RemainingPeriodQuota(ctx context.Context, obj *aiproxy.Token) (*float64, error) {
+	if obj.PeriodQuota == 0 || obj.Period == aiproxy.PeriodNone {
+		return nil, nil
+	}
+	return nonNegative(obj.PeriodQuota - obj.PeriodUsedAt(r.now(), r.quotaLocation())), nil
+}
+
+func (r *createTokenInputResolver) Period(ctx context.Context, obj *aiproxy.Token, data *aiproxy.QuotaPeriod) error {
+	if data != nil {
+		obj.Period = *data
+	}
+	return nil
 }
 
 func (r *updateTokenInputResolver) ExpiresAt(ctx context.Context, obj *aiproxy.TokenUpdate, data *time.Time) error {
@@ -55,8 +99,27 @@ func (r *updateTokenInputResolver) ExpiresAt(ctx context.Context, obj *aiproxy.T
 	return nil
 }
 
+func (r *updateTokenInputResolver) Period(ctx context.Context, obj *aiproxy.TokenUpdate, data *aiproxy.QuotaPeriod) error {
+	p := aiproxy.PeriodNone
+	if data != nil {
+		p = *data
+	}
+	obj.Period = &p
+	return nil
+}
+
+func (r *Resolver) Token() generated.TokenResolver { return &tokenResolver{r} }
+
+func (r *Resolver) CreateTokenInput() generated.CreateTokenInputResolver {
+	return &createTokenInputResolver{r}
+}
+
 func (r *Resolver) UpdateTokenInput() generated.UpdateTokenInputResolver {
 	return &updateTokenInputResolver{r}
 }
 
-type updateTokenInputResolver struct{ *Resolver }
+type (
+	tokenResolver            struct{ *Resolver }
+	createTokenInputResolver struct{ *Resolver }
+	updateTokenInputResolver struct{ *Resolver }
+)

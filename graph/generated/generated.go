@@ -35,12 +35,17 @@ type ResolverRoot interface {
 	Channel() ChannelResolver
 	ChannelConfigField() ChannelConfigFieldResolver
 	ChannelType() ChannelTypeResolver
+	EffectiveModel() EffectiveModelResolver
 	Group() GroupResolver
+	GroupModelConfig() GroupModelConfigResolver
 	ModelConfig() ModelConfigResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Token() TokenResolver
 	CreateChannelInput() CreateChannelInputResolver
 	CreateModelConfigInput() CreateModelConfigInputResolver
+	CreateTokenInput() CreateTokenInputResolver
+	GroupModelConfigInput() GroupModelConfigInputResolver
 	UpdateChannelInput() UpdateChannelInputResolver
 	UpdateModelConfigInput() UpdateModelConfigInputResolver
 	UpdateTokenInput() UpdateTokenInputResolver
@@ -50,6 +55,42 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	BalanceEntry struct {
+		Actor     func(childComplexity int) int
+		Amount    func(childComplexity int) int
+		Balance   func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		GroupID   func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Reason    func(childComplexity int) int
+	}
+
+	BalanceEntryConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	BalanceEntryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	Caller struct {
+		Group func(childComplexity int) int
+		Kind  func(childComplexity int) int
+		Token func(childComplexity int) int
+	}
+
+	CatalogueEntry struct {
+		Model      func(childComplexity int) int
+		Overridden func(childComplexity int) int
+		Pricing    func(childComplexity int) int
+		Provider   func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	Channel struct {
 		Balance          func(childComplexity int) int
 		BaseURL          func(childComplexity int) int
@@ -127,14 +168,59 @@ type ComplexityRoot struct {
 		Token func(childComplexity int) int
 	}
 
+	EffectiveModel struct {
+		AttemptsSource           func(childComplexity int) int
+		FirstEventTimeoutSeconds func(childComplexity int) int
+		FirstEventTimeoutSource  func(childComplexity int) int
+		MaxAttempts              func(childComplexity int) int
+		Model                    func(childComplexity int) int
+		PriceSource              func(childComplexity int) int
+		Priced                   func(childComplexity int) int
+		Pricing                  func(childComplexity int) int
+		RPM                      func(childComplexity int) int
+		RPMSource                func(childComplexity int) int
+		SaveDetail               func(childComplexity int) int
+		SaveDetailSource         func(childComplexity int) int
+		TPM                      func(childComplexity int) int
+		TPMSource                func(childComplexity int) int
+		TimeoutSeconds           func(childComplexity int) int
+		TimeoutSource            func(childComplexity int) int
+	}
+
 	Group struct {
-		AvailableSets func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		Description   func(childComplexity int) int
-		Enabled       func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Tokens        func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
+		AvailableSets  func(childComplexity int) int
+		Balance        func(childComplexity int) int
+		BalanceEntries func(childComplexity int, first *int, after *string) int
+		CreatedAt      func(childComplexity int) int
+		Credit         func(childComplexity int) int
+		Description    func(childComplexity int) int
+		EffectiveModel func(childComplexity int, model string) int
+		Enabled        func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LowBalance     func(childComplexity int) int
+		MaxConcurrency func(childComplexity int) int
+		ModelConfigs   func(childComplexity int) int
+		Prepaid        func(childComplexity int) int
+		RPMRatio       func(childComplexity int) int
+		RequestCount   func(childComplexity int) int
+		TPMRatio       func(childComplexity int) int
+		Tokens         func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		UsedAmount     func(childComplexity int) int
+	}
+
+	GroupModelConfig struct {
+		CreatedAt                func(childComplexity int) int
+		FirstEventTimeoutSeconds func(childComplexity int) int
+		GroupID                  func(childComplexity int) int
+		MaxAttempts              func(childComplexity int) int
+		Model                    func(childComplexity int) int
+		Pricing                  func(childComplexity int) int
+		RPM                      func(childComplexity int) int
+		SaveDetail               func(childComplexity int) int
+		TPM                      func(childComplexity int) int
+		TimeoutSeconds           func(childComplexity int) int
+		UpdatedAt                func(childComplexity int) int
 	}
 
 	Log struct {
@@ -196,7 +282,10 @@ type ComplexityRoot struct {
 		Mode                     func(childComplexity int) int
 		Model                    func(childComplexity int) int
 		OutputPrice              func(childComplexity int) int
+		Priced                   func(childComplexity int) int
+		Pricing                  func(childComplexity int) int
 		RPM                      func(childComplexity int) int
+		SaveDetail               func(childComplexity int) int
 		TPM                      func(childComplexity int) int
 		TimeoutSeconds           func(childComplexity int) int
 		UpdatedAt                func(childComplexity int) int
@@ -208,21 +297,25 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateChannel         func(childComplexity int, input aiproxy.Channel) int
-		CreateGroup           func(childComplexity int, input aiproxy.Group) int
-		CreateModelConfig     func(childComplexity int, input aiproxy.ModelConfig) int
-		CreateToken           func(childComplexity int, input aiproxy.Token) int
-		DeleteChannel         func(childComplexity int, id string) int
-		DeleteGroup           func(childComplexity int, id string) int
-		DeleteModelConfig     func(childComplexity int, model string) int
-		DeleteToken           func(childComplexity int, id string) int
-		RefreshChannelBalance func(childComplexity int, id string) int
-		ResetChannelHealth    func(childComplexity int, id string) int
-		TestChannel           func(childComplexity int, id string, model string) int
-		UpdateChannel         func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
-		UpdateGroup           func(childComplexity int, id string, input aiproxy.GroupUpdate) int
-		UpdateModelConfig     func(childComplexity int, model string, input aiproxy.ModelConfigUpdate) int
-		UpdateToken           func(childComplexity int, id string, input aiproxy.TokenUpdate) int
+		AdjustBalance          func(childComplexity int, group string, amount float64, reason string) int
+		CreateChannel          func(childComplexity int, input aiproxy.Channel) int
+		CreateGroup            func(childComplexity int, input aiproxy.Group) int
+		CreateModelConfig      func(childComplexity int, input aiproxy.ModelConfig) int
+		CreateToken            func(childComplexity int, input aiproxy.Token) int
+		DeleteChannel          func(childComplexity int, id string) int
+		DeleteGroup            func(childComplexity int, id string) int
+		DeleteGroupModelConfig func(childComplexity int, group string, model string) int
+		DeleteModelConfig      func(childComplexity int, model string) int
+		DeleteToken            func(childComplexity int, id string) int
+		RefreshChannelBalance  func(childComplexity int, id string) int
+		ResetChannelHealth     func(childComplexity int, id string) int
+		SetGroupModelConfig    func(childComplexity int, input aiproxy.GroupModelConfig) int
+		TestChannel            func(childComplexity int, id string, model string) int
+		TopUpBalance           func(childComplexity int, group string, amount float64, reason string) int
+		UpdateChannel          func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
+		UpdateGroup            func(childComplexity int, id string, input aiproxy.GroupUpdate) int
+		UpdateModelConfig      func(childComplexity int, model string, input model.ModelConfigUpdate) int
+		UpdateToken            func(childComplexity int, id string, input aiproxy.TokenUpdate) int
 	}
 
 	PageInfo struct {
@@ -230,31 +323,93 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PriceCatalogue struct {
+		Currency func(childComplexity int) int
+		Date     func(childComplexity int) int
+		Entries  func(childComplexity int) int
+		Source   func(childComplexity int) int
+	}
+
+	PriceTier struct {
+		End             func(childComplexity int) int
+		MaxPromptTokens func(childComplexity int) int
+		MinPromptTokens func(childComplexity int) int
+		Name            func(childComplexity int) int
+		Prices          func(childComplexity int) int
+		ServiceTier     func(childComplexity int) int
+		Start           func(childComplexity int) int
+	}
+
+	Prices struct {
+		AudioInput   func(childComplexity int) int
+		AudioOutput  func(childComplexity int) int
+		CacheWrite   func(childComplexity int) int
+		CacheWrite1h func(childComplexity int) int
+		CachedInput  func(childComplexity int) int
+		ImageInput   func(childComplexity int) int
+		ImageOutput  func(childComplexity int) int
+		Input        func(childComplexity int) int
+		Output       func(childComplexity int) int
+		PerRequest   func(childComplexity int) int
+		Reasoning    func(childComplexity int) int
+	}
+
+	Pricing struct {
+		AudioInput   func(childComplexity int) int
+		AudioOutput  func(childComplexity int) int
+		CacheWrite   func(childComplexity int) int
+		CacheWrite1h func(childComplexity int) int
+		CachedInput  func(childComplexity int) int
+		Free         func(childComplexity int) int
+		ImageInput   func(childComplexity int) int
+		ImageOutput  func(childComplexity int) int
+		Input        func(childComplexity int) int
+		Output       func(childComplexity int) int
+		PerRequest   func(childComplexity int) int
+		Reasoning    func(childComplexity int) int
+		Tiers        func(childComplexity int) int
+	}
+
 	Query struct {
-		Channel       func(childComplexity int, id string) int
-		ChannelHealth func(childComplexity int, channelID *string) int
-		ChannelTypes  func(childComplexity int) int
-		Channels      func(childComplexity int) int
-		Group         func(childComplexity int, id string) int
-		Groups        func(childComplexity int) int
-		Logs          func(childComplexity int, filter *model.LogFilter, first *int, after *string) int
-		ModelConfig   func(childComplexity int, model string) int
-		ModelConfigs  func(childComplexity int) int
-		Token         func(childComplexity int, id string) int
-		Tokens        func(childComplexity int, group *string) int
+		Channel           func(childComplexity int, id string) int
+		ChannelHealth     func(childComplexity int, channelID *string) int
+		ChannelTypes      func(childComplexity int) int
+		Channels          func(childComplexity int) int
+		EffectiveModel    func(childComplexity int, group string, model string) int
+		Group             func(childComplexity int, id string) int
+		GroupModelConfigs func(childComplexity int, group *string) int
+		Groups            func(childComplexity int) int
+		Logs              func(childComplexity int, filter *model.LogFilter, first *int, after *string) int
+		Me                func(childComplexity int) int
+		ModelConfig       func(childComplexity int, model string) int
+		ModelConfigs      func(childComplexity int) int
+		PriceCatalogue    func(childComplexity int) int
+		Token             func(childComplexity int, id string) int
+		Tokens            func(childComplexity int, group *string) int
 	}
 
 	Token struct {
-		CreatedAt func(childComplexity int) int
-		Enabled   func(childComplexity int) int
-		ExpiresAt func(childComplexity int) int
-		GroupID   func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Models    func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Prefix    func(childComplexity int) int
-		Subnets   func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		CreatedAt            func(childComplexity int) int
+		Enabled              func(childComplexity int) int
+		ExpiresAt            func(childComplexity int) int
+		GroupID              func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		Models               func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		Period               func(childComplexity int) int
+		PeriodQuota          func(childComplexity int) int
+		PeriodStart          func(childComplexity int) int
+		PeriodUsed           func(childComplexity int) int
+		Prefix               func(childComplexity int) int
+		Quota                func(childComplexity int) int
+		RPM                  func(childComplexity int) int
+		RemainingPeriodQuota func(childComplexity int) int
+		RemainingQuota       func(childComplexity int) int
+		RequestCount         func(childComplexity int) int
+		Subnets              func(childComplexity int) int
+		TPM                  func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
+		UsedAmount           func(childComplexity int) int
 	}
 }
 
@@ -281,14 +436,39 @@ type ChannelTypeResolver interface {
 
 	Protocol(ctx context.Context, obj *relay.Provider) (aiproxy.Protocol, error)
 }
+type EffectiveModelResolver interface {
+	Priced(ctx context.Context, obj *aiproxy.EffectiveModel) (bool, error)
+	PriceSource(ctx context.Context, obj *aiproxy.EffectiveModel) (*string, error)
+
+	TimeoutSeconds(ctx context.Context, obj *aiproxy.EffectiveModel) (float64, error)
+
+	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.EffectiveModel) (float64, error)
+}
 type GroupResolver interface {
+	BalanceEntries(ctx context.Context, obj *aiproxy.Group, first *int, after *string) (*model.BalanceEntryConnection, error)
+	ModelConfigs(ctx context.Context, obj *aiproxy.Group) ([]*aiproxy.GroupModelConfig, error)
+	EffectiveModel(ctx context.Context, obj *aiproxy.Group, model string) (*aiproxy.EffectiveModel, error)
 	Tokens(ctx context.Context, obj *aiproxy.Group) ([]*aiproxy.Token, error)
 }
+type GroupModelConfigResolver interface {
+	TimeoutSeconds(ctx context.Context, obj *aiproxy.GroupModelConfig) (*float64, error)
+	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.GroupModelConfig) (*float64, error)
+}
 type ModelConfigResolver interface {
+	InputPrice(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
+	OutputPrice(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
+	CachedPrice(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
+
+	Priced(ctx context.Context, obj *aiproxy.ModelConfig) (bool, error)
+
 	TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
 	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
 }
 type MutationResolver interface {
+	SetGroupModelConfig(ctx context.Context, input aiproxy.GroupModelConfig) (*aiproxy.GroupModelConfig, error)
+	DeleteGroupModelConfig(ctx context.Context, group string, model string) (string, error)
+	TopUpBalance(ctx context.Context, group string, amount float64, reason string) (*aiproxy.BalanceEntry, error)
+	AdjustBalance(ctx context.Context, group string, amount float64, reason string) (*aiproxy.BalanceEntry, error)
 	CreateChannel(ctx context.Context, input aiproxy.Channel) (*aiproxy.Channel, error)
 	UpdateChannel(ctx context.Context, id string, input aiproxy.ChannelUpdate) (*aiproxy.Channel, error)
 	DeleteChannel(ctx context.Context, id string) (string, error)
@@ -299,13 +479,17 @@ type MutationResolver interface {
 	TestChannel(ctx context.Context, id string, model string) (*model.ChannelTestResult, error)
 	ResetChannelHealth(ctx context.Context, id string) (string, error)
 	CreateModelConfig(ctx context.Context, input aiproxy.ModelConfig) (*aiproxy.ModelConfig, error)
-	UpdateModelConfig(ctx context.Context, model string, input aiproxy.ModelConfigUpdate) (*aiproxy.ModelConfig, error)
+	UpdateModelConfig(ctx context.Context, model string, input model.ModelConfigUpdate) (*aiproxy.ModelConfig, error)
 	DeleteModelConfig(ctx context.Context, model string) (string, error)
 	CreateToken(ctx context.Context, input aiproxy.Token) (*model.CreatedToken, error)
 	UpdateToken(ctx context.Context, id string, input aiproxy.TokenUpdate) (*aiproxy.Token, error)
 	DeleteToken(ctx context.Context, id string) (string, error)
 }
 type QueryResolver interface {
+	Me(ctx context.Context) (*model.Caller, error)
+	PriceCatalogue(ctx context.Context) (*model.PriceCatalogue, error)
+	EffectiveModel(ctx context.Context, group string, model string) (*aiproxy.EffectiveModel, error)
+	GroupModelConfigs(ctx context.Context, group *string) ([]*aiproxy.GroupModelConfig, error)
 	ChannelTypes(ctx context.Context) ([]*relay.Provider, error)
 	Channels(ctx context.Context) ([]*aiproxy.Channel, error)
 	Channel(ctx context.Context, id string) (*aiproxy.Channel, error)
@@ -318,23 +502,44 @@ type QueryResolver interface {
 	Tokens(ctx context.Context, group *string) ([]*aiproxy.Token, error)
 	Token(ctx context.Context, id string) (*aiproxy.Token, error)
 }
+type TokenResolver interface {
+	Period(ctx context.Context, obj *aiproxy.Token) (*aiproxy.QuotaPeriod, error)
+
+	PeriodUsed(ctx context.Context, obj *aiproxy.Token) (float64, error)
+	PeriodStart(ctx context.Context, obj *aiproxy.Token) (*time.Time, error)
+	RemainingQuota(ctx context.Context, obj *aiproxy.Token) (*float64, error)
+	RemainingPeriodQuota(ctx context.Context, obj *aiproxy.Token) (*float64, error)
+}
 
 type CreateChannelInputResolver interface {
 	Type(ctx context.Context, obj *aiproxy.Channel, data string) error
 }
 type CreateModelConfigInputResolver interface {
+	InputPrice(ctx context.Context, obj *aiproxy.ModelConfig, data *float64) error
+	OutputPrice(ctx context.Context, obj *aiproxy.ModelConfig, data *float64) error
+	CachedPrice(ctx context.Context, obj *aiproxy.ModelConfig, data *float64) error
+
 	TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error
 	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig, data float64) error
+}
+type CreateTokenInputResolver interface {
+	Period(ctx context.Context, obj *aiproxy.Token, data *aiproxy.QuotaPeriod) error
+}
+type GroupModelConfigInputResolver interface {
+	TimeoutSeconds(ctx context.Context, obj *aiproxy.GroupModelConfig, data *float64) error
+	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.GroupModelConfig, data *float64) error
 }
 type UpdateChannelInputResolver interface {
 	Type(ctx context.Context, obj *aiproxy.ChannelUpdate, data *string) error
 }
 type UpdateModelConfigInputResolver interface {
-	TimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error
-	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfigUpdate, data *float64) error
+	TimeoutSeconds(ctx context.Context, obj *model.ModelConfigUpdate, data *float64) error
+	FirstEventTimeoutSeconds(ctx context.Context, obj *model.ModelConfigUpdate, data *float64) error
 }
 type UpdateTokenInputResolver interface {
 	ExpiresAt(ctx context.Context, obj *aiproxy.TokenUpdate, data *time.Time) error
+
+	Period(ctx context.Context, obj *aiproxy.TokenUpdate, data *aiproxy.QuotaPeriod) error
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -354,6 +559,137 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "BalanceEntry.actor":
+		if e.ComplexityRoot.BalanceEntry.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.Actor(childComplexity), true
+	case "BalanceEntry.amount":
+		if e.ComplexityRoot.BalanceEntry.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.Amount(childComplexity), true
+	case "BalanceEntry.balance":
+		if e.ComplexityRoot.BalanceEntry.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.Balance(childComplexity), true
+	case "BalanceEntry.createdAt":
+		if e.ComplexityRoot.BalanceEntry.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.CreatedAt(childComplexity), true
+	case "BalanceEntry.group":
+		if e.ComplexityRoot.BalanceEntry.GroupID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.GroupID(childComplexity), true
+	case "BalanceEntry.id":
+		if e.ComplexityRoot.BalanceEntry.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.ID(childComplexity), true
+	case "BalanceEntry.kind":
+		if e.ComplexityRoot.BalanceEntry.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.Kind(childComplexity), true
+	case "BalanceEntry.reason":
+		if e.ComplexityRoot.BalanceEntry.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntry.Reason(childComplexity), true
+
+	case "BalanceEntryConnection.edges":
+		if e.ComplexityRoot.BalanceEntryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntryConnection.Edges(childComplexity), true
+	case "BalanceEntryConnection.pageInfo":
+		if e.ComplexityRoot.BalanceEntryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntryConnection.PageInfo(childComplexity), true
+
+	case "BalanceEntryEdge.cursor":
+		if e.ComplexityRoot.BalanceEntryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntryEdge.Cursor(childComplexity), true
+	case "BalanceEntryEdge.node":
+		if e.ComplexityRoot.BalanceEntryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BalanceEntryEdge.Node(childComplexity), true
+
+	case "Caller.group":
+		if e.ComplexityRoot.Caller.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Caller.Group(childComplexity), true
+	case "Caller.kind":
+		if e.ComplexityRoot.Caller.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Caller.Kind(childComplexity), true
+	case "Caller.token":
+		if e.ComplexityRoot.Caller.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Caller.Token(childComplexity), true
+
+	case "CatalogueEntry.model":
+		if e.ComplexityRoot.CatalogueEntry.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogueEntry.Model(childComplexity), true
+	case "CatalogueEntry.overridden":
+		if e.ComplexityRoot.CatalogueEntry.Overridden == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogueEntry.Overridden(childComplexity), true
+	case "CatalogueEntry.pricing":
+		if e.ComplexityRoot.CatalogueEntry.Pricing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogueEntry.Pricing(childComplexity), true
+	case "CatalogueEntry.provider":
+		if e.ComplexityRoot.CatalogueEntry.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogueEntry.Provider(childComplexity), true
+	case "CatalogueEntry.source":
+		if e.ComplexityRoot.CatalogueEntry.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogueEntry.Source(childComplexity), true
+	case "CatalogueEntry.type":
+		if e.ComplexityRoot.CatalogueEntry.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogueEntry.Type(childComplexity), true
 
 	case "Channel.balance":
 		if e.ComplexityRoot.Channel.Balance == nil {
@@ -681,24 +1017,155 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedToken.Token(childComplexity), true
 
+	case "EffectiveModel.attemptsSource":
+		if e.ComplexityRoot.EffectiveModel.AttemptsSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.AttemptsSource(childComplexity), true
+	case "EffectiveModel.firstEventTimeoutSeconds":
+		if e.ComplexityRoot.EffectiveModel.FirstEventTimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.FirstEventTimeoutSeconds(childComplexity), true
+	case "EffectiveModel.firstEventTimeoutSource":
+		if e.ComplexityRoot.EffectiveModel.FirstEventTimeoutSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.FirstEventTimeoutSource(childComplexity), true
+	case "EffectiveModel.maxAttempts":
+		if e.ComplexityRoot.EffectiveModel.MaxAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.MaxAttempts(childComplexity), true
+	case "EffectiveModel.model":
+		if e.ComplexityRoot.EffectiveModel.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.Model(childComplexity), true
+	case "EffectiveModel.priceSource":
+		if e.ComplexityRoot.EffectiveModel.PriceSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.PriceSource(childComplexity), true
+	case "EffectiveModel.priced":
+		if e.ComplexityRoot.EffectiveModel.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.Priced(childComplexity), true
+	case "EffectiveModel.pricing":
+		if e.ComplexityRoot.EffectiveModel.Pricing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.Pricing(childComplexity), true
+	case "EffectiveModel.rpm":
+		if e.ComplexityRoot.EffectiveModel.RPM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.RPM(childComplexity), true
+	case "EffectiveModel.rpmSource":
+		if e.ComplexityRoot.EffectiveModel.RPMSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.RPMSource(childComplexity), true
+	case "EffectiveModel.saveDetail":
+		if e.ComplexityRoot.EffectiveModel.SaveDetail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.SaveDetail(childComplexity), true
+	case "EffectiveModel.saveDetailSource":
+		if e.ComplexityRoot.EffectiveModel.SaveDetailSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.SaveDetailSource(childComplexity), true
+	case "EffectiveModel.tpm":
+		if e.ComplexityRoot.EffectiveModel.TPM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.TPM(childComplexity), true
+	case "EffectiveModel.tpmSource":
+		if e.ComplexityRoot.EffectiveModel.TPMSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.TPMSource(childComplexity), true
+	case "EffectiveModel.timeoutSeconds":
+		if e.ComplexityRoot.EffectiveModel.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.TimeoutSeconds(childComplexity), true
+	case "EffectiveModel.timeoutSource":
+		if e.ComplexityRoot.EffectiveModel.TimeoutSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveModel.TimeoutSource(childComplexity), true
+
 	case "Group.availableSets":
 		if e.ComplexityRoot.Group.AvailableSets == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Group.AvailableSets(childComplexity), true
+	case "Group.balance":
+		if e.ComplexityRoot.Group.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Balance(childComplexity), true
+	case "Group.balanceEntries":
+		if e.ComplexityRoot.Group.BalanceEntries == nil {
+			break
+		}
+
+		args, err := ec.field_Group_balanceEntries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Group.BalanceEntries(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Group.createdAt":
 		if e.ComplexityRoot.Group.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Group.CreatedAt(childComplexity), true
+	case "Group.credit":
+		if e.ComplexityRoot.Group.Credit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Credit(childComplexity), true
 	case "Group.description":
 		if e.ComplexityRoot.Group.Description == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Group.Description(childComplexity), true
+	case "Group.effectiveModel":
+		if e.ComplexityRoot.Group.EffectiveModel == nil {
+			break
+		}
+
+		args, err := ec.field_Group_effectiveModel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Group.EffectiveModel(childComplexity, args["model"].(string)), true
 	case "Group.enabled":
 		if e.ComplexityRoot.Group.Enabled == nil {
 			break
@@ -711,6 +1178,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.ID(childComplexity), true
+	case "Group.lowBalanceThreshold":
+		if e.ComplexityRoot.Group.LowBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.LowBalance(childComplexity), true
+	case "Group.maxConcurrency":
+		if e.ComplexityRoot.Group.MaxConcurrency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.MaxConcurrency(childComplexity), true
+	case "Group.modelConfigs":
+		if e.ComplexityRoot.Group.ModelConfigs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.ModelConfigs(childComplexity), true
+	case "Group.prepaid":
+		if e.ComplexityRoot.Group.Prepaid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Prepaid(childComplexity), true
+	case "Group.rpmRatio":
+		if e.ComplexityRoot.Group.RPMRatio == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.RPMRatio(childComplexity), true
+	case "Group.requestCount":
+		if e.ComplexityRoot.Group.RequestCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.RequestCount(childComplexity), true
+	case "Group.tpmRatio":
+		if e.ComplexityRoot.Group.TPMRatio == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.TPMRatio(childComplexity), true
 	case "Group.tokens":
 		if e.ComplexityRoot.Group.Tokens == nil {
 			break
@@ -723,6 +1232,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.UpdatedAt(childComplexity), true
+	case "Group.usedAmount":
+		if e.ComplexityRoot.Group.UsedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.UsedAmount(childComplexity), true
+
+	case "GroupModelConfig.createdAt":
+		if e.ComplexityRoot.GroupModelConfig.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.CreatedAt(childComplexity), true
+	case "GroupModelConfig.firstEventTimeoutSeconds":
+		if e.ComplexityRoot.GroupModelConfig.FirstEventTimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.FirstEventTimeoutSeconds(childComplexity), true
+	case "GroupModelConfig.group":
+		if e.ComplexityRoot.GroupModelConfig.GroupID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.GroupID(childComplexity), true
+	case "GroupModelConfig.maxAttempts":
+		if e.ComplexityRoot.GroupModelConfig.MaxAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.MaxAttempts(childComplexity), true
+	case "GroupModelConfig.model":
+		if e.ComplexityRoot.GroupModelConfig.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.Model(childComplexity), true
+	case "GroupModelConfig.pricing":
+		if e.ComplexityRoot.GroupModelConfig.Pricing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.Pricing(childComplexity), true
+	case "GroupModelConfig.rpm":
+		if e.ComplexityRoot.GroupModelConfig.RPM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.RPM(childComplexity), true
+	case "GroupModelConfig.saveDetail":
+		if e.ComplexityRoot.GroupModelConfig.SaveDetail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.SaveDetail(childComplexity), true
+	case "GroupModelConfig.tpm":
+		if e.ComplexityRoot.GroupModelConfig.TPM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.TPM(childComplexity), true
+	case "GroupModelConfig.timeoutSeconds":
+		if e.ComplexityRoot.GroupModelConfig.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.TimeoutSeconds(childComplexity), true
+	case "GroupModelConfig.updatedAt":
+		if e.ComplexityRoot.GroupModelConfig.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GroupModelConfig.UpdatedAt(childComplexity), true
 
 	case "Log.amount":
 		if e.ComplexityRoot.Log.Amount == nil {
@@ -1004,12 +1586,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ModelConfig.OutputPrice(childComplexity), true
+	case "ModelConfig.priced":
+		if e.ComplexityRoot.ModelConfig.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelConfig.Priced(childComplexity), true
+	case "ModelConfig.pricing":
+		if e.ComplexityRoot.ModelConfig.Pricing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelConfig.Pricing(childComplexity), true
 	case "ModelConfig.rpm":
 		if e.ComplexityRoot.ModelConfig.RPM == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ModelConfig.RPM(childComplexity), true
+	case "ModelConfig.saveDetail":
+		if e.ComplexityRoot.ModelConfig.SaveDetail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelConfig.SaveDetail(childComplexity), true
 	case "ModelConfig.tpm":
 		if e.ComplexityRoot.ModelConfig.TPM == nil {
 			break
@@ -1042,6 +1642,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ModelMapping.To(childComplexity), true
 
+	case "Mutation.adjustBalance":
+		if e.ComplexityRoot.Mutation.AdjustBalance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adjustBalance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdjustBalance(childComplexity, args["group"].(string), args["amount"].(float64), args["reason"].(string)), true
 	case "Mutation.createChannel":
 		if e.ComplexityRoot.Mutation.CreateChannel == nil {
 			break
@@ -1108,6 +1719,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteGroup(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteGroupModelConfig":
+		if e.ComplexityRoot.Mutation.DeleteGroupModelConfig == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteGroupModelConfig_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteGroupModelConfig(childComplexity, args["group"].(string), args["model"].(string)), true
 	case "Mutation.deleteModelConfig":
 		if e.ComplexityRoot.Mutation.DeleteModelConfig == nil {
 			break
@@ -1152,6 +1774,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResetChannelHealth(childComplexity, args["id"].(string)), true
+	case "Mutation.setGroupModelConfig":
+		if e.ComplexityRoot.Mutation.SetGroupModelConfig == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGroupModelConfig_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGroupModelConfig(childComplexity, args["input"].(aiproxy.GroupModelConfig)), true
 	case "Mutation.testChannel":
 		if e.ComplexityRoot.Mutation.TestChannel == nil {
 			break
@@ -1163,6 +1796,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestChannel(childComplexity, args["id"].(string), args["model"].(string)), true
+	case "Mutation.topUpBalance":
+		if e.ComplexityRoot.Mutation.TopUpBalance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_topUpBalance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TopUpBalance(childComplexity, args["group"].(string), args["amount"].(float64), args["reason"].(string)), true
 	case "Mutation.updateChannel":
 		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
 			break
@@ -1195,7 +1839,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateModelConfig(childComplexity, args["model"].(string), args["input"].(aiproxy.ModelConfigUpdate)), true
+		return e.ComplexityRoot.Mutation.UpdateModelConfig(childComplexity, args["model"].(string), args["input"].(model.ModelConfigUpdate)), true
 	case "Mutation.updateToken":
 		if e.ComplexityRoot.Mutation.UpdateToken == nil {
 			break
@@ -1220,6 +1864,220 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "PriceCatalogue.currency":
+		if e.ComplexityRoot.PriceCatalogue.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogue.Currency(childComplexity), true
+	case "PriceCatalogue.date":
+		if e.ComplexityRoot.PriceCatalogue.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogue.Date(childComplexity), true
+	case "PriceCatalogue.entries":
+		if e.ComplexityRoot.PriceCatalogue.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogue.Entries(childComplexity), true
+	case "PriceCatalogue.source":
+		if e.ComplexityRoot.PriceCatalogue.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogue.Source(childComplexity), true
+
+	case "PriceTier.end":
+		if e.ComplexityRoot.PriceTier.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.End(childComplexity), true
+	case "PriceTier.maxPromptTokens":
+		if e.ComplexityRoot.PriceTier.MaxPromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.MaxPromptTokens(childComplexity), true
+	case "PriceTier.minPromptTokens":
+		if e.ComplexityRoot.PriceTier.MinPromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.MinPromptTokens(childComplexity), true
+	case "PriceTier.name":
+		if e.ComplexityRoot.PriceTier.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.Name(childComplexity), true
+	case "PriceTier.prices":
+		if e.ComplexityRoot.PriceTier.Prices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.Prices(childComplexity), true
+	case "PriceTier.serviceTier":
+		if e.ComplexityRoot.PriceTier.ServiceTier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.ServiceTier(childComplexity), true
+	case "PriceTier.start":
+		if e.ComplexityRoot.PriceTier.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceTier.Start(childComplexity), true
+
+	case "Prices.audioInput":
+		if e.ComplexityRoot.Prices.AudioInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.AudioInput(childComplexity), true
+	case "Prices.audioOutput":
+		if e.ComplexityRoot.Prices.AudioOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.AudioOutput(childComplexity), true
+	case "Prices.cacheWrite":
+		if e.ComplexityRoot.Prices.CacheWrite == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.CacheWrite(childComplexity), true
+	case "Prices.cacheWrite1h":
+		if e.ComplexityRoot.Prices.CacheWrite1h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.CacheWrite1h(childComplexity), true
+	case "Prices.cachedInput":
+		if e.ComplexityRoot.Prices.CachedInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.CachedInput(childComplexity), true
+	case "Prices.imageInput":
+		if e.ComplexityRoot.Prices.ImageInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.ImageInput(childComplexity), true
+	case "Prices.imageOutput":
+		if e.ComplexityRoot.Prices.ImageOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.ImageOutput(childComplexity), true
+	case "Prices.input":
+		if e.ComplexityRoot.Prices.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.Input(childComplexity), true
+	case "Prices.output":
+		if e.ComplexityRoot.Prices.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.Output(childComplexity), true
+	case "Prices.perRequest":
+		if e.ComplexityRoot.Prices.PerRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.PerRequest(childComplexity), true
+	case "Prices.reasoning":
+		if e.ComplexityRoot.Prices.Reasoning == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Prices.Reasoning(childComplexity), true
+
+	case "Pricing.audioInput":
+		if e.ComplexityRoot.Pricing.AudioInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.AudioInput(childComplexity), true
+	case "Pricing.audioOutput":
+		if e.ComplexityRoot.Pricing.AudioOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.AudioOutput(childComplexity), true
+	case "Pricing.cacheWrite":
+		if e.ComplexityRoot.Pricing.CacheWrite == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.CacheWrite(childComplexity), true
+	case "Pricing.cacheWrite1h":
+		if e.ComplexityRoot.Pricing.CacheWrite1h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.CacheWrite1h(childComplexity), true
+	case "Pricing.cachedInput":
+		if e.ComplexityRoot.Pricing.CachedInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.CachedInput(childComplexity), true
+	case "Pricing.free":
+		if e.ComplexityRoot.Pricing.Free == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.Free(childComplexity), true
+	case "Pricing.imageInput":
+		if e.ComplexityRoot.Pricing.ImageInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.ImageInput(childComplexity), true
+	case "Pricing.imageOutput":
+		if e.ComplexityRoot.Pricing.ImageOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.ImageOutput(childComplexity), true
+	case "Pricing.input":
+		if e.ComplexityRoot.Pricing.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.Input(childComplexity), true
+	case "Pricing.output":
+		if e.ComplexityRoot.Pricing.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.Output(childComplexity), true
+	case "Pricing.perRequest":
+		if e.ComplexityRoot.Pricing.PerRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.PerRequest(childComplexity), true
+	case "Pricing.reasoning":
+		if e.ComplexityRoot.Pricing.Reasoning == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.Reasoning(childComplexity), true
+	case "Pricing.tiers":
+		if e.ComplexityRoot.Pricing.Tiers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pricing.Tiers(childComplexity), true
 
 	case "Query.channel":
 		if e.ComplexityRoot.Query.Channel == nil {
@@ -1255,6 +2113,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Channels(childComplexity), true
+	case "Query.effectiveModel":
+		if e.ComplexityRoot.Query.EffectiveModel == nil {
+			break
+		}
+
+		args, err := ec.field_Query_effectiveModel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EffectiveModel(childComplexity, args["group"].(string), args["model"].(string)), true
 	case "Query.group":
 		if e.ComplexityRoot.Query.Group == nil {
 			break
@@ -1266,6 +2135,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Group(childComplexity, args["id"].(string)), true
+	case "Query.groupModelConfigs":
+		if e.ComplexityRoot.Query.GroupModelConfigs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_groupModelConfigs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GroupModelConfigs(childComplexity, args["group"].(*string)), true
 	case "Query.groups":
 		if e.ComplexityRoot.Query.Groups == nil {
 			break
@@ -1284,6 +2164,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Logs(childComplexity, args["filter"].(*model.LogFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.me":
+		if e.ComplexityRoot.Query.Me == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Me(childComplexity), true
 	case "Query.modelConfig":
 		if e.ComplexityRoot.Query.ModelConfig == nil {
 			break
@@ -1301,6 +2187,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ModelConfigs(childComplexity), true
+	case "Query.priceCatalogue":
+		if e.ComplexityRoot.Query.PriceCatalogue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PriceCatalogue(childComplexity), true
 	case "Query.token":
 		if e.ComplexityRoot.Query.Token == nil {
 			break
@@ -1366,24 +2258,90 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Token.Name(childComplexity), true
+	case "Token.period":
+		if e.ComplexityRoot.Token.Period == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.Period(childComplexity), true
+	case "Token.periodQuota":
+		if e.ComplexityRoot.Token.PeriodQuota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.PeriodQuota(childComplexity), true
+	case "Token.periodStart":
+		if e.ComplexityRoot.Token.PeriodStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.PeriodStart(childComplexity), true
+	case "Token.periodUsed":
+		if e.ComplexityRoot.Token.PeriodUsed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.PeriodUsed(childComplexity), true
 	case "Token.prefix":
 		if e.ComplexityRoot.Token.Prefix == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Token.Prefix(childComplexity), true
+	case "Token.quota":
+		if e.ComplexityRoot.Token.Quota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.Quota(childComplexity), true
+	case "Token.rpm":
+		if e.ComplexityRoot.Token.RPM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.RPM(childComplexity), true
+	case "Token.remainingPeriodQuota":
+		if e.ComplexityRoot.Token.RemainingPeriodQuota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.RemainingPeriodQuota(childComplexity), true
+	case "Token.remainingQuota":
+		if e.ComplexityRoot.Token.RemainingQuota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.RemainingQuota(childComplexity), true
+	case "Token.requestCount":
+		if e.ComplexityRoot.Token.RequestCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.RequestCount(childComplexity), true
 	case "Token.subnets":
 		if e.ComplexityRoot.Token.Subnets == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Token.Subnets(childComplexity), true
+	case "Token.tpm":
+		if e.ComplexityRoot.Token.TPM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.TPM(childComplexity), true
 	case "Token.updatedAt":
 		if e.ComplexityRoot.Token.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Token.UpdatedAt(childComplexity), true
+	case "Token.usedAmount":
+		if e.ComplexityRoot.Token.UsedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.UsedAmount(childComplexity), true
 
 	}
 	return 0, false
@@ -1399,8 +2357,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreateModelConfigInput", ec.unmarshalInputCreateModelConfigInput),
 			graphql.NewInputUnmarshaler("CreateTokenInput", ec.unmarshalInputCreateTokenInput),
+			graphql.NewInputUnmarshaler("GroupModelConfigInput", ec.unmarshalInputGroupModelConfigInput),
 			graphql.NewInputUnmarshaler("LogFilter", ec.unmarshalInputLogFilter),
 			graphql.NewInputUnmarshaler("ModelMappingInput", ec.unmarshalInputModelMappingInput),
+			graphql.NewInputUnmarshaler("PriceTierInput", ec.unmarshalInputPriceTierInput),
+			graphql.NewInputUnmarshaler("PricesInput", ec.unmarshalInputPricesInput),
+			graphql.NewInputUnmarshaler("PricingInput", ec.unmarshalInputPricingInput),
 			graphql.NewInputUnmarshaler("UpdateChannelInput", ec.unmarshalInputUpdateChannelInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
 			graphql.NewInputUnmarshaler("UpdateModelConfigInput", ec.unmarshalInputUpdateModelConfigInput),
@@ -1481,6 +2443,240 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/billing.graphqls", Input: `"Prices in currency units: token prices per million tokens, perRequest per request. A zero price of a part falls back to its whole's (cachedInput, cacheWrite, imageInput, audioInput to input; cacheWrite1h to cacheWrite; reasoning, imageOutput, audioOutput to output)."
+type Prices {
+  input: Float!
+  output: Float!
+  cachedInput: Float!
+  cacheWrite: Float!
+  cacheWrite1h: Float!
+  reasoning: Float!
+  imageInput: Float!
+  imageOutput: Float!
+  audioInput: Float!
+  audioOutput: Float!
+  perRequest: Float!
+}
+
+"What a model costs: base prices (as in Prices), free, and conditional tiers; the most specific matching tier's non-zero prices apply over the base ones."
+type Pricing {
+  input: Float!
+  output: Float!
+  cachedInput: Float!
+  cacheWrite: Float!
+  cacheWrite1h: Float!
+  reasoning: Float!
+  imageInput: Float!
+  imageOutput: Float!
+  audioInput: Float!
+  audioOutput: Float!
+  perRequest: Float!
+  "Set when the model is free on purpose; all-zero prices without it mean unpriced."
+  free: Boolean!
+  tiers: [PriceTier!]!
+}
+
+"A conditional price: every condition set must hold."
+type PriceTier {
+  name: String!
+  "Prompt token bounds; 0 is open."
+  minPromptTokens: Int!
+  maxPromptTokens: Int!
+  "The request's service tier; empty: any."
+  serviceTier: String!
+  "A UTC time window, HH:MM, which may wrap midnight; empty: any time."
+  start: String!
+  end: String!
+  prices: Prices!
+}
+
+input PricesInput {
+  input: Float! = 0
+  output: Float! = 0
+  cachedInput: Float! = 0
+  cacheWrite: Float! = 0
+  cacheWrite1h: Float! = 0
+  reasoning: Float! = 0
+  imageInput: Float! = 0
+  imageOutput: Float! = 0
+  audioInput: Float! = 0
+  audioOutput: Float! = 0
+  perRequest: Float! = 0
+}
+
+"A whole price; omitted components are 0."
+input PricingInput {
+  input: Float! = 0
+  output: Float! = 0
+  cachedInput: Float! = 0
+  cacheWrite: Float! = 0
+  cacheWrite1h: Float! = 0
+  reasoning: Float! = 0
+  imageInput: Float! = 0
+  imageOutput: Float! = 0
+  audioInput: Float! = 0
+  audioOutput: Float! = 0
+  perRequest: Float! = 0
+  free: Boolean! = false
+  tiers: [PriceTierInput!]
+}
+
+input PriceTierInput {
+  name: String! = ""
+  minPromptTokens: Int! = 0
+  maxPromptTokens: Int! = 0
+  serviceTier: String! = ""
+  start: String! = ""
+  end: String! = ""
+  prices: PricesInput!
+}
+
+"The built-in price catalogue."
+type PriceCatalogue {
+  "When the prices were read, YYYY-MM-DD."
+  date: String!
+  source: String!
+  "The currency unit of every price, e.g. USD."
+  currency: String!
+  entries: [CatalogueEntry!]!
+}
+
+type CatalogueEntry {
+  model: String!
+  provider: String!
+  type: ModelType!
+  "The page the prices come from, when not the catalogue's source."
+  source: String
+  pricing: Pricing!
+  "True when a model config of this model has its own price, which applies instead."
+  overridden: Boolean!
+}
+
+"One group's override of a model's config; null fields keep the model config's value."
+type GroupModelConfig {
+  group: ID!
+  model: String!
+  "Not scaled by the group's rpmRatio."
+  rpm: Int
+  "Not scaled by the group's tpmRatio."
+  tpm: Int
+  pricing: Pricing
+  maxAttempts: Int
+  timeoutSeconds: Float
+  firstEventTimeoutSeconds: Float
+  saveDetail: Boolean
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"Creates or replaces the override of group × model; omitted or null fields keep the model config's value."
+input GroupModelConfigInput {
+  group: ID!
+  model: String!
+  rpm: Int
+  tpm: Int
+  pricing: PricingInput
+  maxAttempts: Int
+  timeoutSeconds: Float
+  firstEventTimeoutSeconds: Float
+  saveDetail: Boolean
+}
+
+"""
+What applies to one group's requests for one model. Each source is one of
+"gateway" (the gateway's setting, or none), "model" (the model config),
+"group" (the group's override) or "catalogue" (the built-in catalogue).
+"""
+type EffectiveModel {
+  model: String!
+  "Requests per minute; 0: none."
+  rpm: Int!
+  rpmSource: String!
+  "Tokens per minute; 0: none."
+  tpm: Int!
+  tpmSource: String!
+  "Null when the model is unpriced."
+  pricing: Pricing
+  priced: Boolean!
+  "Null when the model is unpriced."
+  priceSource: String
+  "0: the gateway's."
+  maxAttempts: Int!
+  attemptsSource: String!
+  "0: the gateway's."
+  timeoutSeconds: Float!
+  timeoutSource: String!
+  "0: the gateway's."
+  firstEventTimeoutSeconds: Float!
+  firstEventTimeoutSource: String!
+  saveDetail: Boolean!
+  saveDetailSource: String!
+}
+
+"One change of a group's balance."
+type BalanceEntry {
+  id: ID!
+  group: ID!
+  "Added to the balance, in currency units; negative for a deduction."
+  amount: Float!
+  "The balance after it."
+  balance: Float!
+  "top_up or adjustment."
+  kind: String!
+  reason: String!
+  "Who made it: admin."
+  actor: String!
+  createdAt: Time!
+}
+
+type BalanceEntryEdge {
+  cursor: String!
+  node: BalanceEntry!
+}
+
+type BalanceEntryConnection {
+  edges: [BalanceEntryEdge!]!
+  pageInfo: PageInfo!
+}
+
+enum CallerKind {
+  "The admin key."
+  ADMIN
+  "A group's token: it reads its own group, tokens and models, nothing else."
+  GROUP
+}
+
+"Who is asking."
+type Caller {
+  kind: CallerKind!
+  "The token's group; null for the admin."
+  group: Group
+  "The token asking; null for the admin."
+  token: Token
+}
+
+extend type Query {
+  "Who the request authenticates as."
+  me: Caller!
+  "The built-in price catalogue."
+  priceCatalogue: PriceCatalogue!
+  "What applies to the group's requests for the model. NOT_FOUND when the group does not exist."
+  effectiveModel(group: ID!, model: String!): EffectiveModel!
+  "The overrides of one group, or of every group when group is omitted (a group token: its own)."
+  groupModelConfigs(group: ID): [GroupModelConfig!]!
+}
+
+extend type Mutation {
+  "Creates or replaces a group's override of a model."
+  setGroupModelConfig(input: GroupModelConfigInput!): GroupModelConfig!
+  "Returns the model name."
+  deleteGroupModelConfig(group: ID!, model: String!): String!
+  "Adds a positive amount (currency units) to a prepaid group's balance."
+  topUpBalance(group: ID!, amount: Float!, reason: String!): BalanceEntry!
+  "Adds an amount of either sign, not zero, to the group's balance."
+  adjustBalance(group: ID!, amount: Float!, reason: String!): BalanceEntry!
+}
+`, BuiltIn: false},
 	{Name: "../schema/channel.graphqls", Input: `"A kind of channel: a provider API the gateway can call."
 type ChannelType {
   "The name channels use as their type, e.g. openai, anthropic, gemini."
@@ -1642,6 +2838,29 @@ type Group {
   enabled: Boolean!
   "The channel sets its requests may use (see Channel.sets)."
   availableSets: [String!]!
+  "Multiply the model configs' rpm and tpm for its requests; 0 means 1."
+  rpmRatio: Float!
+  tpmRatio: Float!
+  "Its requests in flight at most; 0: no cap."
+  maxConcurrency: Int!
+  "Served only while its balance lasts (with BILLING_ENABLED)."
+  prepaid: Boolean!
+  "credit less usedAmount, in currency units."
+  balance: Float!
+  "Every top-up and adjustment, in currency units."
+  credit: Float!
+  "The balance under which the gateway warns; 0: never."
+  lowBalanceThreshold: Float!
+  "What its requests have cost, in currency units (updated in batches)."
+  usedAmount: Float!
+  "How many of its requests reached a provider."
+  requestCount: Int!
+  "Its balance changes, newest first. first is 1 to 500; after is the endCursor of the previous page."
+  balanceEntries(first: Int = 50, after: String): BalanceEntryConnection!
+  "Its model overrides."
+  modelConfigs: [GroupModelConfig!]!
+  "What applies to its requests for the model."
+  effectiveModel(model: String!): EffectiveModel!
   tokens: [Token!]!
   createdAt: Time!
   updatedAt: Time!
@@ -1654,6 +2873,15 @@ input CreateGroupInput {
   enabled: Boolean! = true
   "Omitted or empty means [\"default\"]."
   availableSets: [String!]
+  "0 means 1."
+  rpmRatio: Float! = 0
+  "0 means 1."
+  tpmRatio: Float! = 0
+  "0: no cap."
+  maxConcurrency: Int! = 0
+  prepaid: Boolean! = false
+  "0: never warn."
+  lowBalanceThreshold: Float! = 0
 }
 
 "Fields to change; omitted or null fields keep their value."
@@ -1662,6 +2890,12 @@ input UpdateGroupInput {
   enabled: Boolean
   "An empty list means [\"default\"]."
   availableSets: [String!]
+  rpmRatio: Float
+  tpmRatio: Float
+  maxConcurrency: Int
+  "Turning it on starts the balance at 0."
+  prepaid: Boolean
+  lowBalanceThreshold: Float
 }
 
 extend type Query {
@@ -1834,10 +3068,17 @@ extend type Query {
 type ModelConfig {
   model: String!
   type: ModelType!
+  "pricing.input."
   inputPrice: Float!
+  "pricing.output."
   outputPrice: Float!
-  "Price of cached prompt tokens; 0 means inputPrice."
+  "pricing.cachedInput: price of cached prompt tokens; 0 means inputPrice."
   cachedPrice: Float!
+  "Its own price; when unpriced (priced false) the catalogue's applies."
+  pricing: Pricing!
+  priced: Boolean!
+  "Keeps the request and response bodies of its requests in the logs."
+  saveDetail: Boolean!
   "Requests per minute per group; 0 means unlimited."
   rpm: Int!
   "Tokens per minute per group; 0 means unlimited."
@@ -1855,10 +3096,15 @@ type ModelConfig {
 input CreateModelConfigInput {
   model: String!
   type: ModelType! = CHAT
-  inputPrice: Float! = 0
-  outputPrice: Float! = 0
-  "0 means inputPrice."
-  cachedPrice: Float! = 0
+  "The whole price; omitted: unpriced (the catalogue's applies)."
+  pricing: PricingInput
+  "Replaces pricing.input."
+  inputPrice: Float
+  "Replaces pricing.output."
+  outputPrice: Float
+  "Replaces pricing.cachedInput; 0 means inputPrice."
+  cachedPrice: Float
+  saveDetail: Boolean! = false
   "0 means unlimited."
   rpm: Int! = 0
   "0 means unlimited."
@@ -1874,9 +3120,13 @@ input CreateModelConfigInput {
 "Fields to change; omitted or null fields keep their value."
 input UpdateModelConfigInput {
   type: ModelType
+  "Replaces the whole price."
+  pricing: PricingInput
+  "Replace one component of the price (after pricing, when both are given)."
   inputPrice: Float
   outputPrice: Float
   cachedPrice: Float
+  saveDetail: Boolean
   rpm: Int
   tpm: Int
   maxAttempts: Int
@@ -1936,6 +3186,27 @@ type Token {
   subnets: [String!]!
   expiresAt: Time
   enabled: Boolean!
+  "Caps usedAmount, in currency units; 0: no cap."
+  quota: Float!
+  "Caps what is used in each period, in currency units; 0: no cap."
+  periodQuota: Float!
+  "Null: no period."
+  period: QuotaPeriod
+  "Its own requests per minute over every model; 0: none."
+  rpm: Int!
+  "Its own tokens per minute over every model; 0: none."
+  tpm: Int!
+  "What its requests have cost, in currency units (updated in batches)."
+  usedAmount: Float!
+  requestCount: Int!
+  "What it used in the current period, in currency units; 0 without a period."
+  periodUsed: Float!
+  "When the current period began (in the gateway's QUOTA_TIME_ZONE); null without a period."
+  periodStart: Time
+  "quota less usedAmount, at least 0; null when uncapped."
+  remainingQuota: Float
+  "periodQuota less periodUsed, at least 0; null when uncapped."
+  remainingPeriodQuota: Float
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1956,6 +3227,14 @@ input CreateTokenInput {
   "Omitted or null: never expires."
   expiresAt: Time
   enabled: Boolean! = true
+  "0: no cap."
+  quota: Float! = 0
+  "0: no cap; needs a period."
+  periodQuota: Float! = 0
+  "Omitted or null: no period."
+  period: QuotaPeriod
+  rpm: Int! = 0
+  tpm: Int! = 0
 }
 
 "Fields to change; omitted or null fields keep their value, except expiresAt."
@@ -1968,6 +3247,21 @@ input UpdateTokenInput {
   "Set to null to remove the expiry; omit to keep it."
   expiresAt: Time
   enabled: Boolean
+  quota: Float
+  periodQuota: Float
+  "Set to null to remove the period; omit to keep it."
+  period: QuotaPeriod
+  rpm: Int
+  tpm: Int
+}
+
+"How often a token's period quota starts again, at midnight in the gateway's quota time zone."
+enum QuotaPeriod {
+  DAILY
+  "From Monday."
+  WEEKLY
+  "From the first of the month."
+  MONTHLY
 }
 
 extend type Query {
@@ -1989,6 +3283,78 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_BalanceEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_BalanceEntry_id(ctx, field)
+	case "group":
+		return ec.fieldContext_BalanceEntry_group(ctx, field)
+	case "amount":
+		return ec.fieldContext_BalanceEntry_amount(ctx, field)
+	case "balance":
+		return ec.fieldContext_BalanceEntry_balance(ctx, field)
+	case "kind":
+		return ec.fieldContext_BalanceEntry_kind(ctx, field)
+	case "reason":
+		return ec.fieldContext_BalanceEntry_reason(ctx, field)
+	case "actor":
+		return ec.fieldContext_BalanceEntry_actor(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_BalanceEntry_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BalanceEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_BalanceEntryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_BalanceEntryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BalanceEntryConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BalanceEntryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_BalanceEntryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_BalanceEntryEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_BalanceEntryEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BalanceEntryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Caller(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_Caller_kind(ctx, field)
+	case "group":
+		return ec.fieldContext_Caller_group(ctx, field)
+	case "token":
+		return ec.fieldContext_Caller_token(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Caller", field.Name)
+}
+
+func (ec *executionContext) childFields_CatalogueEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "model":
+		return ec.fieldContext_CatalogueEntry_model(ctx, field)
+	case "provider":
+		return ec.fieldContext_CatalogueEntry_provider(ctx, field)
+	case "type":
+		return ec.fieldContext_CatalogueEntry_type(ctx, field)
+	case "source":
+		return ec.fieldContext_CatalogueEntry_source(ctx, field)
+	case "pricing":
+		return ec.fieldContext_CatalogueEntry_pricing(ctx, field)
+	case "overridden":
+		return ec.fieldContext_CatalogueEntry_overridden(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CatalogueEntry", field.Name)
+}
 
 func (ec *executionContext) childFields_Channel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -2144,6 +3510,44 @@ func (ec *executionContext) childFields_CreatedToken(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CreatedToken", field.Name)
 }
 
+func (ec *executionContext) childFields_EffectiveModel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "model":
+		return ec.fieldContext_EffectiveModel_model(ctx, field)
+	case "rpm":
+		return ec.fieldContext_EffectiveModel_rpm(ctx, field)
+	case "rpmSource":
+		return ec.fieldContext_EffectiveModel_rpmSource(ctx, field)
+	case "tpm":
+		return ec.fieldContext_EffectiveModel_tpm(ctx, field)
+	case "tpmSource":
+		return ec.fieldContext_EffectiveModel_tpmSource(ctx, field)
+	case "pricing":
+		return ec.fieldContext_EffectiveModel_pricing(ctx, field)
+	case "priced":
+		return ec.fieldContext_EffectiveModel_priced(ctx, field)
+	case "priceSource":
+		return ec.fieldContext_EffectiveModel_priceSource(ctx, field)
+	case "maxAttempts":
+		return ec.fieldContext_EffectiveModel_maxAttempts(ctx, field)
+	case "attemptsSource":
+		return ec.fieldContext_EffectiveModel_attemptsSource(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_EffectiveModel_timeoutSeconds(ctx, field)
+	case "timeoutSource":
+		return ec.fieldContext_EffectiveModel_timeoutSource(ctx, field)
+	case "firstEventTimeoutSeconds":
+		return ec.fieldContext_EffectiveModel_firstEventTimeoutSeconds(ctx, field)
+	case "firstEventTimeoutSource":
+		return ec.fieldContext_EffectiveModel_firstEventTimeoutSource(ctx, field)
+	case "saveDetail":
+		return ec.fieldContext_EffectiveModel_saveDetail(ctx, field)
+	case "saveDetailSource":
+		return ec.fieldContext_EffectiveModel_saveDetailSource(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EffectiveModel", field.Name)
+}
+
 func (ec *executionContext) childFields_Group(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2154,6 +3558,30 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_enabled(ctx, field)
 	case "availableSets":
 		return ec.fieldContext_Group_availableSets(ctx, field)
+	case "rpmRatio":
+		return ec.fieldContext_Group_rpmRatio(ctx, field)
+	case "tpmRatio":
+		return ec.fieldContext_Group_tpmRatio(ctx, field)
+	case "maxConcurrency":
+		return ec.fieldContext_Group_maxConcurrency(ctx, field)
+	case "prepaid":
+		return ec.fieldContext_Group_prepaid(ctx, field)
+	case "balance":
+		return ec.fieldContext_Group_balance(ctx, field)
+	case "credit":
+		return ec.fieldContext_Group_credit(ctx, field)
+	case "lowBalanceThreshold":
+		return ec.fieldContext_Group_lowBalanceThreshold(ctx, field)
+	case "usedAmount":
+		return ec.fieldContext_Group_usedAmount(ctx, field)
+	case "requestCount":
+		return ec.fieldContext_Group_requestCount(ctx, field)
+	case "balanceEntries":
+		return ec.fieldContext_Group_balanceEntries(ctx, field)
+	case "modelConfigs":
+		return ec.fieldContext_Group_modelConfigs(ctx, field)
+	case "effectiveModel":
+		return ec.fieldContext_Group_effectiveModel(ctx, field)
 	case "tokens":
 		return ec.fieldContext_Group_tokens(ctx, field)
 	case "createdAt":
@@ -2162,6 +3590,34 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
+}
+
+func (ec *executionContext) childFields_GroupModelConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "group":
+		return ec.fieldContext_GroupModelConfig_group(ctx, field)
+	case "model":
+		return ec.fieldContext_GroupModelConfig_model(ctx, field)
+	case "rpm":
+		return ec.fieldContext_GroupModelConfig_rpm(ctx, field)
+	case "tpm":
+		return ec.fieldContext_GroupModelConfig_tpm(ctx, field)
+	case "pricing":
+		return ec.fieldContext_GroupModelConfig_pricing(ctx, field)
+	case "maxAttempts":
+		return ec.fieldContext_GroupModelConfig_maxAttempts(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_GroupModelConfig_timeoutSeconds(ctx, field)
+	case "firstEventTimeoutSeconds":
+		return ec.fieldContext_GroupModelConfig_firstEventTimeoutSeconds(ctx, field)
+	case "saveDetail":
+		return ec.fieldContext_GroupModelConfig_saveDetail(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_GroupModelConfig_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_GroupModelConfig_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GroupModelConfig", field.Name)
 }
 
 func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2276,6 +3732,12 @@ func (ec *executionContext) childFields_ModelConfig(ctx context.Context, field g
 		return ec.fieldContext_ModelConfig_outputPrice(ctx, field)
 	case "cachedPrice":
 		return ec.fieldContext_ModelConfig_cachedPrice(ctx, field)
+	case "pricing":
+		return ec.fieldContext_ModelConfig_pricing(ctx, field)
+	case "priced":
+		return ec.fieldContext_ModelConfig_priced(ctx, field)
+	case "saveDetail":
+		return ec.fieldContext_ModelConfig_saveDetail(ctx, field)
 	case "rpm":
 		return ec.fieldContext_ModelConfig_rpm(ctx, field)
 	case "tpm":
@@ -2314,6 +3776,100 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PriceCatalogue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_PriceCatalogue_date(ctx, field)
+	case "source":
+		return ec.fieldContext_PriceCatalogue_source(ctx, field)
+	case "currency":
+		return ec.fieldContext_PriceCatalogue_currency(ctx, field)
+	case "entries":
+		return ec.fieldContext_PriceCatalogue_entries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PriceCatalogue", field.Name)
+}
+
+func (ec *executionContext) childFields_PriceTier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_PriceTier_name(ctx, field)
+	case "minPromptTokens":
+		return ec.fieldContext_PriceTier_minPromptTokens(ctx, field)
+	case "maxPromptTokens":
+		return ec.fieldContext_PriceTier_maxPromptTokens(ctx, field)
+	case "serviceTier":
+		return ec.fieldContext_PriceTier_serviceTier(ctx, field)
+	case "start":
+		return ec.fieldContext_PriceTier_start(ctx, field)
+	case "end":
+		return ec.fieldContext_PriceTier_end(ctx, field)
+	case "prices":
+		return ec.fieldContext_PriceTier_prices(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PriceTier", field.Name)
+}
+
+func (ec *executionContext) childFields_Prices(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "input":
+		return ec.fieldContext_Prices_input(ctx, field)
+	case "output":
+		return ec.fieldContext_Prices_output(ctx, field)
+	case "cachedInput":
+		return ec.fieldContext_Prices_cachedInput(ctx, field)
+	case "cacheWrite":
+		return ec.fieldContext_Prices_cacheWrite(ctx, field)
+	case "cacheWrite1h":
+		return ec.fieldContext_Prices_cacheWrite1h(ctx, field)
+	case "reasoning":
+		return ec.fieldContext_Prices_reasoning(ctx, field)
+	case "imageInput":
+		return ec.fieldContext_Prices_imageInput(ctx, field)
+	case "imageOutput":
+		return ec.fieldContext_Prices_imageOutput(ctx, field)
+	case "audioInput":
+		return ec.fieldContext_Prices_audioInput(ctx, field)
+	case "audioOutput":
+		return ec.fieldContext_Prices_audioOutput(ctx, field)
+	case "perRequest":
+		return ec.fieldContext_Prices_perRequest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Prices", field.Name)
+}
+
+func (ec *executionContext) childFields_Pricing(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "input":
+		return ec.fieldContext_Pricing_input(ctx, field)
+	case "output":
+		return ec.fieldContext_Pricing_output(ctx, field)
+	case "cachedInput":
+		return ec.fieldContext_Pricing_cachedInput(ctx, field)
+	case "cacheWrite":
+		return ec.fieldContext_Pricing_cacheWrite(ctx, field)
+	case "cacheWrite1h":
+		return ec.fieldContext_Pricing_cacheWrite1h(ctx, field)
+	case "reasoning":
+		return ec.fieldContext_Pricing_reasoning(ctx, field)
+	case "imageInput":
+		return ec.fieldContext_Pricing_imageInput(ctx, field)
+	case "imageOutput":
+		return ec.fieldContext_Pricing_imageOutput(ctx, field)
+	case "audioInput":
+		return ec.fieldContext_Pricing_audioInput(ctx, field)
+	case "audioOutput":
+		return ec.fieldContext_Pricing_audioOutput(ctx, field)
+	case "perRequest":
+		return ec.fieldContext_Pricing_perRequest(ctx, field)
+	case "free":
+		return ec.fieldContext_Pricing_free(ctx, field)
+	case "tiers":
+		return ec.fieldContext_Pricing_tiers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Pricing", field.Name)
+}
+
 func (ec *executionContext) childFields_Token(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2332,6 +3888,28 @@ func (ec *executionContext) childFields_Token(ctx context.Context, field graphql
 		return ec.fieldContext_Token_expiresAt(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Token_enabled(ctx, field)
+	case "quota":
+		return ec.fieldContext_Token_quota(ctx, field)
+	case "periodQuota":
+		return ec.fieldContext_Token_periodQuota(ctx, field)
+	case "period":
+		return ec.fieldContext_Token_period(ctx, field)
+	case "rpm":
+		return ec.fieldContext_Token_rpm(ctx, field)
+	case "tpm":
+		return ec.fieldContext_Token_tpm(ctx, field)
+	case "usedAmount":
+		return ec.fieldContext_Token_usedAmount(ctx, field)
+	case "requestCount":
+		return ec.fieldContext_Token_requestCount(ctx, field)
+	case "periodUsed":
+		return ec.fieldContext_Token_periodUsed(ctx, field)
+	case "periodStart":
+		return ec.fieldContext_Token_periodStart(ctx, field)
+	case "remainingQuota":
+		return ec.fieldContext_Token_remainingQuota(ctx, field)
+	case "remainingPeriodQuota":
+		return ec.fieldContext_Token_remainingPeriodQuota(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Token_createdAt(ctx, field)
 	case "updatedAt":
@@ -2456,6 +4034,72 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Group_balanceEntries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Group_effectiveModel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "model",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["model"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adjustBalance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "amount",
+		func(ctx context.Context, v any) (float64, error) {
+			return ec.unmarshalNFloat2float64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["amount"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2523,6 +4167,28 @@ func (ec *executionContext) field_Mutation_deleteChannel_args(ctx context.Contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteGroupModelConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "model",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["model"] = arg1
 	return args, nil
 }
 
@@ -2596,6 +4262,20 @@ func (ec *executionContext) field_Mutation_resetChannelHealth_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setGroupModelConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (aiproxy.GroupModelConfig, error) {
+			return ec.unmarshalNGroupModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfig(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_testChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2615,6 +4295,36 @@ func (ec *executionContext) field_Mutation_testChannel_args(ctx context.Context,
 		return nil, err
 	}
 	args["model"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_topUpBalance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "amount",
+		func(ctx context.Context, v any) (float64, error) {
+			return ec.unmarshalNFloat2float64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["amount"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
 	return args, nil
 }
 
@@ -2674,8 +4384,8 @@ func (ec *executionContext) field_Mutation_updateModelConfig_args(ctx context.Co
 	}
 	args["model"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (aiproxy.ModelConfigUpdate, error) {
-			return ec.unmarshalNUpdateModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚐModelConfigUpdate(ctx, v)
+		func(ctx context.Context, v any) (model.ModelConfigUpdate, error) {
+			return ec.unmarshalNUpdateModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐModelConfigUpdate(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2745,6 +4455,42 @@ func (ec *executionContext) field_Query_channel_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_effectiveModel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "model",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["model"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_groupModelConfigs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
 	return args, nil
 }
 
@@ -2907,6 +4653,543 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _BalanceEntry_id(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _BalanceEntry_group(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _BalanceEntry_amount(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "Float")
+}
+
+func (ec *executionContext) _BalanceEntry_balance(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "Float")
+}
+
+func (ec *executionContext) _BalanceEntry_kind(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _BalanceEntry_reason(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _BalanceEntry_actor(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _BalanceEntry_createdAt(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntry_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntry_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BalanceEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.BalanceEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntryConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.BalanceEntryEdge) graphql.Marshaler {
+			return ec.marshalNBalanceEntryEdge2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBalanceEntryEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BalanceEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BalanceEntryEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BalanceEntryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.BalanceEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntryConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BalanceEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BalanceEntryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.BalanceEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntryEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BalanceEntryEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _BalanceEntryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.BalanceEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BalanceEntryEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.BalanceEntry) graphql.Marshaler {
+			return ec.marshalNBalanceEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalanceEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BalanceEntryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BalanceEntryEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BalanceEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Caller_kind(ctx context.Context, field graphql.CollectedField, obj *model.Caller) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Caller_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CallerKind) graphql.Marshaler {
+			return ec.marshalNCallerKind2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCallerKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Caller_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Caller", field, false, false, "CallerKind")
+}
+
+func (ec *executionContext) _Caller_group(ctx context.Context, field graphql.CollectedField, obj *model.Caller) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Caller_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Group) graphql.Marshaler {
+			return ec.marshalOGroup2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Caller_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Caller",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Group(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Caller_token(ctx context.Context, field graphql.CollectedField, obj *model.Caller) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Caller_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Token) graphql.Marshaler {
+			return ec.marshalOToken2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐToken(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Caller_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Caller",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Token(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CatalogueEntry_model(ctx context.Context, field graphql.CollectedField, obj *model.CatalogueEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogueEntry_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogueEntry_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogueEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogueEntry_provider(ctx context.Context, field graphql.CollectedField, obj *model.CatalogueEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogueEntry_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogueEntry_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogueEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogueEntry_type(ctx context.Context, field graphql.CollectedField, obj *model.CatalogueEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogueEntry_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Mode) graphql.Marshaler {
+			return ec.marshalNModelType2githubᚗcomᚋaiproxyᚋaiproxyᚐMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogueEntry_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogueEntry", field, false, false, "ModelType")
+}
+
+func (ec *executionContext) _CatalogueEntry_source(ctx context.Context, field graphql.CollectedField, obj *model.CatalogueEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogueEntry_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogueEntry_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogueEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogueEntry_pricing(ctx context.Context, field graphql.CollectedField, obj *model.CatalogueEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogueEntry_pricing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pricing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Pricing) graphql.Marshaler {
+			return ec.marshalNPricing2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogueEntry_pricing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CatalogueEntry",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pricing(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CatalogueEntry_overridden(ctx context.Context, field graphql.CollectedField, obj *model.CatalogueEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogueEntry_overridden(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overridden, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogueEntry_overridden(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogueEntry", field, false, false, "Boolean")
+}
 
 func (ec *executionContext) _Channel_id(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -4172,6 +6455,383 @@ func (ec *executionContext) fieldContext_CreatedToken_key(_ context.Context, fie
 	return graphql.NewScalarFieldContext("CreatedToken", field, false, false, "String")
 }
 
+func (ec *executionContext) _EffectiveModel_model(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_rpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_rpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RPM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_rpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EffectiveModel_rpmSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_rpmSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RPMSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_rpmSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_tpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_tpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TPM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EffectiveModel_tpmSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_tpmSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TPMSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_tpmSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_pricing(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_pricing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pricing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Pricing) graphql.Marshaler {
+			return ec.marshalOPricing2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_pricing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveModel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pricing(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveModel_priced(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_priced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveModel().Priced(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_priced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _EffectiveModel_priceSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_priceSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveModel().PriceSource(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_priceSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, true, true, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_maxAttempts(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_maxAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxAttempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_maxAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EffectiveModel_attemptsSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_attemptsSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AttemptsSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_attemptsSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_timeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_timeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveModel().TimeoutSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_timeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, true, true, "Float")
+}
+
+func (ec *executionContext) _EffectiveModel_timeoutSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_timeoutSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeoutSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_timeoutSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_firstEventTimeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_firstEventTimeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveModel().FirstEventTimeoutSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_firstEventTimeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, true, true, "Float")
+}
+
+func (ec *executionContext) _EffectiveModel_firstEventTimeoutSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_firstEventTimeoutSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstEventTimeoutSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_firstEventTimeoutSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
+func (ec *executionContext) _EffectiveModel_saveDetail(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_saveDetail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaveDetail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_saveDetail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EffectiveModel_saveDetailSource(ctx context.Context, field graphql.CollectedField, obj *aiproxy.EffectiveModel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveModel_saveDetailSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaveDetailSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveModel_saveDetailSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EffectiveModel", field, false, false, "String")
+}
+
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4264,6 +6924,333 @@ func (ec *executionContext) fieldContext_Group_availableSets(_ context.Context, 
 	return graphql.NewScalarFieldContext("Group", field, false, false, "String")
 }
 
+func (ec *executionContext) _Group_rpmRatio(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_rpmRatio(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RPMRatio, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_rpmRatio(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Group_tpmRatio(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_tpmRatio(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TPMRatio, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_tpmRatio(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Group_maxConcurrency(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_maxConcurrency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxConcurrency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_maxConcurrency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Group_prepaid(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_prepaid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prepaid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_prepaid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Group_balance(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, true, false, "Float")
+}
+
+func (ec *executionContext) _Group_credit(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_credit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Credit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_credit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Group_lowBalanceThreshold(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_lowBalanceThreshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LowBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_lowBalanceThreshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Group_usedAmount(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_usedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsedAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_usedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Group_requestCount(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_requestCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_requestCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Group", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Group_balanceEntries(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_balanceEntries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Group().BalanceEntries(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BalanceEntryConnection) graphql.Marshaler {
+			return ec.marshalNBalanceEntryConnection2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBalanceEntryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_balanceEntries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BalanceEntryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Group_balanceEntries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_modelConfigs(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_modelConfigs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Group().ModelConfigs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*aiproxy.GroupModelConfig) graphql.Marshaler {
+			return ec.marshalNGroupModelConfig2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfigᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_modelConfigs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GroupModelConfig(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_effectiveModel(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_effectiveModel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Group().EffectiveModel(ctx, obj, fc.Args["model"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.EffectiveModel) graphql.Marshaler {
+			return ec.marshalNEffectiveModel2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐEffectiveModel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_effectiveModel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveModel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Group_effectiveModel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Group_tokens(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Group) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4340,6 +7327,268 @@ func (ec *executionContext) _Group_updatedAt(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Group_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Group", field, false, false, "Time")
+}
+
+func (ec *executionContext) _GroupModelConfig_group(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "ID")
+}
+
+func (ec *executionContext) _GroupModelConfig_model(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _GroupModelConfig_rpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_rpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RPM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_rpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GroupModelConfig_tpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_tpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TPM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GroupModelConfig_pricing(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_pricing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pricing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.Pricing) graphql.Marshaler {
+			return ec.marshalOPricing2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_pricing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GroupModelConfig",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pricing(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GroupModelConfig_maxAttempts(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_maxAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxAttempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_maxAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GroupModelConfig_timeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_timeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.GroupModelConfig().TimeoutSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_timeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, true, true, "Float")
+}
+
+func (ec *executionContext) _GroupModelConfig_firstEventTimeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_firstEventTimeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.GroupModelConfig().FirstEventTimeoutSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_firstEventTimeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, true, true, "Float")
+}
+
+func (ec *executionContext) _GroupModelConfig_saveDetail(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_saveDetail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaveDetail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_saveDetail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GroupModelConfig_createdAt(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Time")
+}
+
+func (ec *executionContext) _GroupModelConfig_updatedAt(ctx context.Context, field graphql.CollectedField, obj *aiproxy.GroupModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GroupModelConfig_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GroupModelConfig_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Log_id(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
@@ -5307,18 +8556,18 @@ func (ec *executionContext) _ModelConfig_inputPrice(ctx context.Context, field g
 			return ec.fieldContext_ModelConfig_inputPrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.InputPrice, nil
+			return ec.Resolvers.ModelConfig().InputPrice(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
-			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ModelConfig_inputPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ModelConfig", field, false, false, "Float")
+	return graphql.NewScalarFieldContext("ModelConfig", field, true, true, "Float")
 }
 
 func (ec *executionContext) _ModelConfig_outputPrice(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
@@ -5330,18 +8579,18 @@ func (ec *executionContext) _ModelConfig_outputPrice(ctx context.Context, field 
 			return ec.fieldContext_ModelConfig_outputPrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.OutputPrice, nil
+			return ec.Resolvers.ModelConfig().OutputPrice(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
-			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ModelConfig_outputPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ModelConfig", field, false, false, "Float")
+	return graphql.NewScalarFieldContext("ModelConfig", field, true, true, "Float")
 }
 
 func (ec *executionContext) _ModelConfig_cachedPrice(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
@@ -5353,18 +8602,96 @@ func (ec *executionContext) _ModelConfig_cachedPrice(ctx context.Context, field 
 			return ec.fieldContext_ModelConfig_cachedPrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CachedPrice, nil
+			return ec.Resolvers.ModelConfig().CachedPrice(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
-			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ModelConfig_cachedPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ModelConfig", field, false, false, "Float")
+	return graphql.NewScalarFieldContext("ModelConfig", field, true, true, "Float")
+}
+
+func (ec *executionContext) _ModelConfig_pricing(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelConfig_pricing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pricing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Pricing) graphql.Marshaler {
+			return ec.marshalNPricing2githubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelConfig_pricing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelConfig",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pricing(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelConfig_priced(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelConfig_priced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ModelConfig().Priced(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelConfig_priced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelConfig", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _ModelConfig_saveDetail(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelConfig_saveDetail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SaveDetail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelConfig_saveDetail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelConfig", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _ModelConfig_rpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
@@ -5572,6 +8899,182 @@ func (ec *executionContext) _ModelMapping_to(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_ModelMapping_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ModelMapping", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mutation_setGroupModelConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setGroupModelConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetGroupModelConfig(ctx, fc.Args["input"].(aiproxy.GroupModelConfig))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.GroupModelConfig) graphql.Marshaler {
+			return ec.marshalNGroupModelConfig2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setGroupModelConfig(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GroupModelConfig(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setGroupModelConfig_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteGroupModelConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteGroupModelConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteGroupModelConfig(ctx, fc.Args["group"].(string), fc.Args["model"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteGroupModelConfig(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteGroupModelConfig_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_topUpBalance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_topUpBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TopUpBalance(ctx, fc.Args["group"].(string), fc.Args["amount"].(float64), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.BalanceEntry) graphql.Marshaler {
+			return ec.marshalNBalanceEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalanceEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_topUpBalance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BalanceEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_topUpBalance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adjustBalance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adjustBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdjustBalance(ctx, fc.Args["group"].(string), fc.Args["amount"].(float64), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.BalanceEntry) graphql.Marshaler {
+			return ec.marshalNBalanceEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalanceEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adjustBalance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BalanceEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adjustBalance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Mutation_createChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6024,7 +9527,7 @@ func (ec *executionContext) _Mutation_updateModelConfig(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateModelConfig(ctx, fc.Args["model"].(string), fc.Args["input"].(aiproxy.ModelConfigUpdate))
+			return ec.Resolvers.Mutation().UpdateModelConfig(ctx, fc.Args["model"].(string), fc.Args["input"].(model.ModelConfigUpdate))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.ModelConfig) graphql.Marshaler {
@@ -6278,6 +9781,990 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceCatalogue_date(ctx context.Context, field graphql.CollectedField, obj *model.PriceCatalogue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceCatalogue_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceCatalogue_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceCatalogue", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceCatalogue_source(ctx context.Context, field graphql.CollectedField, obj *model.PriceCatalogue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceCatalogue_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceCatalogue_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceCatalogue", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceCatalogue_currency(ctx context.Context, field graphql.CollectedField, obj *model.PriceCatalogue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceCatalogue_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceCatalogue_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceCatalogue", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceCatalogue_entries(ctx context.Context, field graphql.CollectedField, obj *model.PriceCatalogue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceCatalogue_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CatalogueEntry) graphql.Marshaler {
+			return ec.marshalNCatalogueEntry2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCatalogueEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceCatalogue_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PriceCatalogue",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CatalogueEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PriceTier_name(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceTier", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceTier_minPromptTokens(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_minPromptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinPromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_minPromptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceTier", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PriceTier_maxPromptTokens(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_maxPromptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxPromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_maxPromptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceTier", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PriceTier_serviceTier(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_serviceTier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceTier, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_serviceTier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceTier", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceTier_start(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceTier", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceTier_end(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PriceTier", field, false, false, "String")
+}
+
+func (ec *executionContext) _PriceTier_prices(ctx context.Context, field graphql.CollectedField, obj *aiproxy.PriceTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PriceTier_prices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Prices) graphql.Marshaler {
+			return ec.marshalNPrices2githubᚗcomᚋaiproxyᚋaiproxyᚐPrices(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PriceTier_prices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PriceTier",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Prices(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Prices_input(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Input, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_output(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_cachedInput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_cachedInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CachedInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_cachedInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_cacheWrite(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_cacheWrite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheWrite, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_cacheWrite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_cacheWrite1h(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_cacheWrite1h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheWrite1h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_cacheWrite1h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_reasoning(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_reasoning(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasoning, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_reasoning(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_imageInput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_imageInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImageInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_imageInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_imageOutput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_imageOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImageOutput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_imageOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_audioInput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_audioInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudioInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_audioInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_audioOutput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_audioOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudioOutput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_audioOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Prices_perRequest(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Prices) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Prices_perRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerRequest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Prices_perRequest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Prices", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_input(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Input, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_output(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_cachedInput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_cachedInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CachedInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_cachedInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_cacheWrite(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_cacheWrite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheWrite, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_cacheWrite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_cacheWrite1h(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_cacheWrite1h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheWrite1h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_cacheWrite1h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_reasoning(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_reasoning(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasoning, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_reasoning(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_imageInput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_imageInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImageInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_imageInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_imageOutput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_imageOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImageOutput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_imageOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_audioInput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_audioInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudioInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_audioInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_audioOutput(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_audioOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudioOutput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Price) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_audioOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_perRequest(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_perRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerRequest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_perRequest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Pricing_free(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_free(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Free, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_free(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pricing", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Pricing_tiers(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Pricing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pricing_tiers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tiers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []aiproxy.PriceTier) graphql.Marshaler {
+			return ec.marshalNPriceTier2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐPriceTierᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pricing_tiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Pricing",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PriceTier(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_me(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Me(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Caller) graphql.Marshaler {
+			return ec.marshalNCaller2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCaller(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Caller(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_priceCatalogue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_priceCatalogue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PriceCatalogue(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PriceCatalogue) graphql.Marshaler {
+			return ec.marshalNPriceCatalogue2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐPriceCatalogue(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_priceCatalogue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PriceCatalogue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_effectiveModel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_effectiveModel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EffectiveModel(ctx, fc.Args["group"].(string), fc.Args["model"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.EffectiveModel) graphql.Marshaler {
+			return ec.marshalNEffectiveModel2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐEffectiveModel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_effectiveModel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveModel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_effectiveModel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_groupModelConfigs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_groupModelConfigs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().GroupModelConfigs(ctx, fc.Args["group"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*aiproxy.GroupModelConfig) graphql.Marshaler {
+			return ec.marshalNGroupModelConfig2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfigᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_groupModelConfigs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GroupModelConfig(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_groupModelConfigs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_channelTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6974,6 +11461,259 @@ func (ec *executionContext) _Token_enabled(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Token_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Token", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Token_quota(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_quota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quota, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_quota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Token_periodQuota(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_periodQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeriodQuota, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_periodQuota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Token_period(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_period(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Token().Period(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *aiproxy.QuotaPeriod) graphql.Marshaler {
+			return ec.marshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Token_period(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, true, true, "QuotaPeriod")
+}
+
+func (ec *executionContext) _Token_rpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_rpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RPM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_rpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Token_tpm(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_tpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TPM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Token_usedAmount(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_usedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsedAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+			return ec.marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_usedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Token_requestCount(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_requestCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_requestCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Token_periodUsed(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_periodUsed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Token().PeriodUsed(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_periodUsed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Token_periodStart(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_periodStart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Token().PeriodStart(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Token_periodStart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, true, true, "Time")
+}
+
+func (ec *executionContext) _Token_remainingQuota(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_remainingQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Token().RemainingQuota(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Token_remainingQuota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Token_remainingPeriodQuota(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_remainingPeriodQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Token().RemainingPeriodQuota(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Token_remainingPeriodQuota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, true, true, "Float")
 }
 
 func (ec *executionContext) _Token_createdAt(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
@@ -8309,8 +13049,23 @@ func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, 
 	if _, present := asMap["enabled"]; !present {
 		asMap["enabled"] = true
 	}
+	if _, present := asMap["rpmRatio"]; !present {
+		asMap["rpmRatio"] = 0
+	}
+	if _, present := asMap["tpmRatio"]; !present {
+		asMap["tpmRatio"] = 0
+	}
+	if _, present := asMap["maxConcurrency"]; !present {
+		asMap["maxConcurrency"] = 0
+	}
+	if _, present := asMap["prepaid"]; !present {
+		asMap["prepaid"] = false
+	}
+	if _, present := asMap["lowBalanceThreshold"]; !present {
+		asMap["lowBalanceThreshold"] = 0
+	}
 
-	fieldsInOrder := [...]string{"id", "description", "enabled", "availableSets"}
+	fieldsInOrder := [...]string{"id", "description", "enabled", "availableSets", "rpmRatio", "tpmRatio", "maxConcurrency", "prepaid", "lowBalanceThreshold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8345,6 +13100,41 @@ func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, 
 				return it, err
 			}
 			it.AvailableSets = data
+		case "rpmRatio":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpmRatio"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RPMRatio = data
+		case "tpmRatio":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpmRatio"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TPMRatio = data
+		case "maxConcurrency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxConcurrency"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxConcurrency = data
+		case "prepaid":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("prepaid"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Prepaid = data
+		case "lowBalanceThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowBalanceThreshold"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowBalance = data
 		}
 	}
 	return it, nil
@@ -8376,14 +13166,8 @@ func (ec *executionContext) unmarshalInputCreateModelConfigInput(ctx context.Con
 	if _, present := asMap["type"]; !present {
 		asMap["type"] = "CHAT"
 	}
-	if _, present := asMap["inputPrice"]; !present {
-		asMap["inputPrice"] = 0
-	}
-	if _, present := asMap["outputPrice"]; !present {
-		asMap["outputPrice"] = 0
-	}
-	if _, present := asMap["cachedPrice"]; !present {
-		asMap["cachedPrice"] = 0
+	if _, present := asMap["saveDetail"]; !present {
+		asMap["saveDetail"] = false
 	}
 	if _, present := asMap["rpm"]; !present {
 		asMap["rpm"] = 0
@@ -8401,7 +13185,7 @@ func (ec *executionContext) unmarshalInputCreateModelConfigInput(ctx context.Con
 		asMap["firstEventTimeoutSeconds"] = 0
 	}
 
-	fieldsInOrder := [...]string{"model", "type", "inputPrice", "outputPrice", "cachedPrice", "rpm", "tpm", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds"}
+	fieldsInOrder := [...]string{"model", "type", "pricing", "inputPrice", "outputPrice", "cachedPrice", "saveDetail", "rpm", "tpm", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8422,27 +13206,47 @@ func (ec *executionContext) unmarshalInputCreateModelConfigInput(ctx context.Con
 				return it, err
 			}
 			it.Mode = data
+		case "pricing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pricing"))
+			data, err := ec.unmarshalOPricingInput2githubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pricing = data
 		case "inputPrice":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inputPrice"))
-			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.InputPrice = data
+			if err = ec.Resolvers.CreateModelConfigInput().InputPrice(ctx, &it, data); err != nil {
+				return it, err
+			}
 		case "outputPrice":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("outputPrice"))
-			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.OutputPrice = data
+			if err = ec.Resolvers.CreateModelConfigInput().OutputPrice(ctx, &it, data); err != nil {
+				return it, err
+			}
 		case "cachedPrice":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cachedPrice"))
-			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.CachedPrice = data
+			if err = ec.Resolvers.CreateModelConfigInput().CachedPrice(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "saveDetail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saveDetail"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaveDetail = data
 		case "rpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
 			data, err := ec.unmarshalNInt2int64(ctx, v)
@@ -8513,8 +13317,20 @@ func (ec *executionContext) unmarshalInputCreateTokenInput(ctx context.Context, 
 	if _, present := asMap["enabled"]; !present {
 		asMap["enabled"] = true
 	}
+	if _, present := asMap["quota"]; !present {
+		asMap["quota"] = 0
+	}
+	if _, present := asMap["periodQuota"]; !present {
+		asMap["periodQuota"] = 0
+	}
+	if _, present := asMap["rpm"]; !present {
+		asMap["rpm"] = 0
+	}
+	if _, present := asMap["tpm"]; !present {
+		asMap["tpm"] = 0
+	}
 
-	fieldsInOrder := [...]string{"group", "name", "models", "subnets", "expiresAt", "enabled"}
+	fieldsInOrder := [...]string{"group", "name", "models", "subnets", "expiresAt", "enabled", "quota", "periodQuota", "period", "rpm", "tpm"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8563,6 +13379,43 @@ func (ec *executionContext) unmarshalInputCreateTokenInput(ctx context.Context, 
 				return it, err
 			}
 			it.Enabled = data
+		case "quota":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quota"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quota = data
+		case "periodQuota":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodQuota"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PeriodQuota = data
+		case "period":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("period"))
+			data, err := ec.unmarshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.CreateTokenInput().Period(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "rpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RPM = data
+		case "tpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpm"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TPM = data
 		}
 	}
 	return it, nil
@@ -8577,6 +13430,108 @@ func (ec *executionContext) unmarshalInputCreateTokenInput(ctx context.Context, 
 func UnmarshalCreateTokenInput(ctx context.Context, raw any) (aiproxy.Token, error) {
 	var out aiproxy.Token
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateTokenInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGroupModelConfigInput(ctx context.Context, obj any) (aiproxy.GroupModelConfig, error) {
+	var it aiproxy.GroupModelConfig
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"group", "model", "rpm", "tpm", "pricing", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds", "saveDetail"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "group":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("group"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "rpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RPM = data
+		case "tpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpm"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TPM = data
+		case "pricing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pricing"))
+			data, err := ec.unmarshalOPricingInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pricing = data
+		case "maxAttempts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxAttempts"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxAttempts = data
+		case "timeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.GroupModelConfigInput().TimeoutSeconds(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "firstEventTimeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstEventTimeoutSeconds"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.GroupModelConfigInput().FirstEventTimeoutSeconds(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "saveDetail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saveDetail"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaveDetail = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGroupModelConfigInput unmarshals raw into the GroupModelConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGroupModelConfigInput(ctx context.Context, raw any) (aiproxy.GroupModelConfig, error) {
+	var out aiproxy.GroupModelConfig
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GroupModelConfigInput", raw, &out)
 	return out, err
 }
 
@@ -8717,6 +13672,418 @@ func (ec *executionContext) unmarshalInputModelMappingInput(ctx context.Context,
 func UnmarshalModelMappingInput(ctx context.Context, raw any) (aiproxy.ModelMapping, error) {
 	var out aiproxy.ModelMapping
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ModelMappingInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPriceTierInput(ctx context.Context, obj any) (aiproxy.PriceTier, error) {
+	var it aiproxy.PriceTier
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["name"]; !present {
+		asMap["name"] = ""
+	}
+	if _, present := asMap["minPromptTokens"]; !present {
+		asMap["minPromptTokens"] = 0
+	}
+	if _, present := asMap["maxPromptTokens"]; !present {
+		asMap["maxPromptTokens"] = 0
+	}
+	if _, present := asMap["serviceTier"]; !present {
+		asMap["serviceTier"] = ""
+	}
+	if _, present := asMap["start"]; !present {
+		asMap["start"] = ""
+	}
+	if _, present := asMap["end"]; !present {
+		asMap["end"] = ""
+	}
+
+	fieldsInOrder := [...]string{"name", "minPromptTokens", "maxPromptTokens", "serviceTier", "start", "end", "prices"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "minPromptTokens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minPromptTokens"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinPromptTokens = data
+		case "maxPromptTokens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxPromptTokens"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxPromptTokens = data
+		case "serviceTier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceTier"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceTier = data
+		case "start":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("start"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Start = data
+		case "end":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("end"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.End = data
+		case "prices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("prices"))
+			data, err := ec.unmarshalNPricesInput2githubᚗcomᚋaiproxyᚋaiproxyᚐPrices(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Prices = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPriceTierInput unmarshals raw into the PriceTierInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPriceTierInput(ctx context.Context, raw any) (aiproxy.PriceTier, error) {
+	var out aiproxy.PriceTier
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PriceTierInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPricesInput(ctx context.Context, obj any) (aiproxy.Prices, error) {
+	var it aiproxy.Prices
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["input"]; !present {
+		asMap["input"] = 0
+	}
+	if _, present := asMap["output"]; !present {
+		asMap["output"] = 0
+	}
+	if _, present := asMap["cachedInput"]; !present {
+		asMap["cachedInput"] = 0
+	}
+	if _, present := asMap["cacheWrite"]; !present {
+		asMap["cacheWrite"] = 0
+	}
+	if _, present := asMap["cacheWrite1h"]; !present {
+		asMap["cacheWrite1h"] = 0
+	}
+	if _, present := asMap["reasoning"]; !present {
+		asMap["reasoning"] = 0
+	}
+	if _, present := asMap["imageInput"]; !present {
+		asMap["imageInput"] = 0
+	}
+	if _, present := asMap["imageOutput"]; !present {
+		asMap["imageOutput"] = 0
+	}
+	if _, present := asMap["audioInput"]; !present {
+		asMap["audioInput"] = 0
+	}
+	if _, present := asMap["audioOutput"]; !present {
+		asMap["audioOutput"] = 0
+	}
+	if _, present := asMap["perRequest"]; !present {
+		asMap["perRequest"] = 0
+	}
+
+	fieldsInOrder := [...]string{"input", "output", "cachedInput", "cacheWrite", "cacheWrite1h", "reasoning", "imageInput", "imageOutput", "audioInput", "audioOutput", "perRequest"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "input":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("input"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Input = data
+		case "output":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("output"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Output = data
+		case "cachedInput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cachedInput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CachedInput = data
+		case "cacheWrite":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheWrite"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheWrite = data
+		case "cacheWrite1h":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheWrite1h"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheWrite1h = data
+		case "reasoning":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasoning"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reasoning = data
+		case "imageInput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageInput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageInput = data
+		case "imageOutput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageOutput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageOutput = data
+		case "audioInput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audioInput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AudioInput = data
+		case "audioOutput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audioOutput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AudioOutput = data
+		case "perRequest":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("perRequest"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PerRequest = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPricesInput unmarshals raw into the PricesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPricesInput(ctx context.Context, raw any) (aiproxy.Prices, error) {
+	var out aiproxy.Prices
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PricesInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPricingInput(ctx context.Context, obj any) (aiproxy.Pricing, error) {
+	var it aiproxy.Pricing
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["input"]; !present {
+		asMap["input"] = 0
+	}
+	if _, present := asMap["output"]; !present {
+		asMap["output"] = 0
+	}
+	if _, present := asMap["cachedInput"]; !present {
+		asMap["cachedInput"] = 0
+	}
+	if _, present := asMap["cacheWrite"]; !present {
+		asMap["cacheWrite"] = 0
+	}
+	if _, present := asMap["cacheWrite1h"]; !present {
+		asMap["cacheWrite1h"] = 0
+	}
+	if _, present := asMap["reasoning"]; !present {
+		asMap["reasoning"] = 0
+	}
+	if _, present := asMap["imageInput"]; !present {
+		asMap["imageInput"] = 0
+	}
+	if _, present := asMap["imageOutput"]; !present {
+		asMap["imageOutput"] = 0
+	}
+	if _, present := asMap["audioInput"]; !present {
+		asMap["audioInput"] = 0
+	}
+	if _, present := asMap["audioOutput"]; !present {
+		asMap["audioOutput"] = 0
+	}
+	if _, present := asMap["perRequest"]; !present {
+		asMap["perRequest"] = 0
+	}
+	if _, present := asMap["free"]; !present {
+		asMap["free"] = false
+	}
+
+	fieldsInOrder := [...]string{"input", "output", "cachedInput", "cacheWrite", "cacheWrite1h", "reasoning", "imageInput", "imageOutput", "audioInput", "audioOutput", "perRequest", "free", "tiers"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "input":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("input"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Input = data
+		case "output":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("output"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Output = data
+		case "cachedInput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cachedInput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CachedInput = data
+		case "cacheWrite":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheWrite"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheWrite = data
+		case "cacheWrite1h":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheWrite1h"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheWrite1h = data
+		case "reasoning":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasoning"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reasoning = data
+		case "imageInput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageInput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageInput = data
+		case "imageOutput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageOutput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageOutput = data
+		case "audioInput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audioInput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AudioInput = data
+		case "audioOutput":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audioOutput"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AudioOutput = data
+		case "perRequest":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("perRequest"))
+			data, err := ec.unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PerRequest = data
+		case "free":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("free"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Free = data
+		case "tiers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tiers"))
+			data, err := ec.unmarshalOPriceTierInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐPriceTierᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tiers = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPricingInput unmarshals raw into the PricingInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPricingInput(ctx context.Context, raw any) (aiproxy.Pricing, error) {
+	var out aiproxy.Pricing
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PricingInput", raw, &out)
 	return out, err
 }
 
@@ -8866,7 +14233,7 @@ func (ec *executionContext) unmarshalInputUpdateGroupInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"description", "enabled", "availableSets"}
+	fieldsInOrder := [...]string{"description", "enabled", "availableSets", "rpmRatio", "tpmRatio", "maxConcurrency", "prepaid", "lowBalanceThreshold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8894,6 +14261,41 @@ func (ec *executionContext) unmarshalInputUpdateGroupInput(ctx context.Context, 
 				return it, err
 			}
 			it.AvailableSets = data
+		case "rpmRatio":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpmRatio"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RPMRatio = data
+		case "tpmRatio":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpmRatio"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TPMRatio = data
+		case "maxConcurrency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxConcurrency"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxConcurrency = data
+		case "prepaid":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("prepaid"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Prepaid = data
+		case "lowBalanceThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowBalanceThreshold"))
+			data, err := ec.unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowBalance = data
 		}
 	}
 	return it, nil
@@ -8911,8 +14313,8 @@ func UnmarshalUpdateGroupInput(ctx context.Context, raw any) (aiproxy.GroupUpdat
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Context, obj any) (aiproxy.ModelConfigUpdate, error) {
-	var it aiproxy.ModelConfigUpdate
+func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Context, obj any) (model.ModelConfigUpdate, error) {
+	var it model.ModelConfigUpdate
 	if obj == nil {
 		return it, nil
 	}
@@ -8922,7 +14324,7 @@ func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"type", "inputPrice", "outputPrice", "cachedPrice", "rpm", "tpm", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds"}
+	fieldsInOrder := [...]string{"type", "pricing", "inputPrice", "outputPrice", "cachedPrice", "saveDetail", "rpm", "tpm", "maxAttempts", "timeoutSeconds", "firstEventTimeoutSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8936,6 +14338,13 @@ func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Con
 				return it, err
 			}
 			it.Mode = data
+		case "pricing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pricing"))
+			data, err := ec.unmarshalOPricingInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pricing = data
 		case "inputPrice":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inputPrice"))
 			data, err := ec.unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx, v)
@@ -8957,6 +14366,13 @@ func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Con
 				return it, err
 			}
 			it.CachedPrice = data
+		case "saveDetail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("saveDetail"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SaveDetail = data
 		case "rpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
@@ -9007,8 +14423,8 @@ func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Con
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalUpdateModelConfigInput(ctx context.Context, raw any) (aiproxy.ModelConfigUpdate, error) {
-	var out aiproxy.ModelConfigUpdate
+func UnmarshalUpdateModelConfigInput(ctx context.Context, raw any) (model.ModelConfigUpdate, error) {
+	var out model.ModelConfigUpdate
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateModelConfigInput", raw, &out)
 	return out, err
 }
@@ -9024,7 +14440,7 @@ func (ec *executionContext) unmarshalInputUpdateTokenInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "models", "subnets", "expiresAt", "enabled"}
+	fieldsInOrder := [...]string{"name", "models", "subnets", "expiresAt", "enabled", "quota", "periodQuota", "period", "rpm", "tpm"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9068,6 +14484,43 @@ func (ec *executionContext) unmarshalInputUpdateTokenInput(ctx context.Context, 
 				return it, err
 			}
 			it.Enabled = data
+		case "quota":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quota"))
+			data, err := ec.unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quota = data
+		case "periodQuota":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodQuota"))
+			data, err := ec.unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PeriodQuota = data
+		case "period":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("period"))
+			data, err := ec.unmarshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.UpdateTokenInput().Period(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "rpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RPM = data
+		case "tpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpm"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TPM = data
 		}
 	}
 	return it, nil
@@ -9092,6 +14545,251 @@ func UnmarshalUpdateTokenInput(ctx context.Context, raw any) (aiproxy.TokenUpdat
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var balanceEntryImplementors = []string{"BalanceEntry"}
+
+func (ec *executionContext) _BalanceEntry(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.BalanceEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, balanceEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BalanceEntry")
+		case "id":
+			out.Values[i] = ec._BalanceEntry_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._BalanceEntry_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._BalanceEntry_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balance":
+			out.Values[i] = ec._BalanceEntry_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._BalanceEntry_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._BalanceEntry_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._BalanceEntry_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._BalanceEntry_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var balanceEntryConnectionImplementors = []string{"BalanceEntryConnection"}
+
+func (ec *executionContext) _BalanceEntryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.BalanceEntryConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, balanceEntryConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BalanceEntryConnection")
+		case "edges":
+			out.Values[i] = ec._BalanceEntryConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._BalanceEntryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var balanceEntryEdgeImplementors = []string{"BalanceEntryEdge"}
+
+func (ec *executionContext) _BalanceEntryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.BalanceEntryEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, balanceEntryEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BalanceEntryEdge")
+		case "cursor":
+			out.Values[i] = ec._BalanceEntryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._BalanceEntryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var callerImplementors = []string{"Caller"}
+
+func (ec *executionContext) _Caller(ctx context.Context, sel ast.SelectionSet, obj *model.Caller) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, callerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Caller")
+		case "kind":
+			out.Values[i] = ec._Caller_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._Caller_group(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._Caller_token(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var catalogueEntryImplementors = []string{"CatalogueEntry"}
+
+func (ec *executionContext) _CatalogueEntry(ctx context.Context, sel ast.SelectionSet, obj *model.CatalogueEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, catalogueEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CatalogueEntry")
+		case "model":
+			out.Values[i] = ec._CatalogueEntry_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provider":
+			out.Values[i] = ec._CatalogueEntry_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._CatalogueEntry_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._CatalogueEntry_source(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pricing":
+			out.Values[i] = ec._CatalogueEntry_pricing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overridden":
+			out.Values[i] = ec._CatalogueEntry_overridden(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var channelImplementors = []string{"Channel"}
 
@@ -9592,6 +15290,118 @@ func (ec *executionContext) _CreatedToken(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var effectiveModelImplementors = []string{"EffectiveModel"}
+
+func (ec *executionContext) _EffectiveModel(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.EffectiveModel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, effectiveModelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EffectiveModel")
+		case "model":
+			out.Values[i] = ec._EffectiveModel_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rpm":
+			out.Values[i] = ec._EffectiveModel_rpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rpmSource":
+			out.Values[i] = ec._EffectiveModel_rpmSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tpm":
+			out.Values[i] = ec._EffectiveModel_tpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tpmSource":
+			out.Values[i] = ec._EffectiveModel_tpmSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pricing":
+			out.Values[i] = ec._EffectiveModel_pricing(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "priced":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EffectiveModel_priced(ctx, field, obj)
+				})
+		case "priceSource":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EffectiveModel_priceSource(ctx, field, obj)
+				})
+		case "maxAttempts":
+			out.Values[i] = ec._EffectiveModel_maxAttempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attemptsSource":
+			out.Values[i] = ec._EffectiveModel_attemptsSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeoutSeconds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EffectiveModel_timeoutSeconds(ctx, field, obj)
+				})
+		case "timeoutSource":
+			out.Values[i] = ec._EffectiveModel_timeoutSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "firstEventTimeoutSeconds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EffectiveModel_firstEventTimeoutSeconds(ctx, field, obj)
+				})
+		case "firstEventTimeoutSource":
+			out.Values[i] = ec._EffectiveModel_firstEventTimeoutSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "saveDetail":
+			out.Values[i] = ec._EffectiveModel_saveDetail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "saveDetailSource":
+			out.Values[i] = ec._EffectiveModel_saveDetailSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var groupImplementors = []string{"Group"}
 
 func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.Group) graphql.Marshaler {
@@ -9623,6 +15433,69 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "rpmRatio":
+			out.Values[i] = ec._Group_rpmRatio(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tpmRatio":
+			out.Values[i] = ec._Group_tpmRatio(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxConcurrency":
+			out.Values[i] = ec._Group_maxConcurrency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "prepaid":
+			out.Values[i] = ec._Group_prepaid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "balance":
+			out.Values[i] = ec._Group_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "credit":
+			out.Values[i] = ec._Group_credit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lowBalanceThreshold":
+			out.Values[i] = ec._Group_lowBalanceThreshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "usedAmount":
+			out.Values[i] = ec._Group_usedAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requestCount":
+			out.Values[i] = ec._Group_requestCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "balanceEntries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Group_balanceEntries(ctx, field, obj)
+				})
+		case "modelConfigs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Group_modelConfigs(ctx, field, obj)
+				})
+		case "effectiveModel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Group_effectiveModel(ctx, field, obj)
+				})
 		case "tokens":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -9636,6 +15509,91 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Group_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var groupModelConfigImplementors = []string{"GroupModelConfig"}
+
+func (ec *executionContext) _GroupModelConfig(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.GroupModelConfig) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, groupModelConfigImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GroupModelConfig")
+		case "group":
+			out.Values[i] = ec._GroupModelConfig_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "model":
+			out.Values[i] = ec._GroupModelConfig_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rpm":
+			out.Values[i] = ec._GroupModelConfig_rpm(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tpm":
+			out.Values[i] = ec._GroupModelConfig_tpm(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pricing":
+			out.Values[i] = ec._GroupModelConfig_pricing(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxAttempts":
+			out.Values[i] = ec._GroupModelConfig_maxAttempts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeoutSeconds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._GroupModelConfig_timeoutSeconds(ctx, field, obj)
+				})
+		case "firstEventTimeoutSeconds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._GroupModelConfig_firstEventTimeoutSeconds(ctx, field, obj)
+				})
+		case "saveDetail":
+			out.Values[i] = ec._GroupModelConfig_saveDetail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._GroupModelConfig_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._GroupModelConfig_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -9980,17 +15938,36 @@ func (ec *executionContext) _ModelConfig(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "inputPrice":
-			out.Values[i] = ec._ModelConfig_inputPrice(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ModelConfig_inputPrice(ctx, field, obj)
+				})
 		case "outputPrice":
-			out.Values[i] = ec._ModelConfig_outputPrice(ctx, field, obj)
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ModelConfig_outputPrice(ctx, field, obj)
+				})
+		case "cachedPrice":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ModelConfig_cachedPrice(ctx, field, obj)
+				})
+		case "pricing":
+			out.Values[i] = ec._ModelConfig_pricing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "cachedPrice":
-			out.Values[i] = ec._ModelConfig_cachedPrice(ctx, field, obj)
+		case "priced":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ModelConfig_priced(ctx, field, obj)
+				})
+		case "saveDetail":
+			out.Values[i] = ec._ModelConfig_saveDetail(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -10105,6 +16082,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "setGroupModelConfig":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setGroupModelConfig(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteGroupModelConfig":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteGroupModelConfig(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "topUpBalance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_topUpBalance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adjustBalance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adjustBalance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createChannel":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createChannel(ctx, field)
@@ -10265,6 +16270,293 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var priceCatalogueImplementors = []string{"PriceCatalogue"}
+
+func (ec *executionContext) _PriceCatalogue(ctx context.Context, sel ast.SelectionSet, obj *model.PriceCatalogue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, priceCatalogueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PriceCatalogue")
+		case "date":
+			out.Values[i] = ec._PriceCatalogue_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PriceCatalogue_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._PriceCatalogue_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entries":
+			out.Values[i] = ec._PriceCatalogue_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var priceTierImplementors = []string{"PriceTier"}
+
+func (ec *executionContext) _PriceTier(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.PriceTier) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, priceTierImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PriceTier")
+		case "name":
+			out.Values[i] = ec._PriceTier_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minPromptTokens":
+			out.Values[i] = ec._PriceTier_minPromptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxPromptTokens":
+			out.Values[i] = ec._PriceTier_maxPromptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "serviceTier":
+			out.Values[i] = ec._PriceTier_serviceTier(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "start":
+			out.Values[i] = ec._PriceTier_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._PriceTier_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prices":
+			out.Values[i] = ec._PriceTier_prices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pricesImplementors = []string{"Prices"}
+
+func (ec *executionContext) _Prices(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.Prices) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pricesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Prices")
+		case "input":
+			out.Values[i] = ec._Prices_input(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "output":
+			out.Values[i] = ec._Prices_output(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cachedInput":
+			out.Values[i] = ec._Prices_cachedInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheWrite":
+			out.Values[i] = ec._Prices_cacheWrite(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheWrite1h":
+			out.Values[i] = ec._Prices_cacheWrite1h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasoning":
+			out.Values[i] = ec._Prices_reasoning(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "imageInput":
+			out.Values[i] = ec._Prices_imageInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "imageOutput":
+			out.Values[i] = ec._Prices_imageOutput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audioInput":
+			out.Values[i] = ec._Prices_audioInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audioOutput":
+			out.Values[i] = ec._Prices_audioOutput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perRequest":
+			out.Values[i] = ec._Prices_perRequest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pricingImplementors = []string{"Pricing"}
+
+func (ec *executionContext) _Pricing(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.Pricing) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pricingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Pricing")
+		case "input":
+			out.Values[i] = ec._Pricing_input(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "output":
+			out.Values[i] = ec._Pricing_output(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cachedInput":
+			out.Values[i] = ec._Pricing_cachedInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheWrite":
+			out.Values[i] = ec._Pricing_cacheWrite(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheWrite1h":
+			out.Values[i] = ec._Pricing_cacheWrite1h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasoning":
+			out.Values[i] = ec._Pricing_reasoning(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "imageInput":
+			out.Values[i] = ec._Pricing_imageInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "imageOutput":
+			out.Values[i] = ec._Pricing_imageOutput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audioInput":
+			out.Values[i] = ec._Pricing_audioInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audioOutput":
+			out.Values[i] = ec._Pricing_audioOutput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perRequest":
+			out.Values[i] = ec._Pricing_perRequest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "free":
+			out.Values[i] = ec._Pricing_free(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tiers":
+			out.Values[i] = ec._Pricing_tiers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -10284,6 +16576,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Query")
+		case "me":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_me(ctx, field)
+				})
+		case "priceCatalogue":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_priceCatalogue(ctx, field)
+				})
+		case "effectiveModel":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_effectiveModel(ctx, field)
+				})
+		case "groupModelConfigs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_groupModelConfigs(ctx, field)
+				})
 		case "channelTypes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -10395,52 +16711,112 @@ func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, ob
 		case "id":
 			out.Values[i] = ec._Token_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "group":
 			out.Values[i] = ec._Token_group(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Token_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "prefix":
 			out.Values[i] = ec._Token_prefix(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "models":
 			out.Values[i] = ec._Token_models(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "subnets":
 			out.Values[i] = ec._Token_subnets(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
 			out.Values[i] = ec._Token_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "enabled":
 			out.Values[i] = ec._Token_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "quota":
+			out.Values[i] = ec._Token_quota(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "periodQuota":
+			out.Values[i] = ec._Token_periodQuota(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "period":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Token_period(ctx, field, obj)
+				})
+		case "rpm":
+			out.Values[i] = ec._Token_rpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tpm":
+			out.Values[i] = ec._Token_tpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "usedAmount":
+			out.Values[i] = ec._Token_usedAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requestCount":
+			out.Values[i] = ec._Token_requestCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "periodUsed":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Token_periodUsed(ctx, field, obj)
+				})
+		case "periodStart":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Token_periodStart(ctx, field, obj)
+				})
+		case "remainingQuota":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Token_remainingQuota(ctx, field, obj)
+				})
+		case "remainingPeriodQuota":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Token_remainingPeriodQuota(ctx, field, obj)
+				})
 		case "createdAt":
 			out.Values[i] = ec._Token_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Token_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10821,6 +17197,46 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNBalanceEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalanceEntry(ctx context.Context, sel ast.SelectionSet, v *aiproxy.BalanceEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BalanceEntry!")
+		return graphql.Null
+	}
+	return ec._BalanceEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBalanceEntryConnection2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBalanceEntryConnection(ctx context.Context, sel ast.SelectionSet, v *model.BalanceEntryConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BalanceEntryConnection!")
+		return graphql.Null
+	}
+	return ec._BalanceEntryConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBalanceEntryEdge2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBalanceEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.BalanceEntryEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBalanceEntryEdge2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBalanceEntryEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBalanceEntryEdge2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBalanceEntryEdge(ctx context.Context, sel ast.SelectionSet, v *model.BalanceEntryEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BalanceEntryEdge!")
+		return graphql.Null
+	}
+	return ec._BalanceEntryEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10843,6 +17259,48 @@ func (ec *executionContext) unmarshalNBreakerState2githubᚗcomᚋaiproxyᚋaipr
 
 func (ec *executionContext) marshalNBreakerState2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐBreakerState(ctx context.Context, sel ast.SelectionSet, v model.BreakerState) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNCaller2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCaller(ctx context.Context, sel ast.SelectionSet, v *model.Caller) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Caller!")
+		return graphql.Null
+	}
+	return ec._Caller(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCallerKind2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCallerKind(ctx context.Context, v any) (model.CallerKind, error) {
+	var res model.CallerKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCallerKind2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCallerKind(ctx context.Context, sel ast.SelectionSet, v model.CallerKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNCatalogueEntry2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCatalogueEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CatalogueEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCatalogueEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCatalogueEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCatalogueEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCatalogueEntry(ctx context.Context, sel ast.SelectionSet, v *model.CatalogueEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CatalogueEntry!")
+		return graphql.Null
+	}
+	return ec._CatalogueEntry(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNChannel2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []*aiproxy.Channel) graphql.Marshaler {
@@ -11002,6 +17460,14 @@ func (ec *executionContext) marshalNCreatedToken2ᚖgithubᚗcomᚋaiproxyᚋaip
 	return ec._CreatedToken(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNEffectiveModel2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐEffectiveModel(ctx context.Context, sel ast.SelectionSet, v *aiproxy.EffectiveModel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EffectiveModel!")
+		return graphql.Null
+	}
+	return ec._EffectiveModel(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11010,6 +17476,20 @@ func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) 
 func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx context.Context, v any) (aiproxy.Amount, error) {
+	res, err := model.UnmarshalAmount(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx context.Context, sel ast.SelectionSet, v aiproxy.Amount) graphql.Marshaler {
+	_ = sel
+	res := model.MarshalAmount(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
@@ -11052,6 +17532,35 @@ func (ec *executionContext) marshalNGroup2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐ
 		return graphql.Null
 	}
 	return ec._Group(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGroupModelConfig2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfigᚄ(ctx context.Context, sel ast.SelectionSet, v []*aiproxy.GroupModelConfig) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGroupModelConfig2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfig(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGroupModelConfig2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfig(ctx context.Context, sel ast.SelectionSet, v *aiproxy.GroupModelConfig) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GroupModelConfig!")
+		return graphql.Null
+	}
+	return ec._GroupModelConfig(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGroupModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚐGroupModelConfig(ctx context.Context, v any) (aiproxy.GroupModelConfig, error) {
+	res, err := ec.unmarshalInputGroupModelConfigInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNID2int64(ctx context.Context, v any) (int64, error) {
@@ -11269,6 +17778,60 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋaiproxyᚋaiproxy
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPriceCatalogue2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐPriceCatalogue(ctx context.Context, sel ast.SelectionSet, v *model.PriceCatalogue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PriceCatalogue!")
+		return graphql.Null
+	}
+	return ec._PriceCatalogue(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPriceTier2githubᚗcomᚋaiproxyᚋaiproxyᚐPriceTier(ctx context.Context, sel ast.SelectionSet, v aiproxy.PriceTier) graphql.Marshaler {
+	return ec._PriceTier(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPriceTier2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐPriceTierᚄ(ctx context.Context, sel ast.SelectionSet, v []aiproxy.PriceTier) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPriceTier2githubᚗcomᚋaiproxyᚋaiproxyᚐPriceTier(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNPriceTierInput2githubᚗcomᚋaiproxyᚋaiproxyᚐPriceTier(ctx context.Context, v any) (aiproxy.PriceTier, error) {
+	res, err := ec.unmarshalInputPriceTierInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPrices2githubᚗcomᚋaiproxyᚋaiproxyᚐPrices(ctx context.Context, sel ast.SelectionSet, v aiproxy.Prices) graphql.Marshaler {
+	return ec._Prices(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNPricesInput2githubᚗcomᚋaiproxyᚋaiproxyᚐPrices(ctx context.Context, v any) (aiproxy.Prices, error) {
+	res, err := ec.unmarshalInputPricesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPricing2githubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx context.Context, sel ast.SelectionSet, v aiproxy.Pricing) graphql.Marshaler {
+	return ec._Pricing(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPricing2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx context.Context, sel ast.SelectionSet, v *aiproxy.Pricing) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Pricing!")
+		return graphql.Null
+	}
+	return ec._Pricing(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx context.Context, v any) (aiproxy.Protocol, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNProtocol2githubᚗcomᚋaiproxyᚋaiproxyᚐProtocol[tmp]
@@ -11388,7 +17951,7 @@ func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋaiproxyᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNUpdateModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚐModelConfigUpdate(ctx context.Context, v any) (aiproxy.ModelConfigUpdate, error) {
+func (ec *executionContext) unmarshalNUpdateModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐModelConfigUpdate(ctx context.Context, v any) (model.ModelConfigUpdate, error) {
 	res, err := ec.unmarshalInputUpdateModelConfigInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
@@ -11626,6 +18189,23 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx context.Context, v any) (*aiproxy.Amount, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := model.UnmarshalAmount(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐAmount(ctx context.Context, sel ast.SelectionSet, v *aiproxy.Amount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := model.MarshalAmount(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOFloat2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPrice(ctx context.Context, v any) (*aiproxy.Price, error) {
 	if v == nil {
 		return nil, nil
@@ -11803,6 +18383,43 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalOPriceTierInput2ᚕgithubᚗcomᚋaiproxyᚋaiproxyᚐPriceTierᚄ(ctx context.Context, v any) ([]aiproxy.PriceTier, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]aiproxy.PriceTier, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPriceTierInput2githubᚗcomᚋaiproxyᚋaiproxyᚐPriceTier(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOPricing2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx context.Context, sel ast.SelectionSet, v *aiproxy.Pricing) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Pricing(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPricingInput2githubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx context.Context, v any) (aiproxy.Pricing, error) {
+	res, err := ec.unmarshalInputPricingInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOPricingInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐPricing(ctx context.Context, v any) (*aiproxy.Pricing, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPricingInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOProtocol2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐProtocol(ctx context.Context, v any) (*aiproxy.Protocol, error) {
 	if v == nil {
 		return nil, nil
@@ -11832,6 +18449,38 @@ var (
 		aiproxy.ProtocolOpenAI:    "OPENAI",
 		aiproxy.ProtocolAnthropic: "ANTHROPIC",
 		aiproxy.ProtocolGemini:    "GEMINI",
+	}
+)
+
+func (ec *executionContext) unmarshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod(ctx context.Context, v any) (*aiproxy.QuotaPeriod, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod(ctx context.Context, sel ast.SelectionSet, v *aiproxy.QuotaPeriod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod[*v])
+	return res
+}
+
+var (
+	unmarshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod = map[string]aiproxy.QuotaPeriod{
+		"DAILY":   aiproxy.PeriodDaily,
+		"WEEKLY":  aiproxy.PeriodWeekly,
+		"MONTHLY": aiproxy.PeriodMonthly,
+	}
+	marshalOQuotaPeriod2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐQuotaPeriod = map[aiproxy.QuotaPeriod]string{
+		aiproxy.PeriodDaily:   "DAILY",
+		aiproxy.PeriodWeekly:  "WEEKLY",
+		aiproxy.PeriodMonthly: "MONTHLY",
 	}
 )
 

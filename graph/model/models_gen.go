@@ -12,6 +12,36 @@ import (
 	"github.com/aiproxy/aiproxy"
 )
 
+type BalanceEntryConnection struct {
+	Edges    []*BalanceEntryEdge `json:"edges"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type BalanceEntryEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *aiproxy.BalanceEntry `json:"node"`
+}
+
+// Who is asking.
+type Caller struct {
+	Kind CallerKind `json:"kind"`
+	// The token's group; null for the admin.
+	Group *aiproxy.Group `json:"group,omitempty"`
+	// The token asking; null for the admin.
+	Token *aiproxy.Token `json:"token,omitempty"`
+}
+
+type CatalogueEntry struct {
+	Model    string       `json:"model"`
+	Provider string       `json:"provider"`
+	Type     aiproxy.Mode `json:"type"`
+	// The page the prices come from, when not the catalogue's source.
+	Source  *string          `json:"source,omitempty"`
+	Pricing *aiproxy.Pricing `json:"pricing"`
+	// True when a model config of this model has its own price, which applies instead.
+	Overridden bool `json:"overridden"`
+}
+
 // A header a channel adds to its requests.
 type ChannelHeader struct {
 	Name string `json:"name"`
@@ -150,6 +180,16 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// The built-in price catalogue.
+type PriceCatalogue struct {
+	// When the prices were read, YYYY-MM-DD.
+	Date   string `json:"date"`
+	Source string `json:"source"`
+	// The currency unit of every price, e.g. USD.
+	Currency string            `json:"currency"`
+	Entries  []*CatalogueEntry `json:"entries"`
+}
+
 type Query struct {
 }
 
@@ -209,6 +249,63 @@ func (e *BreakerState) UnmarshalJSON(b []byte) error {
 }
 
 func (e BreakerState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type CallerKind string
+
+const (
+	// The admin key.
+	CallerKindAdmin CallerKind = "ADMIN"
+	// A group's token: it reads its own group, tokens and models, nothing else.
+	CallerKindGroup CallerKind = "GROUP"
+)
+
+var AllCallerKind = []CallerKind{
+	CallerKindAdmin,
+	CallerKindGroup,
+}
+
+func (e CallerKind) IsValid() bool {
+	switch e {
+	case CallerKindAdmin, CallerKindGroup:
+		return true
+	}
+	return false
+}
+
+func (e CallerKind) String() string {
+	return string(e)
+}
+
+func (e *CallerKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CallerKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CallerKind", str)
+	}
+	return nil
+}
+
+func (e CallerKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CallerKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CallerKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -119,3 +119,35 @@ func UnmarshalJSON(ctx context.Context, v any) (json.RawMessage, error) {
 	}
 	return b, nil
 }
+
+// MarshalAmount writes an amount as a Float in currency units.
+func MarshalAmount(a aiproxy.Amount) graphql.ContextMarshaler {
+	return graphql.MarshalFloatContext(a.Float())
+}
+
+// UnmarshalAmount reads a Float in currency units, exact to the nano; see
+// AmountFromFloat.
+func UnmarshalAmount(ctx context.Context, v any) (aiproxy.Amount, error) {
+	f, err := graphql.UnmarshalFloat(v)
+	if err != nil {
+		return 0, aiproxy.FieldErrorf(inputField(ctx), "%s must be a number", inputField(ctx))
+	}
+	return AmountFromFloat(inputField(ctx), f)
+}
+
+// AmountFromFloat converts currency units to an Amount, rounded to the
+// nearest nano. NaN, infinities and amounts beyond what an Amount holds
+// (about ±9.2 billion units) return an EINVALID *aiproxy.Error naming field.
+func AmountFromFloat(field string, f float64) (aiproxy.Amount, error) {
+	if math.IsNaN(f) || math.Abs(f*float64(aiproxy.AmountUnit)) >= math.MaxInt64 {
+		return 0, aiproxy.FieldErrorf(field, "%s must be a finite amount of at most %d currency units", field, int64(math.MaxInt64/aiproxy.AmountUnit))
+	}
+	return aiproxy.AmountFromFloat(f), nil
+}
+
+// ModelConfigUpdate is UpdateModelConfigInput: the domain update with the
+// single price components, applied over the current or the new pricing.
+type ModelConfigUpdate struct {
+	aiproxy.ModelConfigUpdate
+	InputPrice, OutputPrice, CachedPrice *aiproxy.Price
+}
