@@ -160,6 +160,9 @@ func setPrice(field string, dst *aiproxy.Price, data *float64) error {
 		return nil
 	}
 	p, err := priceFromFloat(field, *data)
+	if err == nil && p < 0 {
+		err = aiproxy.FieldErrorf(field, "%s must not be negative", field)
+	}
 	*dst = p
 	return err
 }
@@ -178,9 +181,14 @@ func (r *Resolver) updateModelConfig(ctx context.Context, name string, input mod
 			upd.Pricing = &mc.Pricing
 		}
 		for _, c := range []struct {
-			dst *aiproxy.Price
-			v   *aiproxy.Price
-		}{{&upd.Pricing.Input, input.InputPrice}, {&upd.Pricing.Output, input.OutputPrice}, {&upd.Pricing.CachedInput, input.CachedPrice}} {
+			field string
+			dst   *aiproxy.Price
+			v     *aiproxy.Price
+		}{{"inputPrice", &upd.Pricing.Input, input.InputPrice}, {"outputPrice", &upd.Pricing.Output, input.OutputPrice},
+			{"cachedPrice", &upd.Pricing.CachedInput, input.CachedPrice}} {
+			if c.v != nil && *c.v < 0 {
+				return nil, aiproxy.FieldErrorf(c.field, "%s must not be negative", c.field)
+			}
 			if c.v != nil {
 				*c.dst = *c.v
 			}

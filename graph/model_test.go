@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/aiproxy/aiproxy"
@@ -50,9 +51,9 @@ func TestCreateModelConfig(t *testing.T) {
 	}
 	stored := a.storedModelConfig(t, "text-embedding-3-small")
 	want := aiproxy.ModelConfig{Model: "text-embedding-3-small", Mode: aiproxy.ModeEmbeddings,
-		InputPrice: 20_000_000, OutputPrice: 2_500_000_000, CachedPrice: 2, RPM: 600, TPM: 1000000,
+		Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: 20_000_000, Output: 2_500_000_000, CachedInput: 2}}, RPM: 600, TPM: 1000000,
 		CreatedAt: stored.CreatedAt, UpdatedAt: stored.UpdatedAt}
-	if *stored != want {
+	if !reflect.DeepEqual(*stored, want) {
 		t.Errorf("stored %+v, want %+v", *stored, want)
 	}
 }
@@ -86,7 +87,7 @@ func TestUpdateModelConfig(t *testing.T) {
 	if m.Type != "RESPONSES" || m.InputPrice != 2.5 || m.OutputPrice != 12.345678901 || m.RPM != 60 || m.TPM != 5000 {
 		t.Errorf("model config %+v", m)
 	}
-	if got := a.storedModelConfig(t, "gpt-4o").OutputPrice; got != 12_345_678_901 {
+	if got := a.storedModelConfig(t, "gpt-4o").Pricing.Output; got != 12_345_678_901 {
 		t.Errorf("stored outputPrice %d", got)
 	}
 }
