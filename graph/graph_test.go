@@ -51,6 +51,9 @@ func newAPIWith(tb testing.TB, change func(*graph.Resolver)) *api {
 		ModelConfigService: svc,
 		LogService:         svc,
 		Providers:          ps,
+		// Groups' overrides and balances.
+		GroupModelConfigService: svc,
+		BillingService:          svc,
 	}
 	if change != nil {
 		change(&r)
@@ -59,6 +62,7 @@ func newAPIWith(tb testing.TB, change func(*graph.Resolver)) *api {
 	h := graph.NewHandler(graph.Config{
 		Resolver: r,
 		AdminKey: adminKey,
+		Keys:     svc.Cache(),
 		Logger:   slog.New(slog.NewTextHandler(&log, nil)),
 	})
 	return &api{
