@@ -14,12 +14,12 @@ func TestModelConfigs(t *testing.T) {
 		s := storetest.Open(t, dsn)
 
 		m := &aiproxy.ModelConfig{
-			Model:       " gpt-4o ",
+			Model: " gpt-4o ",
 			Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: 2_500_000_000, Output: 10_000_000_000, CachedInput: 1_250_000_000, CacheWrite1h: 5_000_000_000},
 				Tiers: []aiproxy.PriceTier{{Name: "long", MinPromptTokens: 200_001, Prices: aiproxy.Prices{Input: 5_000_000_000}}}},
 			SaveDetail: true,
-			RPM:         600,
-			TPM:         1 << 40,
+			RPM:        600,
+			TPM:        1 << 40,
 		}
 		if err := s.CreateModelConfig(ctx, m); err != nil {
 			t.Fatal(err)
