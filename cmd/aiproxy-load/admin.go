@@ -74,10 +74,26 @@ const benchGroup = "bench"
 // channel per provider of the provider role (each serving its models),
 // and a priced model config for each model, so that every relayed request
 // is authenticated, routed, priced and logged. It returns the token's key.
-func setupGateway(ctx context.Context, a *admin, providerURL string) (string, error) {
+//
+// With limits, every limit is on and admits everything: an RPM and TPM
+// on each model, a quota and a daily quota on the token, a prepaid group
+// with a balance and a concurrency cap.
+func setupGateway(ctx context.Context, a *admin, providerURL string, limits bool) (string, error) {
+	grp := map[string]any{"id": benchGroup, "description": "aiproxy-load"}
+	if limits {
+		grp["maxConcurrency"] = 1_000_000
+	}
 	if err := a.do(ctx, `mutation($in: CreateGroupInput!) { createGroup(input: $in) { id } }`,
-		map[string]any{"in": map[string]any{"id": benchGroup, "description": "aiproxy-load"}}, nil); err != nil {
+		map[string]any{"in": grp}, nil); err != nil {
 		return "", fmt.Errorf("create group: %w", err)
+	}
+	if limits {
+		if err := a.do(ctx, `mutation { updateGroup(id: "`+benchGroup+`", input: {prepaid: true}) { id } }`, nil, nil); err != nil {
+			return "", fmt.Errorf("make the group prepaid: %w", err)
+		}
+		if err := a.do(ctx, `mutation { topUpBalance(group: "`+benchGroup+`", amount: 1000000000, reason: "aiproxy-load") { id } }`, nil, nil); err != nil {
+			return "", fmt.Errorf("top up the group: %w", err)
+		}
 	}
 	var tok struct {
 		CreateToken struct {
@@ -85,7 +101,7 @@ func setupGateway(ctx context.Context, a *admin, providerURL string) (string, er
 		} `json:"createToken"`
 	}
 	if err := a.do(ctx, `mutation($in: CreateTokenInput!) { createToken(input: $in) { key token { id } } }`,
-		map[string]any{"in": map[string]any{"group": benchGroup, "name": "load"}}, &tok); err != nil {
+		map[string]any{"in": tokenInput(limits)}, &tok); err != nil {
 		return "", fmt.Errorf("create token: %w", err)
 	}
 	channels := []struct {
@@ -111,6 +127,9 @@ func setupGateway(ctx context.Context, a *admin, providerURL string) (string, er
 		}
 		for _, m := range ch.models {
 			in := map[string]any{"model": m, "type": "CHAT", "inputPrice": 0.15, "outputPrice": 0.6}
+			if limits {
+				in["rpm"], in["tpm"] = 1_000_000_000, 1_000_000_000_000
+			}
 			if err := a.do(ctx, `mutation($in: CreateModelConfigInput!) { createModelConfig(input: $in) { model } }`,
 				map[string]any{"in": in}, nil); err != nil {
 				return "", fmt.Errorf("create model config %s: %w", m, err)
@@ -118,6 +137,16 @@ func setupGateway(ctx context.Context, a *admin, providerURL string) (string, er
 		}
 	}
 	return tok.CreateToken.Key, nil
+}
+
+// tokenInput is the load's token: with limits, with a quota and a daily
+// quota far beyond what a run uses.
+func tokenInput(limits bool) map[string]any {
+	in := map[string]any{"group": benchGroup, "name": "load"}
+	if limits {
+		in["quota"], in["periodQuota"], in["period"] = 1e9, 1e9, "DAILY"
+	}
+	return in
 }
 
 // waitRoutable sends chat completions through the gateway until one is

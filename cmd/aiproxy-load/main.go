@@ -116,6 +116,7 @@ var (
 type config struct {
 	Gateway       string        `json:"gateway,omitempty"`
 	Redis         string        `json:"redis,omitempty"`
+	Limits        bool          `json:"limits,omitempty"`
 	Scenarios     []string      `json:"scenarios"`
 	Targets       []string      `json:"targets"`
 	Workers       int           `json:"workers"`
@@ -175,6 +176,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&cfg.Redis, "redis", "", "a Redis URL on 127.0.0.1 (redis://127.0.0.1:6379/0) for the gateway's REDIS, under a key prefix of this run's own; empty runs it without Redis")
 	run := fs.String("run", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+"; and, only when named, "+strings.Join(extraScenarios, ","))
 	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure, comma-separated: "+strings.Join(allTargets, ",")+" (the gateway process always starts)")
+	fs.BoolVar(&cfg.Limits, "limits", false, "switch limits and billing on: every model with an RPM and TPM limit so high it admits everything, the token with a quota and a period quota, the group prepaid with a concurrency cap, BILLING_ENABLED=true (each request then reserves and settles against all of them)")
 	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent workers for the throughput scenario")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of one throughput round per target")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "throughput rounds per target")
@@ -427,7 +429,7 @@ func setUp(ctx context.Context, cfg *config, ps *procs, say func(string, ...any)
 			return nil, fmt.Errorf("-redis: want a redis:// URL on 127.0.0.1, got %q", cfg.Redis)
 		}
 	}
-	gwProc, err := ps.startGateway(ctx, bin, ps.dir, adminKey, cfg.Redis)
+	gwProc, err := ps.startGateway(ctx, bin, ps.dir, adminKey, cfg.Redis, cfg.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +437,7 @@ func setUp(ctx context.Context, cfg *config, ps *procs, say func(string, ...any)
 		provider.addr, proxy.addr, proxyDefault.addr, gwProc.addr, gwProc.cmd.Process.Pid)
 
 	ad := &admin{hc: newClient("").hc, url: gwProc.url() + "/graphql", key: adminKey}
-	token, err := setupGateway(ctx, ad, provider.url())
+	token, err := setupGateway(ctx, ad, provider.url(), cfg.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("set up the gateway: %w\n%s", err, gwProc.tail(2048))
 	}

@@ -291,7 +291,7 @@ func (ps *procs) startRole(ctx context.Context, name string, args ...string) (*p
 // startGateway starts the gateway binary on a free loopback port with its
 // SQLite database in dir, and waits until /healthz answers. The gateway
 // runs in dir, so no .env of the repository applies.
-func (ps *procs) startGateway(ctx context.Context, bin, dir, adminKey, redis string) (*proc, error) {
+func (ps *procs) startGateway(ctx context.Context, bin, dir, adminKey, redis string, limits bool) (*proc, error) {
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and bind
 		port, err := freePort()
@@ -305,6 +305,9 @@ func (ps *procs) startGateway(ctx context.Context, bin, dir, adminKey, redis str
 			"LISTEN=" + addr,
 			"ADMIN_KEY=" + adminKey,
 			"SQLITE_PATH=" + filepath.Join(dir, "aiproxy.db"),
+		}
+		if limits {
+			extra = append(extra, "BILLING_ENABLED=true")
 		}
 		if redis != "" {
 			extra = append(extra, "REDIS="+redis, "REDIS_PREFIX=aiproxy-load-"+randomKey()[:12]+":")

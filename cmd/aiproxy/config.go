@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,24 @@ type Config struct {
 	Breaker aiproxy.BreakerPolicy
 
 	RedisPrefix string // REDIS_PREFIX; "" means "aiproxy:"
+
+	// Billing is BILLING_ENABLED: refuse requests a token's quota or a
+	// prepaid group's balance does not cover.
+	Billing bool
+	// MaxTokensPerGroup is GROUP_MAX_TOKEN_NUM (0: no cap).
+	MaxTokensPerGroup int
+	// TrustedProxies is TRUSTED_PROXIES: networks whose X-Forwarded-For
+	// is believed.
+	TrustedProxies []netip.Prefix
+	// QuotaLocation is QUOTA_TIME_ZONE, where quota periods begin.
+	QuotaLocation *time.Location
+	// ReserveOutput is RESERVE_OUTPUT_TOKENS: the output reserved for a
+	// request that names no maximum.
+	ReserveOutput int64
+	// IPGroupsWarn, IPGroupsBan and IPGroupsBanFor are IP_GROUPS_THRESHOLD,
+	// IP_GROUPS_BAN_THRESHOLD and IP_GROUPS_BAN_DURATION.
+	IPGroupsWarn, IPGroupsBan int
+	IPGroupsBanFor            time.Duration
 }
 
 // loadConfig reads the configuration through getenv.
@@ -114,6 +133,35 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		Cooldown:    duration("BREAKER_COOLDOWN", aiproxy.DefaultBreakerCooldown),
 		MaxCooldown: duration("BREAKER_MAX_COOLDOWN", aiproxy.DefaultBreakerMaxCooldown),
 	}
+	c.Billing = boolean("BILLING_ENABLED", false)
+	c.MaxTokensPerGroup = int(number("GROUP_MAX_TOKEN_NUM", 0, 0, 1e9))
+	for _, p := range strings.Split(env("TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pre, err := netip.ParsePrefix(p)
+		if !strings.Contains(p, "/") {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(p); err == nil {
+				pre = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR network", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pre.Masked())
+	}
+	loc, err := time.LoadLocation(env("QUOTA_TIME_ZONE", "UTC"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("QUOTA_TIME_ZONE: want an IANA time zone such as UTC or Europe/Berlin"))
+		loc = time.UTC
+	}
+	c.QuotaLocation = loc
+	c.ReserveOutput = int64(number("RESERVE_OUTPUT_TOKENS", 1024, 1, 1e7))
+	c.IPGroupsWarn = int(number("IP_GROUPS_THRESHOLD", 0, 0, 1e6))
+	c.IPGroupsBan = int(number("IP_GROUPS_BAN_THRESHOLD", 0, 0, 1e6))
+	c.IPGroupsBanFor = duration("IP_GROUPS_BAN_DURATION", time.Hour)
 	if c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") && !strings.HasPrefix(c.Redis, "unix://") {
 		errs = append(errs, errors.New("REDIS: want a URL such as redis://127.0.0.1:6379/0"))
 	}

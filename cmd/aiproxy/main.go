@@ -79,8 +79,10 @@ type app struct {
 	logDB *store.DB // == db unless LOG_SQL_DSN is set
 	store *store.Store
 	logs  *store.LogWriter
-	redis *store.Redis    // nil unless REDIS is set
-	bus   *store.RedisBus // on redis; nil without it
+	// ledger updates tokens' and groups' used amounts in batches.
+	ledger *store.Ledger
+	redis  *store.Redis    // nil unless REDIS is set
+	bus    *store.RedisBus // on redis; nil without it
 	// health is the channels' health routing reads: shared through Redis
 	// when REDIS is set (redisHealth, closed on shutdown), else in memory.
 	health interface {
@@ -91,9 +93,10 @@ type app struct {
 	// balances reads channels' balances, every BALANCE_REFRESH_INTERVAL
 	// until stopBalances.
 	balances     *relay.Balances
-	stopBalances context.CancelFunc
-	handler      http.Handler
-	inflight     sync.WaitGroup
+	stopBalances context.CancelFunc // also stops the IP guard
+
+	handler  http.Handler
+	inflight sync.WaitGroup
 	// adminKeySHA256 is the hash of the admin key kept in a shared
 	// database, when ADMIN_KEY is unset; generatedKey the key, when this
 	// replica generated it now.
@@ -121,6 +124,9 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	ps := providers.Providers()
 	a.store = store.New(a.db, a.logDB)
 	a.store.CheckChannel = ps.Check
+	a.store.MaxTokensPerGroup = cfg.MaxTokensPerGroup
+	var limiter relay.Limiter = store.NewMemoryLimiter()
+	var ipGroups relay.IPGroups = store.NewMemoryIPGroups()
 	if cfg.Redis != "" {
 		if a.redis, err = store.OpenRedis(ctx, cfg.Redis, cfg.RedisPrefix); err != nil {
 			a.closeDBs()
@@ -130,6 +136,8 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		a.store.Bus = a.bus
 		a.redisHealth = store.NewRedisHealth(a.redis)
 		a.health = a.redisHealth
+		limiter = store.NewRedisLimiter(a.redis)
+		ipGroups = store.NewRedisIPGroups(a.redis)
 	} else {
 		a.health = store.NewMemoryHealth()
 	}
@@ -139,6 +147,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		return nil, err
 	}
 	a.logs = store.NewLogWriter(a.store, store.LogWriterOptions{})
+	a.ledger = store.NewLedger(a.store, store.LedgerOptions{})
 	if cfg.AdminKey == "" && cfg.SQLDSN != "" {
 		key := newAdminKey()
 		sum := sha256.Sum256([]byte(key))
@@ -173,6 +182,15 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		Timeouts:          cfg.Timeouts,
 		FirstEventTimeout: cfg.FirstEventTimeout,
 		Breaker:           cfg.Breaker,
+		Limiter:           limiter,
+		Charger:           a.ledger,
+		Billing:           cfg.Billing,
+		QuotaLocation:     cfg.QuotaLocation,
+		DefaultMaxOutput:  cfg.ReserveOutput,
+		TrustedProxies:    cfg.TrustedProxies,
+	}
+	if cfg.IPGroupsWarn > 0 || cfg.IPGroupsBan > 0 {
+		rl.IPGuard = relay.NewIPGuard(ipGroups, cfg.IPGroupsWarn, cfg.IPGroupsBan, cfg.IPGroupsBanFor, slog.Default())
 	}
 	r := chi.NewRouter()
 	r.Use(a.track)
@@ -181,9 +199,13 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopBalances = stop
 	go a.refreshBalances(bctx, cfg.BalanceRefresh)
+	if rl.IPGuard != nil {
+		go rl.IPGuard.Run(bctx)
+	}
 	gql := graph.NewHandler(graph.Config{
 		AdminKey:       cfg.AdminKey,
 		AdminKeySHA256: a.adminKeySHA256,
+		Keys:           a.store.Cache(),
 		Resolver: graph.Resolver{
 			ChannelService:     a.store,
 			GroupService:       a.store,
@@ -194,6 +216,11 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			Health:             a.health,
 			Tester:             rl,
 			Balances:           a.balances,
+
+			GroupModelConfigService: a.store,
+			BillingService:          a.store,
+			Effective:               a.store.Cache(),
+			QuotaLocation:           cfg.QuotaLocation,
 		},
 	})
 	r.Handle("/graphql", gql)
@@ -265,6 +292,11 @@ func (a *app) Close(ctx context.Context) error {
 	err := a.logs.Close(ctx)
 	if err == nil {
 		slog.Info("aiproxy: logs flushed")
+	}
+	if lerr := a.ledger.Close(ctx); lerr != nil {
+		err = errors.Join(err, lerr)
+	} else {
+		slog.Info("aiproxy: used amounts flushed")
 	}
 	a.store.Close()
 	a.closeRedis()

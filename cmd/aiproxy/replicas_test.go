@@ -30,7 +30,7 @@ func chatStatus(tb testing.TB, url, key string) int {
 
 // replicas starts two gateways on one fresh PostgreSQL database and one
 // Redis, under a key prefix of the test's own (cleaned up after it).
-func replicas(t *testing.T) (a, b *gateway) {
+func replicas(t *testing.T, opts ...func(*Config)) (a, b *gateway) {
 	t.Helper()
 	dsn := storetest.PostgresDSN(t)
 	prefix := storetest.Redis(t).Prefix
@@ -38,6 +38,9 @@ func replicas(t *testing.T) (a, b *gateway) {
 		cfg := testConfig(t, dsn)
 		cfg.Redis = os.Getenv("TEST_REDIS_URL")
 		cfg.RedisPrefix = prefix
+		for _, o := range opts {
+			o(&cfg)
+		}
 		return startGateway(t, cfg)
 	}
 	return replica(), replica()

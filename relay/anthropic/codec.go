@@ -131,6 +131,7 @@ var errorTable = relay.ErrorTable{
 	aiproxy.ECONFLICT:     {Status: http.StatusConflict, Type: "invalid_request_error"},
 	aiproxy.ETOOLARGE:     {Status: http.StatusRequestEntityTooLarge, Type: "request_too_large"},
 	aiproxy.ERATELIMITED:  {Status: http.StatusTooManyRequests, Type: "rate_limit_error"},
+	aiproxy.EQUOTA:        {Status: http.StatusPaymentRequired, Type: "billing_error"},
 	aiproxy.EUPSTREAM:     {Status: http.StatusBadGateway, Type: "api_error"},
 	aiproxy.EUNAVAILABLE:  {Status: statusOverloaded, Type: "overloaded_error"},
 	aiproxy.ETIMEOUT:      {Status: http.StatusGatewayTimeout, Type: "timeout_error"},

@@ -188,6 +188,7 @@ var errorTable = relay.ErrorTable{
 	aiproxy.ECONFLICT:     {Status: http.StatusConflict, Type: "ALREADY_EXISTS"},
 	aiproxy.ETOOLARGE:     {Status: http.StatusRequestEntityTooLarge, Type: "INVALID_ARGUMENT"},
 	aiproxy.ERATELIMITED:  {Status: http.StatusTooManyRequests, Type: "RESOURCE_EXHAUSTED"},
+	aiproxy.EQUOTA:        {Status: http.StatusTooManyRequests, Type: "RESOURCE_EXHAUSTED"},
 	aiproxy.EUPSTREAM:     {Status: http.StatusBadGateway, Type: "UNAVAILABLE"},
 	aiproxy.EUNAVAILABLE:  {Status: http.StatusServiceUnavailable, Type: "UNAVAILABLE"},
 	aiproxy.ETIMEOUT:      {Status: http.StatusGatewayTimeout, Type: "DEADLINE_EXCEEDED"},

@@ -96,6 +96,7 @@ var errorTable = relay.ErrorTable{
 	aiproxy.ECONFLICT:     {Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict"},
 	aiproxy.ETOOLARGE:     {Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large"},
 	aiproxy.ERATELIMITED:  {Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded"},
+	aiproxy.EQUOTA:        {Status: http.StatusTooManyRequests, Type: "insufficient_quota", Code: "insufficient_quota"},
 	aiproxy.EUPSTREAM:     {Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error"},
 	aiproxy.EUNAVAILABLE:  {Status: http.StatusServiceUnavailable, Type: "server_error", Code: "no_available_channel"},
 	aiproxy.ETIMEOUT:      {Status: http.StatusGatewayTimeout, Type: "server_error", Code: "upstream_timeout"},
