@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -195,4 +196,18 @@ func (r *Resolver) updateModelConfig(ctx context.Context, name string, input mod
 		}
 	}
 	return r.ModelConfigService.UpdateModelConfig(ctx, name, upd)
+}
+
+// finiteRatios refuses a NaN or infinite rpmRatio or tpmRatio (nil: not
+// given), which a Float sent as a string can be, with an EINVALID error.
+func finiteRatios(rpm, tpm *float64) error {
+	for _, r := range []struct {
+		field string
+		v     *float64
+	}{{"rpmRatio", rpm}, {"tpmRatio", tpm}} {
+		if r.v != nil && (math.IsNaN(*r.v) || math.IsInf(*r.v, 0)) {
+			return aiproxy.FieldErrorf(r.field, "%s must be between 0 (meaning 1) and 1000000", r.field)
+		}
+	}
+	return nil
 }

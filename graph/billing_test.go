@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/client"
+
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph"
 )
@@ -294,5 +296,34 @@ func TestPriceCatalogue(t *testing.T) {
 		if e.Overridden != (i == 0) {
 			t.Errorf("entry %s overridden %v", e.Model, e.Overridden)
 		}
+	}
+}
+
+func TestNonFiniteInput(t *testing.T) {
+	a := newAPI(t)
+	a.createGroup(t, `id: "acme"`)
+	for _, tt := range []struct{ query, v, field string }{
+		{`mutation($v: Float!) { createGroup(input: {id: "x", rpmRatio: $v}) { id } }`, "NaN", "rpmRatio"},
+		{`mutation($v: Float!) { updateGroup(id: "acme", input: {tpmRatio: $v}) { id } }`, "+Inf", "tpmRatio"},
+		{`mutation($v: Float!) { topUpBalance(group: "acme", amount: $v, reason: "r") { id } }`, "NaN", "amount"},
+		{`mutation($v: Float!) { adjustBalance(group: "acme", amount: $v, reason: "r") { id } }`, "-Inf", "amount"},
+		{`mutation($v: Float!) { createToken(input: {group: "acme", name: "t", quota: $v}) { key } }`, "NaN", "quota"},
+	} {
+		errs := a.post(t, tt.query, nil, client.Var("v", tt.v))
+		wantError(t, errs, "INVALID", tt.field)
+	}
+	if groups, _ := a.svc.Groups(context.Background()); len(groups) != 1 || groups[0].TPMRatio != 0 {
+		t.Errorf("groups after non-finite input: %+v", groups[0])
+	}
+}
+
+func TestTokenLimitPerGroup(t *testing.T) {
+	a := newAPI(t)
+	a.svc.MaxTokensPerGroup = 1
+	a.createGroup(t, `id: "acme"`)
+	a.createToken(t, `group: "acme", name: "one"`)
+	e := wantError(t, a.post(t, `mutation { createToken(input: {group: "acme", name: "two"}) { key } }`, nil), "FORBIDDEN", "")
+	if e.Extensions["reason"] != "token_limit" {
+		t.Errorf("reason %v, want token_limit", e.Extensions["reason"])
 	}
 }

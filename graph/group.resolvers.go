@@ -34,6 +34,9 @@ func (r *groupResolver) Tokens(ctx context.Context, obj *aiproxy.Group) ([]*aipr
 }
 
 func (r *mutationResolver) CreateGroup(ctx context.Context, input aiproxy.Group) (*aiproxy.Group, error) {
+	if err := finiteRatios(&input.RPMRatio, &input.TPMRatio); err != nil {
+		return nil, err
+	}
 	if err := r.GroupService.CreateGroup(ctx, &input); err != nil {
 		return nil, err
 	}
@@ -41,6 +44,9 @@ func (r *mutationResolver) CreateGroup(ctx context.Context, input aiproxy.Group)
 }
 
 func (r *mutationResolver) UpdateGroup(ctx context.Context, id string, input aiproxy.GroupUpdate) (*aiproxy.Group, error) {
+	if err := finiteRatios(input.RPMRatio, input.TPMRatio); err != nil {
+		return nil, err
+	}
 	return r.GroupService.UpdateGroup(ctx, id, input)
 }
 

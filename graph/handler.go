@@ -79,7 +79,8 @@ type Keys interface {
 // header.
 //
 // Errors carry extensions.code: an *aiproxy.Error's code in upper case, with
-// extensions.field for invalid input; INTERNAL, with the message "internal
+// extensions.field for invalid input and extensions.reason when the error
+// has one (token_limit, ...); INTERNAL, with the message "internal
 // error", for anything else, which is logged. gqlgen's own parse and
 // validation errors are passed on as they are.
 func NewHandler(cfg Config) http.Handler {
@@ -213,6 +214,9 @@ func presentError(ctx context.Context, logger *slog.Logger, err error) *gqlerror
 		gqlErr.Extensions = map[string]any{"code": strings.ToUpper(e.Code)}
 		if e.Field != "" {
 			gqlErr.Extensions["field"] = e.Field
+		}
+		if e.Reason != "" {
+			gqlErr.Extensions["reason"] = e.Reason
 		}
 	case errors.Unwrap(gqlErr) == nil:
 		// Made by gqlgen or gqlparser (syntax, validation, limits): it is
