@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph"
+	"github.com/aiproxy/aiproxy/store"
 )
 
 type balanceEntry struct {
@@ -325,5 +327,37 @@ func TestTokenLimitPerGroup(t *testing.T) {
 	e := wantError(t, a.post(t, `mutation { createToken(input: {group: "acme", name: "two"}) { key } }`, nil), "FORBIDDEN", "")
 	if e.Extensions["reason"] != "token_limit" {
 		t.Errorf("reason %v, want token_limit", e.Extensions["reason"])
+	}
+}
+
+func TestUsageAfterCharges(t *testing.T) {
+	a := newAPI(t)
+	ctx := context.Background()
+	a.createGroup(t, `id: "acme", prepaid: true`)
+	a.mustPost(t, `mutation { topUpBalance(group: "acme", amount: 5, reason: "start") { id } }`, nil)
+	tk, _ := a.createToken(t, `group: "acme", name: "ci", quota: 3, periodQuota: 1, period: DAILY`)
+	id, _ := strconv.ParseInt(tk.ID, 10, 64)
+	start := aiproxy.PeriodDaily.Start(time.Now(), time.UTC)
+	l := store.NewLedger(a.svc, store.LedgerOptions{})
+	l.Charge(aiproxy.Charge{TokenID: id, GroupID: "acme", Amount: 250_000_000, Requests: 1, PeriodStart: start})
+	l.Charge(aiproxy.Charge{TokenID: id, GroupID: "acme", Amount: 1_000_000_000, Requests: 1, PeriodStart: start})
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Token quotaToken
+		Group struct {
+			Balance, UsedAmount float64
+			RequestCount        int64
+		}
+	}
+	a.mustPost(t, `{ token(id: "`+tk.ID+`") { id `+quotaTokenFields+` } group(id: "acme") { balance usedAmount requestCount } }`, &out)
+	u := out.Token
+	if u.UsedAmount != 1.25 || u.RequestCount != 2 || u.PeriodUsed != 1.25 || u.RemainingQuota == nil || *u.RemainingQuota != 1.75 ||
+		u.RemainingPeriodQuota == nil || *u.RemainingPeriodQuota != 0 {
+		t.Errorf("token after charges %+v", u)
+	}
+	if g := out.Group; g.Balance != 3.75 || g.UsedAmount != 1.25 || g.RequestCount != 2 {
+		t.Errorf("group after charges %+v", g)
 	}
 }

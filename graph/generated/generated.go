@@ -3147,11 +3147,15 @@ extend type Mutation {
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `# The aiproxy admin API. Every operation needs the admin key
-# (Authorization: Bearer $ADMIN_KEY, or X-Api-Key: $ADMIN_KEY). Errors carry
+# (Authorization: Bearer $ADMIN_KEY, or X-Api-Key: $ADMIN_KEY), or a group's
+# token, which reads only its own group (me, group, tokens, token,
+# effectiveModel, groupModelConfigs) and gets FORBIDDEN for anything else,
+# every mutation included. Money is in currency units, exact to 1e-9. Errors carry
 # extensions.code (one of INVALID, NOT_FOUND, CONFLICT, UNAUTHORIZED,
 # FORBIDDEN, TOO_LARGE, INTERNAL; or gqlgen's GRAPHQL_PARSE_FAILED,
 # GRAPHQL_VALIDATION_FAILED and COMPLEXITY_LIMIT_EXCEEDED) and, for invalid
-# input, extensions.field naming the input field or argument at fault.
+# input, extensions.field naming the input field or argument at fault;
+# extensions.reason says more where the error has a reason (token_limit).
 
 scalar Time
 "Any JSON value, written as JSON (not as a string)."
