@@ -58,9 +58,9 @@ func (g *Group) Validate() error {
 		return FieldErrorf("description", "description must be at most 1024 characters")
 	}
 	switch {
-	case g.RPMRatio < 0 || g.RPMRatio > 1e6:
+	case !(g.RPMRatio >= 0 && g.RPMRatio <= 1e6): // NaN too
 		return FieldErrorf("rpmRatio", "rpmRatio must be between 0 (meaning 1) and 1000000")
-	case g.TPMRatio < 0 || g.TPMRatio > 1e6:
+	case !(g.TPMRatio >= 0 && g.TPMRatio <= 1e6):
 		return FieldErrorf("tpmRatio", "tpmRatio must be between 0 (meaning 1) and 1000000")
 	case g.MaxConcurrency < 0:
 		return FieldErrorf("maxConcurrency", "maxConcurrency must not be negative")

@@ -30,6 +30,8 @@ func TestUsedAmountsAddUp(t *testing.T) {
 		admin(t, gw.srv.URL, `mutation { createToken(input: {group: "acme", name: "second"}) { key } }`, nil, &tok)
 		keys := []string{key, tok.CreateToken.Key}
 		admin(t, gw.srv.URL, `mutation { createModelConfig(input: {model: "fake-hold", inputPrice: 1.5, outputPrice: 4}) { model } }`, nil, nil)
+		admin(t, gw.srv.URL, `mutation($u: String!) { createChannel(input: {name: "failing", type: "openai", baseURL: $u, key: "sk-upstream-secret-key",
+			models: ["fake-error-400", "fake-cut"]}) { id } }`, map[string]any{"u": up.URL + "/v1"}, nil)
 		for _, k := range keys {
 			for chatStatus(t, gw.srv.URL, k) != http.StatusOK { // the cache knows the tokens
 				time.Sleep(5 * time.Millisecond)

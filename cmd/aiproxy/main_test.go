@@ -134,7 +134,7 @@ func admin(tb testing.TB, url, query string, vars map[string]any, v any) {
 func setup(tb testing.TB, url, upstream string) string {
 	tb.Helper()
 	admin(tb, url, `mutation($u: String!) { createChannel(input: {name: "fake", type: "openai", baseURL: $u, key: "sk-upstream-secret-key",
-		models: ["gpt-4o-mini", "mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct", "fake-hold", "fake-error-400", "fake-cut"],
+		models: ["gpt-4o-mini", "mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct", "fake-hold"],
 		modelMapping: [{from: "mini", to: "gpt-4o-mini"}]}) { id } }`, map[string]any{"u": upstream + "/v1"}, nil)
 	admin(tb, url, `mutation { createGroup(input: {id: "acme"}) { id } }`, nil, nil)
 	admin(tb, url, `mutation { createModelConfig(input: {model: "gpt-4o-mini", inputPrice: 0.15, outputPrice: 0.6}) { model } }`, nil, nil)
