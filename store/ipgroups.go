@@ -3,22 +3,24 @@ package store
 import (
 	"context"
 	"net/netip"
-	"sort"
-	"strconv"
+	"slices"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // ipWindow is how long a group's use of an address counts.
 const ipWindow = time.Hour
 
-// MemoryIPGroups is the IP-sharing state of one process (relay.IPGroups).
+// MemoryIPGroups is the IP-sharing state of one process (relay.IPGroups):
+// which groups used which client address within the last hour, and the
+// bans in force. Addresses unused for an hour are dropped. The zero
+// MemoryIPGroups is not ready for use; call NewMemoryIPGroups. It is safe
+// for concurrent use and never returns an error.
 type MemoryIPGroups struct {
-	mu   sync.Mutex
-	seen map[netip.Addr]map[string]time.Time
-	bans map[netip.Addr]time.Time
+	mu        sync.Mutex
+	seen      map[netip.Addr]map[string]time.Time // group → last use
+	bans      map[netip.Addr]time.Time
+	nextSweep time.Time
 }
 
 // NewMemoryIPGroups returns an empty MemoryIPGroups.
@@ -26,7 +28,9 @@ func NewMemoryIPGroups() *MemoryIPGroups {
 	return &MemoryIPGroups{seen: map[netip.Addr]map[string]time.Time{}, bans: map[netip.Addr]time.Time{}}
 }
 
-// Observe implements relay.IPGroups.
+// Observe records that each group of seen[ip] used ip at now, and returns
+// for each ip of seen the distinct groups that used it within the hour
+// before now, sorted.
 func (m *MemoryIPGroups) Observe(_ context.Context, seen map[netip.Addr][]string, now time.Time) (map[netip.Addr][]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -34,110 +38,70 @@ func (m *MemoryIPGroups) Observe(_ context.Context, seen map[netip.Addr][]string
 	for ip, gs := range seen {
 		by := m.seen[ip]
 		if by == nil {
-			by = map[string]time.Time{}
+			by = make(map[string]time.Time, len(gs))
 			m.seen[ip] = by
 		}
 		for _, g := range gs {
-			by[g] = now
+			if now.After(by[g]) {
+				by[g] = now
+			}
 		}
-		var list []string
+		list := make([]string, 0, len(by))
 		for g, at := range by {
-			if now.Sub(at) > ipWindow {
+			if now.Sub(at) >= ipWindow {
 				delete(by, g)
 				continue
 			}
 			list = append(list, g)
 		}
-		sort.Strings(list)
+		slices.Sort(list)
 		out[ip] = list
 	}
+	m.sweep(now)
+	return out, nil
+}
+
+// sweep drops, at most once a minute, the uses older than the window and
+// the addresses left with none; m.mu is held.
+func (m *MemoryIPGroups) sweep(now time.Time) {
+	if now.Before(m.nextSweep) {
+		return
+	}
+	m.nextSweep = now.Add(time.Minute)
 	for ip, by := range m.seen {
+		for g, at := range by {
+			if now.Sub(at) >= ipWindow {
+				delete(by, g)
+			}
+		}
 		if len(by) == 0 {
 			delete(m.seen, ip)
 		}
 	}
-	return out, nil
 }
 
-// Ban implements relay.IPGroups.
+// Ban refuses ip until until; a ban in force that ends later stays.
 func (m *MemoryIPGroups) Ban(_ context.Context, ip netip.Addr, until time.Time) error {
 	m.mu.Lock()
-	m.bans[ip] = until
+	if until.After(m.bans[ip]) {
+		m.bans[ip] = until
+	}
 	m.mu.Unlock()
 	return nil
 }
 
-// Bans implements relay.IPGroups.
+// Bans returns the bans in force at now (a new map the caller may keep),
+// and forgets those that ended.
 func (m *MemoryIPGroups) Bans(_ context.Context, now time.Time) (map[netip.Addr]time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[netip.Addr]time.Time{}
+	out := make(map[netip.Addr]time.Time, len(m.bans))
 	for ip, until := range m.bans {
 		if now.Before(until) {
 			out[ip] = until
 		} else {
 			delete(m.bans, ip)
 		}
-	}
-	return out, nil
-}
-
-// RedisIPGroups is the IP-sharing state shared through Redis: a sorted
-// set per address (member: group, score: last use in ms) and one hash of
-// bans (field: address, value: end in ms).
-type RedisIPGroups struct{ r *Redis }
-
-// NewRedisIPGroups returns the state on r.
-func NewRedisIPGroups(r *Redis) *RedisIPGroups { return &RedisIPGroups{r: r} }
-
-// Observe implements relay.IPGroups, in one pipeline.
-func (s *RedisIPGroups) Observe(ctx context.Context, seen map[netip.Addr][]string, now time.Time) (map[netip.Addr][]string, error) {
-	ms := now.UnixMilli()
-	ips := make([]netip.Addr, 0, len(seen))
-	cmds := make([]*redis.StringSliceCmd, 0, len(seen))
-	_, err := s.r.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for ip, gs := range seen {
-			key := s.r.Key("ipgroups", ip.String())
-			for _, g := range gs {
-				p.ZAdd(ctx, key, redis.Z{Score: float64(ms), Member: g})
-			}
-			p.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(ms-ipWindow.Milliseconds(), 10))
-			p.PExpire(ctx, key, ipWindow)
-			ips = append(ips, ip)
-			cmds = append(cmds, p.ZRange(ctx, key, 0, -1))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[netip.Addr][]string, len(ips))
-	for i, ip := range ips {
-		out[ip] = cmds[i].Val()
-	}
-	return out, nil
-}
-
-// Ban implements relay.IPGroups.
-func (s *RedisIPGroups) Ban(ctx context.Context, ip netip.Addr, until time.Time) error {
-	return s.r.Client.HSet(ctx, s.r.Key("ipbans"), ip.String(), until.UnixMilli()).Err()
-}
-
-// Bans implements relay.IPGroups; it drops the bans that ended.
-func (s *RedisIPGroups) Bans(ctx context.Context, now time.Time) (map[netip.Addr]time.Time, error) {
-	all, err := s.r.Client.HGetAll(ctx, s.r.Key("ipbans")).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := map[netip.Addr]time.Time{}
-	for k, v := range all {
-		ip, err1 := netip.ParseAddr(k)
-		ms, err2 := strconv.ParseInt(v, 10, 64)
-		if err1 != nil || err2 != nil || ms <= now.UnixMilli() {
-			s.r.Client.HDel(ctx, s.r.Key("ipbans"), k)
-			continue
-		}
-		out[ip] = time.UnixMilli(ms)
 	}
 	return out, nil
 }
