@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
@@ -115,8 +116,9 @@ func TestIPGroupsBans(t *testing.T) {
 func TestIPGuardReplicas(t *testing.T) {
 	eachIPGroups(t, func(t *testing.T, a, b relay.IPGroups) {
 		ctx := context.Background()
-		ga := relay.NewIPGuard(a, 2, 3, time.Hour, nil)
-		gb := relay.NewIPGuard(b, 2, 3, time.Hour, nil)
+		quiet := slog.New(slog.DiscardHandler)
+		ga := relay.NewIPGuard(a, 2, 3, time.Hour, quiet)
+		gb := relay.NewIPGuard(b, 2, 3, time.Hour, quiet)
 		var alerts []relay.IPAlert
 		ga.OnAlert = func(al relay.IPAlert) { alerts = append(alerts, al) }
 		gb.OnAlert = func(al relay.IPAlert) { alerts = append(alerts, al) }
