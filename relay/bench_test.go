@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/relaytest"
+	"github.com/aiproxy/aiproxy/store"
 )
 
 const benchBody = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark"}],"temperature":0.2}`
@@ -31,6 +33,21 @@ func BenchmarkRelay(b *testing.B) {
 			f := newBenchFixture(b)
 			run(b, f.srv.URL, body)
 		})
+		b.Run(name+"/gateway-limits", func(b *testing.B) {
+			// Every limit on and admitting everything: group × model RPM
+			// and TPM, the token's RPM and TPM, a concurrency cap, a
+			// quota, a daily quota and a prepaid balance.
+			h := &relay.Server{Limiter: store.NewMemoryLimiter(), Billing: true}
+			f := newFixture(b, h, relaytest.WithoutRecording())
+			f.mem.DiscardLogs()
+			h.Charger = discardCharges{}
+			f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "gpt-4o-mini", RPM: 1 << 40, TPM: 1 << 50,
+				Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: 150_000_000, Output: 600_000_000}}})
+			f.token.RPM, f.token.TPM = 1<<40, 1<<50
+			f.token.Quota, f.token.PeriodQuota, f.token.Period = 1<<60, 1<<60, aiproxy.PeriodDaily
+			f.group.MaxConcurrency, f.group.Prepaid, f.group.Credit = 1<<30, true, 1<<60
+			run(b, f.srv.URL, body)
+		})
 		b.Run(name+"/reverseproxy", func(b *testing.B) {
 			_, up := relaytest.Start(b, relaytest.WithoutRecording())
 			target, _ := url.Parse(up.URL)
@@ -43,6 +60,10 @@ func BenchmarkRelay(b *testing.B) {
 		})
 	}
 }
+
+type discardCharges struct{}
+
+func (discardCharges) Charge(aiproxy.Charge) {}
 
 func newBenchFixture(b *testing.B) *fixture {
 	f := newFixture(b, nil, relaytest.WithoutRecording())

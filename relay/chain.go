@@ -132,11 +132,11 @@ func (s *Server) settle(req *Request) {
 			}
 			costs = append(costs, c)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-		if err := s.Limiter.Settle(ctx, res, costs); err != nil {
+		// The client may be gone: the settlement runs on a context of its
+		// own (Redis's client bounds the round trip by its timeouts).
+		if err := s.Limiter.Settle(context.Background(), res, costs); err != nil {
 			s.limiterDown(err)
 		}
-		cancel()
 	}
 	if s.Charger != nil && (len(req.Attempts) > 0 || l.Amount != 0) {
 		c := aiproxy.Charge{TokenID: req.Token.ID, GroupID: req.Token.GroupID, Amount: l.Amount, Requests: 1}

@@ -35,8 +35,6 @@ const (
 	// last use; after that it starts again from the database's value,
 	// which the ledger has long brought up to date.
 	budgetIdle = 24 * time.Hour
-	// settleTimeout bounds a settlement, which runs after the client left.
-	settleTimeout = 5 * time.Second
 )
 
 // limits returns the limits req is admitted against, in req.limitBuf:
@@ -85,15 +83,22 @@ func (s *Server) limits(req *Request) []aiproxy.Limit {
 	return lims
 }
 
-// estimate sets the request's estimated prompt tokens (the tokenizer's
-// count) and the output it may produce (its own maximum, or
-// DefaultMaxOutput), once.
+// estimate sets the request's estimated prompt tokens and the output it
+// may produce (its own maximum, or DefaultMaxOutput), once. OpenAI
+// requests are estimated from the length of their text (estimateTokens),
+// others counted with the tokenizer on their decoded form.
 func (s *Server) estimate(req *Request) {
 	if req.estimated {
 		return
 	}
 	req.estimated = true
-	req.estPrompt = s.countUsage(req, nil).PromptTokens
+	if req.Protocol == aiproxy.ProtocolOpenAI {
+		// The body's text by its length: running the tokenizer on every
+		// request would cost more than the rest of the accounting.
+		req.estPrompt = countUsageWith(nil, req.Mode, req.Body, nil).PromptTokens
+	} else {
+		req.estPrompt = s.countUsage(req, nil).PromptTokens
+	}
 	if req.Mode != aiproxy.ModeChat && req.Mode != aiproxy.ModeCompletions && req.Mode != aiproxy.ModeResponses {
 		return
 	}

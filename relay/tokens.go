@@ -23,6 +23,9 @@ func codec(model string) tokenizer.Codec {
 	if strings.HasPrefix(model, "gpt-4-") || model == "gpt-4" || strings.HasPrefix(model, "gpt-3.5") || strings.HasPrefix(model, "text-embedding") {
 		enc = tokenizer.Cl100kBase
 	}
+	if f, ok := codecs.Load(enc); ok { // no closure allocated on the way every request takes
+		return f.(func() tokenizer.Codec)()
+	}
 	f, _ := codecs.LoadOrStore(enc, sync.OnceValue(func() tokenizer.Codec {
 		c, err := tokenizer.Get(enc)
 		if err != nil {
@@ -43,8 +46,12 @@ const (
 	maxExact = 1 << 20
 )
 
-// countTokens returns the number of tokens of s.
+// countTokens returns the number of tokens of s; with a nil c, the
+// estimate of estimateTokens.
 func countTokens(c tokenizer.Codec, s string) int64 {
+	if c == nil {
+		return estimateTokens(s)
+	}
 	var n int64
 	if len(s) > maxExact {
 		n = int64(len(s)-maxExact) / 4
@@ -76,7 +83,11 @@ func countTokens(c tokenizer.Codec, s string) int64 {
 // none: the prompt from the request body, the completion from the text
 // generated so far.
 func countUsage(mode aiproxy.Mode, model string, body, text []byte) aiproxy.Usage {
-	c := codec(model)
+	return countUsageWith(codec(model), mode, body, text)
+}
+
+// countUsageWith counts with c; a nil c estimates instead (estimateTokens).
+func countUsageWith(c tokenizer.Codec, mode aiproxy.Mode, body, text []byte) aiproxy.Usage {
 	var u aiproxy.Usage
 	switch mode {
 	case aiproxy.ModeChat:
@@ -179,3 +190,10 @@ func countContent(c tokenizer.Codec, v gjson.Result) int64 {
 	}
 	return 0
 }
+
+// estimateTokens estimates the tokens of s without a tokenizer: a token
+// for every 3 bytes of UTF-8, rounded up. BPE vocabularies average about
+// 4 bytes a token for English and 3 for CJK (a character of 3 bytes is
+// about a token), so this errs on the high side, as an estimate made to
+// reserve against a limit should; the settlement corrects it.
+func estimateTokens(s string) int64 { return int64(len(s)+2) / 3 }
