@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -313,4 +314,34 @@ func TestGroupOverrideApplies(t *testing.T) {
 	if resp := postJSON(t, f.srv.URL+"/v1/chat/completions", chatBody("gpt-4o-mini")); resp.StatusCode != 429 {
 		t.Errorf("second request: %d, want the group's RPM of 1", resp.StatusCode)
 	}
+}
+
+// TestLowBalanceWarning: a prepaid group whose balance falls under its
+// threshold is reported once.
+func TestLowBalanceWarning(t *testing.T) {
+	var logs strings.Builder
+	h := &relay.Server{Limiter: store.NewMemoryLimiter(), Billing: true, Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}
+	f := newFixture(t, h)
+	f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "gpt-4o-mini", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{PerRequest: 100}}})
+	f.group.Prepaid, f.group.Credit, f.group.LowBalance = true, 1000, 850
+	for i := 0; i < 3; i++ {
+		if resp := postJSON(t, f.srv.URL+"/v1/chat/completions", chatBody("gpt-4o-mini")); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+		f.mem.NextLog(t)
+	}
+	if n := strings.Count(logs.String(), "group balance low"); n != 1 {
+		t.Errorf("%d warnings, want 1 (balance 900, then 800 < 850, then 700):\n%s", n, logs.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

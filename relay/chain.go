@@ -132,6 +132,7 @@ func (s *Server) settle(req *Request) {
 			}
 			costs = append(costs, c)
 		}
+		s.checkLowBalance(req, res, costs)
 		// The client may be gone: the settlement runs on a context of its
 		// own (Redis's client bounds the round trip by its timeouts).
 		if err := s.Limiter.Settle(context.Background(), res, costs); err != nil {
@@ -177,4 +178,29 @@ func (s *Server) countUsage(req *Request, text []byte) aiproxy.Usage {
 
 func errNoModel(model string) error {
 	return aiproxy.ReasonErrorf(aiproxy.ENOTFOUND, "model_not_found", "The model `%s` does not exist or you do not have access to it.", model)
+}
+
+// checkLowBalance warns, at most once an hour per group, when a prepaid
+// group's balance falls under its LowBalance threshold (the alert sinks
+// of the monitoring get it from the server log until they exist).
+func (s *Server) checkLowBalance(req *Request, res *aiproxy.Reservation, costs []int64) {
+	g := req.Group
+	if g == nil || !g.Prepaid || g.LowBalance <= 0 {
+		return
+	}
+	for i := range res.Limits {
+		if res.Limits[i].Name != "balance" {
+			continue
+		}
+		left := res.States[i].Remaining + res.Limits[i].Cost - costs[i]
+		if left >= int64(g.LowBalance) {
+			return
+		}
+		now := time.Now()
+		if last, ok := s.lowWarned.Load(g.ID); ok && now.Sub(last.(time.Time)) < time.Hour {
+			return
+		}
+		s.lowWarned.Store(g.ID, now)
+		s.logger().Warn("relay: group balance low", "group", g.ID, "balance", aiproxy.Amount(left).Float(), "threshold", g.LowBalance.Float())
+	}
 }

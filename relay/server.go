@@ -143,6 +143,7 @@ type Server struct {
 	counter   atomic.Uint64
 
 	limiterWarned atomic.Int64 // unix nanos of the last limiter warning
+	lowWarned     sync.Map     // group id → time of its last low-balance warning
 }
 
 // RoutedIngress is an Ingress with the endpoints it serves.
