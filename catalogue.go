@@ -83,6 +83,7 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 		return nil, fmt.Errorf("catalogue: %w", err)
 	}
 	c := &Catalogue{Date: f.Date, Source: f.Source, Currency: f.Currency, byModel: map[string]*CatalogueEntry{}}
+	seen := map[string]bool{}
 	for _, m := range f.Models {
 		e := CatalogueEntry{Model: m.Model, Provider: m.Provider, Mode: m.Type, Source: m.Source,
 			Pricing: Pricing{Prices: m.Prices.prices(), Free: m.Free}}
@@ -98,9 +99,10 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 		}
 		for _, name := range append([]string{m.Model}, m.Aliases...) {
 			key := strings.ToLower(name)
-			if _, dup := c.byModel[key]; dup {
+			if seen[key] {
 				return nil, fmt.Errorf("catalogue: model %q listed twice", name)
 			}
+			seen[key] = true
 			alias := e
 			alias.Model = name
 			c.Entries = append(c.Entries, alias)
