@@ -345,3 +345,54 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestRetryBilledOnce: a request that fails on one channel and is
+// answered by another is charged once, for the answer, and its
+// reservation settles once.
+func TestRetryBilledOnce(t *testing.T) {
+	f, _ := newLimited(t, true, &aiproxy.ModelConfig{Model: "m", TPM: 1_000_000, Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{Input: aiproxy.Price(aiproxy.AmountUnit), Output: 2 * aiproxy.Price(aiproxy.AmountUnit)}}})
+	f.token.Quota = aiproxy.AmountUnit
+	f.mem.SetChannels(
+		&aiproxy.Channel{ID: 1, Name: "failing", Type: "openai", BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Priority: 10, Enabled: true,
+			Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: relaytest.ModelServerError}}},
+		&aiproxy.Channel{ID: 2, Name: "working", Type: "openai", BaseURL: f.upstream.URL + "/v1", Key: "sk-upstream", Priority: 0, Enabled: true,
+			Models: []string{"m"}, ModelMapping: []aiproxy.ModelMapping{{From: "m", To: "gpt-4o-mini"}}},
+	)
+	for i := 0; i < 2; i++ {
+		resp := postJSON(t, f.srv.URL+"/v1/chat/completions", chatBody("m"))
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		l := f.mem.NextLog(t)
+		if len(l.Attempts) != 2 || l.ChannelID != 2 {
+			t.Fatalf("attempts %+v channel %d: want the failing channel, then the working one", l.Attempts, l.ChannelID)
+		}
+		price := aiproxy.Pricing{Prices: aiproxy.Prices{Input: aiproxy.Price(aiproxy.AmountUnit), Output: 2 * aiproxy.Price(aiproxy.AmountUnit)}}
+		want := price.Cost(l.Usage, "", l.CreatedAt).Total()
+		if l.Amount != want || want == 0 {
+			t.Errorf("amount %d, want %d for the answer's usage %+v", l.Amount, want, l.Usage)
+		}
+		if i == 1 {
+			// The second request's window holds the first one settled to
+			// its usage and its own reservation: the first settled once.
+			rem, _ := strconv.ParseInt(resp.Header.Get("x-ratelimit-remaining-tokens"), 10, 64)
+			if rem <= 1_000_000-2*l.Usage.TotalTokens-1000 || rem >= 1_000_000-l.Usage.TotalTokens {
+				t.Errorf("remaining tokens %d after two requests of %d tokens each", rem, l.Usage.TotalTokens)
+			}
+		}
+	}
+	var sum aiproxy.Amount
+	for _, c := range f.mem.Charges() {
+		sum += c.Amount
+		if c.Requests != 1 {
+			t.Errorf("charge %+v: one request each", c)
+		}
+	}
+	if n := len(f.mem.Charges()); n != 2 {
+		t.Errorf("%d charges for 2 requests", n)
+	}
+	if logs := f.mem.Logs(); sum != logs[0].Amount+logs[1].Amount {
+		t.Errorf("charged %d, logged %d", sum, logs[0].Amount+logs[1].Amount)
+	}
+}
