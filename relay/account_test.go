@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -396,3 +397,55 @@ func TestRetryBilledOnce(t *testing.T) {
 		t.Errorf("charged %d, logged %d", sum, logs[0].Amount+logs[1].Amount)
 	}
 }
+
+// TestCostComponentsFromEachProtocol: the cached, cache-write (5-minute
+// and 1-hour), reasoning and audio tokens a provider reports are billed
+// at their own prices, component by component.
+func TestCostComponentsFromEachProtocol(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/messages") {
+			io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4","content":[{"type":"text","text":"hi"}],`+
+				`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":100,"cache_creation_input_tokens":300,"cache_read_input_tokens":200,`+
+				`"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":50}}`)
+			return
+		}
+		io.WriteString(w, `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-audio-preview","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],`+
+			`"usage":{"prompt_tokens":100,"completion_tokens":50,"total_tokens":150,"prompt_tokens_details":{"cached_tokens":40,"audio_tokens":10},"completion_tokens_details":{"reasoning_tokens":5,"audio_tokens":7}}}`)
+	}))
+	t.Cleanup(up.Close)
+	f, _ := newLimited(t, false, nil)
+	f.mem.SetChannels(
+		&aiproxy.Channel{ID: 1, Name: "anthropic", Type: "anthropic", BaseURL: up.URL, Key: "sk-ant", Enabled: true, Models: []string{"claude-sonnet-4"}},
+		&aiproxy.Channel{ID: 2, Name: "openai", Type: "openai", BaseURL: up.URL + "/v1", Key: "sk-oai", Enabled: true, Models: []string{"gpt-4o-audio-preview"}},
+	)
+	f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "claude-sonnet-4", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{
+		Input: 3 * perMillion, Output: 15 * perMillion, CachedInput: perMillion * 3 / 10, CacheWrite: perMillion * 375 / 100, CacheWrite1h: 6 * perMillion}}})
+	f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "gpt-4o-audio-preview", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{
+		Input: 2 * perMillion, Output: 10 * perMillion, CachedInput: perMillion, AudioInput: 40 * perMillion, AudioOutput: 80 * perMillion, Reasoning: 20 * perMillion}}})
+
+	for _, c := range []struct {
+		model string
+		want  aiproxy.Cost
+	}{
+		// Anthropic: 100 uncached input, 200 cache reads, 100 five-minute
+		// and 200 one-hour cache writes, 50 output.
+		{"claude-sonnet-4", aiproxy.Cost{Input: 100 * 3000, CachedInput: 200 * 300, CacheWrite: 100 * 3750, CacheWrite1h: 200 * 6000, Output: 50 * 15000}},
+		// OpenAI: 100 prompt tokens of which 40 cached and 10 audio; 50
+		// completion tokens of which 5 reasoning and 7 audio.
+		{"gpt-4o-audio-preview", aiproxy.Cost{Input: 50 * 2000, CachedInput: 40 * 1000, AudioInput: 10 * 40000, Output: 38 * 10000, Reasoning: 5 * 20000, AudioOutput: 7 * 80000}},
+	} {
+		resp := postJSON(t, f.srv.URL+"/v1/chat/completions", chatBody(c.model))
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", c.model, resp.StatusCode, b)
+		}
+		l := f.mem.NextLog(t)
+		if l.Cost != c.want || l.Amount != c.want.Total() {
+			t.Errorf("%s: usage %+v\ncost %+v\nwant %+v", c.model, l.Usage, l.Cost, c.want)
+		}
+	}
+}
+
+const perMillion = aiproxy.Price(aiproxy.AmountUnit)

@@ -398,7 +398,7 @@ func (*Adaptor) Response(call *relay.Call, resp *http.Response) (*relay.Response
 
 // rawUsage holds Anthropic's usage counts as reported.
 type rawUsage struct {
-	input, output, cacheRead, cacheCreation, thinking int64
+	input, output, cacheRead, cacheCreation, cache1h, thinking int64
 }
 
 // merge takes the counts present in u, the raw JSON of an Anthropic usage
@@ -427,6 +427,18 @@ func (r *rawUsage) merge(u string) {
 			if isNum {
 				r.cacheCreation = n
 			}
+		case "cache_creation":
+			// The cache writes by TTL: {"ephemeral_5m_input_tokens",
+			// "ephemeral_1h_input_tokens"}, parts of cache_creation_input_tokens.
+			d, ok := newObject(v)
+			if !ok {
+				continue
+			}
+			for dk, dv, ok := d.next(); ok; dk, dv, ok = d.next() {
+				if n, isNum := jsontext.Int(dv); isNum && dk == "ephemeral_1h_input_tokens" {
+					r.cache1h = n
+				}
+			}
 		case "output_tokens_details":
 			d, ok := newObject(v)
 			if !ok {
@@ -444,11 +456,12 @@ func (r *rawUsage) merge(u string) {
 // normal returns the counts as aiproxy.Usage counts them.
 func (r *rawUsage) normal() aiproxy.Usage {
 	u := aiproxy.Usage{
-		PromptTokens:        r.input + r.cacheRead + r.cacheCreation,
-		CompletionTokens:    r.output,
-		CachedTokens:        r.cacheRead,
-		CacheCreationTokens: r.cacheCreation,
-		ReasoningTokens:     r.thinking,
+		PromptTokens:          r.input + r.cacheRead + r.cacheCreation,
+		CompletionTokens:      r.output,
+		CachedTokens:          r.cacheRead,
+		CacheCreationTokens:   r.cacheCreation,
+		CacheCreation1hTokens: min(r.cache1h, r.cacheCreation),
+		ReasoningTokens:       r.thinking,
 	}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return u

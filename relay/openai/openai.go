@@ -193,6 +193,10 @@ func readUsage(sc *jsontext.Scanner) *aiproxy.Usage {
 						out.CachedTokens, _ = sc.Int()
 					case "cache_creation_tokens":
 						out.CacheCreationTokens, _ = sc.Int()
+					case "audio_tokens":
+						out.AudioInputTokens, _ = sc.Int()
+					case "image_tokens": // gpt-image-1's input_tokens_details
+						out.ImageInputTokens, _ = sc.Int()
 					default:
 						sc.Skip()
 					}
@@ -202,9 +206,12 @@ func readUsage(sc *jsontext.Scanner) *aiproxy.Usage {
 					break
 				}
 				for m := 0; sc.More('}', &m); {
-					if sc.Key() == "reasoning_tokens" {
+					switch sc.Key() {
+					case "reasoning_tokens":
 						out.ReasoningTokens, _ = sc.Int()
-					} else {
+					case "audio_tokens":
+						out.AudioOutputTokens, _ = sc.Int()
+					default:
 						sc.Skip()
 					}
 				}
