@@ -157,8 +157,8 @@ func (m *MemoryLimiter) Reserve(_ context.Context, lims []aiproxy.Limit, now tim
 			w.sum[j] += l.Cost
 			w.until = now.Add(l.Window + width)
 			r.States[i].Remaining -= l.Cost
-			if r.States[i].Reset == 0 {
-				r.States[i].Reset = l.Window
+			if r.States[i].Reset == 0 { // the window held nothing before: it is empty again when this slot leaves it
+				r.States[i].Reset = resetOf(slot, slot, width, now)
 			}
 		case aiproxy.LimitConcurrent:
 			if r.ID == "" {

@@ -98,7 +98,7 @@ for i = 1, n do
     local st = state[i]
     redis.call('HINCRBY', key, st[2], cost)
     redis.call('PEXPIRE', key, win + st[3])
-    if out[3 + 2*i] == 0 then out[3 + 2*i] = win end
+    if out[3 + 2*i] == 0 then out[3 + 2*i] = math.max((st[2] + 60) * st[3] - now, 0) end
   elseif kind == 1 then
     redis.call('ZADD', key, now + win, id)
     redis.call('PEXPIRE', key, win)
@@ -129,8 +129,9 @@ for i = 1, #KEYS do
     end
   elseif kind == 1 then
     redis.call('ZREM', key, id)
-  elseif delta ~= 0 and redis.call('EXISTS', key) == 1 then
-    redis.call('INCRBY', key, delta)
+  elseif redis.call('EXISTS', key) == 1 then
+    if delta ~= 0 then redis.call('INCRBY', key, delta) end
+    redis.call('PEXPIRE', key, win)
   end
 end
 return 1
@@ -172,6 +173,9 @@ func (l *RedisLimiter) Settle(ctx context.Context, r *aiproxy.Reservation, costs
 	if r == nil || !r.OK {
 		return nil
 	}
+	if !settleNeeded(r, costs) {
+		return nil // every cost as reserved, no slot to free: no round trip
+	}
 	keys := make([]string, len(r.Limits))
 	args := make([]any, 2, 2+3*len(r.Limits))
 	args[0], args[1] = r.At.UnixMilli(), r.ID
@@ -188,4 +192,16 @@ func (l *RedisLimiter) Settle(ctx context.Context, r *aiproxy.Reservation, costs
 		return fmt.Errorf("store: settle limits: %w", err)
 	}
 	return nil
+}
+
+// settleNeeded reports whether settling r changes anything: a cost other
+// than reserved, or a concurrency slot to free. Budgets are settled
+// regardless, to keep their counters alive for their idle window.
+func settleNeeded(r *aiproxy.Reservation, costs []int64) bool {
+	for i := range r.Limits {
+		if r.Limits[i].Kind != aiproxy.LimitWindow || (i < len(costs) && costs[i] != r.Limits[i].Cost) {
+			return true
+		}
+	}
+	return false
 }

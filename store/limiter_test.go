@@ -94,7 +94,7 @@ func TestLimiterWindowSlides(t *testing.T) {
 			if err != nil || !r.OK || r.States[0].Remaining != int64(2-i) {
 				t.Fatalf("request %d: %+v %v", i, r, err)
 			}
-			if i == 0 && r.States[0].Reset != time.Minute {
+			if i == 0 && r.States[0].Reset != time.Minute { // on a slot boundary: a whole window
 				t.Errorf("reset after the first request: %v, want 1m", r.States[0].Reset)
 			}
 		}
