@@ -405,6 +405,12 @@ func TestCostComponentsFromEachProtocol(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.URL.Path, ":generateContent") {
+			io.WriteString(w, `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}],`+
+				`"usageMetadata":{"promptTokenCount":300,"candidatesTokenCount":40,"thoughtsTokenCount":10,"cachedContentTokenCount":100,"totalTokenCount":350,`+
+				`"promptTokensDetails":[{"modality":"TEXT","tokenCount":200},{"modality":"AUDIO","tokenCount":100}]},"modelVersion":"gemini-2.5-flash"}`)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, "/messages") {
 			io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4","content":[{"type":"text","text":"hi"}],`+
 				`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":100,"cache_creation_input_tokens":300,"cache_read_input_tokens":200,`+
@@ -419,7 +425,9 @@ func TestCostComponentsFromEachProtocol(t *testing.T) {
 	f.mem.SetChannels(
 		&aiproxy.Channel{ID: 1, Name: "anthropic", Type: "anthropic", BaseURL: up.URL, Key: "sk-ant", Enabled: true, Models: []string{"claude-sonnet-4"}},
 		&aiproxy.Channel{ID: 2, Name: "openai", Type: "openai", BaseURL: up.URL + "/v1", Key: "sk-oai", Enabled: true, Models: []string{"gpt-4o-audio-preview"}},
+		&aiproxy.Channel{ID: 3, Name: "gemini", Type: "gemini", BaseURL: up.URL, Key: "gm-key", Enabled: true, Models: []string{"gemini-2.5-flash"}},
 	)
+	f.mem.SetCatalogue(aiproxy.BuiltinCatalogue()) // Gemini 2.5 Flash at the catalogue's prices
 	f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "claude-sonnet-4", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{
 		Input: 3 * perMillion, Output: 15 * perMillion, CachedInput: perMillion * 3 / 10, CacheWrite: perMillion * 375 / 100, CacheWrite1h: 6 * perMillion}}})
 	f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "gpt-4o-audio-preview", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{
@@ -434,6 +442,9 @@ func TestCostComponentsFromEachProtocol(t *testing.T) {
 		{"claude-sonnet-4", aiproxy.Cost{Input: 100 * 3000, CachedInput: 200 * 300, CacheWrite: 100 * 3750, CacheWrite1h: 200 * 6000, Output: 50 * 15000}},
 		// OpenAI: 100 prompt tokens of which 40 cached and 10 audio; 50
 		// completion tokens of which 5 reasoning and 7 audio.
+		// Gemini: 300 prompt tokens of which 100 cached and 100 audio; 50
+		// completion tokens of which 10 thoughts (at the output price).
+		{"gemini-2.5-flash", aiproxy.Cost{Input: 100 * 300, CachedInput: 100 * 75, AudioInput: 100 * 1000, Output: 40 * 2500, Reasoning: 10 * 2500}},
 		{"gpt-4o-audio-preview", aiproxy.Cost{Input: 50 * 2000, CachedInput: 40 * 1000, AudioInput: 10 * 40000, Output: 38 * 10000, Reasoning: 5 * 20000, AudioOutput: 7 * 80000}},
 	} {
 		resp := postJSON(t, f.srv.URL+"/v1/chat/completions", chatBody(c.model))

@@ -251,6 +251,12 @@ func scanUsage(sc *jsontext.Scanner) aiproxy.Usage {
 			out.CachedTokens = count(sc)
 		case "totalTokenCount", "total_token_count":
 			out.TotalTokens = count(sc)
+		case "promptTokensDetails", "prompt_tokens_details":
+			image, audio := modalities(sc)
+			out.ImageInputTokens, out.AudioInputTokens = image, audio
+		case "candidatesTokensDetails", "candidates_tokens_details":
+			image, audio := modalities(sc)
+			out.ImageOutputTokens, out.AudioOutputTokens = image, audio
 		default:
 			sc.Skip()
 		}
@@ -262,6 +268,39 @@ func scanUsage(sc *jsontext.Scanner) aiproxy.Usage {
 		out.TotalTokens = out.PromptTokens + out.CompletionTokens
 	}
 	return out
+}
+
+// modalities reads a list of ModalityTokenCount ({"modality": "IMAGE",
+// "tokenCount": 258}), the scanner at it, and returns the image and audio
+// counts (video counts as image).
+func modalities(sc *jsontext.Scanner) (image, audio int64) {
+	if !sc.Enter('[') {
+		return 0, 0
+	}
+	for n := 0; sc.More(']', &n); {
+		if !sc.Enter('{') {
+			continue
+		}
+		var modality string
+		var tokens int64
+		for m := 0; sc.More('}', &m); {
+			switch sc.Key() {
+			case "modality":
+				modality = sc.Str()
+			case "tokenCount", "token_count":
+				tokens = count(sc)
+			default:
+				sc.Skip()
+			}
+		}
+		switch modality {
+		case "IMAGE", "VIDEO":
+			image += tokens
+		case "AUDIO":
+			audio += tokens
+		}
+	}
+	return image, audio
 }
 
 // candidates decodes the first candidate's parts, the scanner at the
