@@ -34,7 +34,8 @@ func (s *Server) authorize(next Handler) Handler {
 		}
 		req.Effective = s.Catalog.Effective(req.Group, req.Model)
 		req.saveBodies = req.saveBodies || req.Effective.SaveDetail
-		if req.Protocol != aiproxy.ProtocolGemini {
+		if req.Protocol != aiproxy.ProtocolGemini && tiersByService(req.Effective.Pricing) {
+			// Read only when a price depends on it: it costs a scan of the body.
 			req.Log.ServiceTier = gjson.GetBytes(req.Body, "service_tier").Str
 		}
 		return next.Serve(ctx, req)
@@ -203,4 +204,18 @@ func (s *Server) checkLowBalance(req *Request, res *aiproxy.Reservation, costs [
 		s.lowWarned.Store(g.ID, now)
 		s.logger().Warn("relay: group balance low", "group", g.ID, "balance", aiproxy.Amount(left).Float(), "threshold", g.LowBalance.Float())
 	}
+}
+
+// tiersByService reports whether p has a tier that depends on the
+// request's service tier.
+func tiersByService(p *aiproxy.Pricing) bool {
+	if p == nil {
+		return false
+	}
+	for i := range p.Tiers {
+		if p.Tiers[i].ServiceTier != "" {
+			return true
+		}
+	}
+	return false
 }

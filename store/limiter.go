@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
@@ -258,9 +260,19 @@ func (m *MemoryLimiter) sweep(now time.Time) {
 	}
 }
 
-// newReservationID returns a random id for a concurrency slot.
+// reservationPrefix makes this process's reservation ids unique among
+// replicas; reservationSeq among its own.
+var (
+	reservationPrefix = func() string {
+		var b [8]byte
+		rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	reservationSeq atomic.Uint64
+)
+
+// newReservationID returns an id for a concurrency slot, unique across
+// replicas, without a system call.
 func newReservationID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return reservationPrefix + strconv.FormatUint(reservationSeq.Add(1), 36)
 }
