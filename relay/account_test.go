@@ -460,3 +460,29 @@ func TestCostComponentsFromEachProtocol(t *testing.T) {
 }
 
 const perMillion = aiproxy.Price(aiproxy.AmountUnit)
+
+// TestServiceTierPrice: a request asking for a service tier is billed at
+// that tier's price, and the log names the tier.
+func TestServiceTierPrice(t *testing.T) {
+	f, _ := newLimited(t, false, &aiproxy.ModelConfig{Model: "gpt-4o-mini", Pricing: aiproxy.Pricing{
+		Prices: aiproxy.Prices{Input: 2 * perMillion, Output: 8 * perMillion},
+		Tiers:  []aiproxy.PriceTier{{Name: "flex", ServiceTier: "flex", Prices: aiproxy.Prices{Input: perMillion, Output: 4 * perMillion}}},
+	}})
+	for _, c := range []struct {
+		tier          string
+		input, output int64 // nanos a token
+	}{{"", 2000, 8000}, {"flex", 1000, 4000}} {
+		body := chatBody("gpt-4o-mini")
+		if c.tier != "" {
+			body = strings.Replace(body, `"max_tokens"`, `"service_tier":"`+c.tier+`","max_tokens"`, 1)
+		}
+		if resp := postJSON(t, f.srv.URL+"/v1/chat/completions", body); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		l := f.mem.NextLog(t)
+		want := aiproxy.Amount(l.Usage.PromptTokens*c.input + l.Usage.CompletionTokens*c.output)
+		if l.ServiceTier != c.tier || l.Amount != want {
+			t.Errorf("tier %q: logged tier %q, amount %d, want %d", c.tier, l.ServiceTier, l.Amount, want)
+		}
+	}
+}
