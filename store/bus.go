@@ -24,6 +24,9 @@ const (
 	ChangeChannel ChangeKind = "channel"
 	// ChangeModelConfig is about the config whose ID is the model name.
 	ChangeModelConfig ChangeKind = "model_config"
+	// ChangeGroupModelConfig is about a group's override of a model; its
+	// ID is "<group id>/<model>".
+	ChangeGroupModelConfig ChangeKind = "group_model_config"
 )
 
 // Change says that a stored value was created, updated or deleted; the

@@ -112,9 +112,9 @@ func (c *Cache) apply(ch Change) {
 			break
 		}
 		err = c.reloadToken(ctx, id)
-	case ChangeGroup:
-		err = c.reloadGroup(ctx, ch.ID)
-	case ChangeChannel, ChangeModelConfig:
+	case ChangeGroup: // its overrides too: deleting a group deletes them
+		err = errors.Join(c.reloadGroup(ctx, ch.ID), c.refreshCatalog(ctx))
+	case ChangeChannel, ChangeModelConfig, ChangeGroupModelConfig:
 		err = c.refreshCatalog(ctx)
 	default: // ChangeAll, or a kind this version does not know
 		err = c.reload(ctx)

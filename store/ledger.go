@@ -71,6 +71,14 @@ type tokenPeriod struct {
 	start int64 // unix micros of the period's start; 0 when the token has none
 }
 
+// ledgerBatchRow records a batch written.
+type ledgerBatchRow struct {
+	bun.BaseModel `bun:"table:ledger_batches"`
+
+	ID        string    `bun:"id,pk"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
 type ledgerSum struct {
 	amount   aiproxy.Amount
 	requests int64
@@ -129,11 +137,17 @@ func (l *Ledger) Charge(c aiproxy.Charge) {
 	l.mu.Unlock()
 }
 
-// Stats returns the counters of l.
+// Stats returns the counters of l. Pending counts the charges not yet
+// written, a failed batch's included.
 func (l *Ledger) Stats() LedgerStats {
 	l.mu.Lock()
 	n := len(l.pending.tokens) + len(l.pending.groups)
 	l.mu.Unlock()
+	l.writeMu.Lock()
+	if l.failed != nil {
+		n += len(l.failed.tokens) + len(l.failed.groups)
+	}
+	l.writeMu.Unlock()
 	return LedgerStats{Charges: l.charges.Load(), Batches: l.batches.Load(), Retries: l.retries.Load(), Pending: n}
 }
 
@@ -141,16 +155,29 @@ func (l *Ledger) run() {
 	defer close(l.done)
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
+	var skip, backoff int // ticks to let pass, and the next backoff in ticks
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
-			if err := l.Flush(ctx); err != nil {
-				slog.Warn("store: write used amounts; kept to write again", "err", err)
+			if skip > 0 {
+				skip--
+				continue
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
+			err := l.Flush(ctx)
 			cancel()
+			if err == nil {
+				backoff = 0
+				continue
+			}
+			// Back off, doubling up to a minute's worth of ticks; the
+			// failed batch is written first next time, charges keep
+			// adding up in memory meanwhile.
+			backoff = min(max(backoff*2, 1), max(int(time.Minute/l.interval), 1))
+			skip = backoff - 1
+			slog.Warn("store: write used amounts; kept to write again", "err", err, "retry_in", time.Duration(backoff)*l.interval)
 		}
 	}
 }
@@ -187,14 +214,12 @@ var errApplied = errors.New("batch applied before")
 // write applies b in one transaction.
 func (l *Ledger) write(ctx context.Context, b *ledgerBatch) error {
 	err := l.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var seen int
-		if err := tx.NewSelect().Table("ledger_batches").ColumnExpr("COUNT(*)").Where("id = ?", b.id).Scan(ctx, &seen); err != nil {
-			return err
-		}
-		if seen > 0 {
-			return errApplied
-		}
-		if _, err := tx.NewInsert().Model(&map[string]any{"id": b.id, "created_at": now()}).TableExpr("ledger_batches").Exec(ctx); err != nil {
+		// First, so that a batch written before (its commit lost in
+		// transit) fails here as a duplicate and is applied once.
+		if _, err := tx.NewInsert().Model(&ledgerBatchRow{ID: b.id, CreatedAt: now()}).Exec(ctx); err != nil {
+			if violation(err) == violationUnique {
+				return errApplied
+			}
 			return err
 		}
 		keys := make([]tokenPeriod, 0, len(b.tokens))

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -104,16 +106,22 @@ func (s *Store) SetGroupModelConfig(ctx context.Context, o *aiproxy.GroupModelCo
 		return wrap("set group model config", err)
 	}
 	t := now()
+	created := t
 	err = s.db.rw.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := findGroup(ctx, tx, o.GroupID, true); err != nil {
+		if _, err := findGroup(ctx, tx, o.GroupID, true); aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
 			return &aiproxy.Error{Code: aiproxy.ENOTFOUND, Field: "group", Message: fmt.Sprintf("group %q not found", o.GroupID)}
+		} else if err != nil {
+			return err
 		}
 		row := &groupModelConfigRow{GroupID: o.GroupID, Model: o.Model, Config: string(cfg), CreatedAt: t, UpdatedAt: t}
 		old := new(groupModelConfigRow)
 		err := tx.NewSelect().Model(old).Where("group_id = ? AND model = ?", o.GroupID, o.Model).Scan(ctx)
 		if err == nil {
-			row.CreatedAt = old.CreatedAt
+			row.CreatedAt = old.CreatedAt.UTC()
+			created = row.CreatedAt
 			_, err = tx.NewUpdate().Model(row).WherePK().Exec(ctx)
+			return err
+		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		_, err = tx.NewInsert().Model(row).Exec(ctx)
@@ -122,18 +130,19 @@ func (s *Store) SetGroupModelConfig(ctx context.Context, o *aiproxy.GroupModelCo
 	if err != nil {
 		return wrap("set group model config", err)
 	}
-	o.CreatedAt, o.UpdatedAt = t, t
-	s.announce(ctx, ChangeModelConfig, o.GroupID+"/"+o.Model)
+	o.CreatedAt, o.UpdatedAt = created, t
+	s.announce(ctx, ChangeGroupModelConfig, o.GroupID+"/"+o.Model)
 	return nil
 }
 
 // DeleteGroupModelConfig removes an override, or returns ENOTFOUND.
+// Every replica's Cache stops applying it at once.
 func (s *Store) DeleteGroupModelConfig(ctx context.Context, groupID, model string) error {
 	err := mustDelete(ctx, s.db.rw.NewDelete().Model((*groupModelConfigRow)(nil)).Where("group_id = ? AND model = ?", groupID, model),
 		"group %s has no override of model %s", groupID, model)
 	if err != nil {
 		return wrap("delete group model config", err)
 	}
-	s.announce(ctx, ChangeModelConfig, groupID+"/"+model)
+	s.announce(ctx, ChangeGroupModelConfig, groupID+"/"+model)
 	return nil
 }
