@@ -182,16 +182,22 @@ func rateHeaders(h http.Header, req *Request) {
 			*p = i
 		}
 	}
-	set := func(i int, suffix string) {
+	// One backing array for the six values; constant keys, already in
+	// canonical form.
+	vals := make([]string, 0, 6)
+	set := func(i int, limit, remaining, reset string) {
 		if i < 0 {
 			return
 		}
-		h["X-Ratelimit-Limit-"+suffix] = []string{strconv.FormatInt(res.Limits[i].Max, 10)}
-		h["X-Ratelimit-Remaining-"+suffix] = []string{strconv.FormatInt(max(res.States[i].Remaining, 0), 10)}
-		h["X-Ratelimit-Reset-"+suffix] = []string{resetString(res.States[i].Reset)}
+		n := len(vals)
+		vals = append(vals, strconv.FormatInt(res.Limits[i].Max, 10),
+			strconv.FormatInt(max(res.States[i].Remaining, 0), 10), resetString(res.States[i].Reset))
+		h[limit] = vals[n : n+1 : n+1]
+		h[remaining] = vals[n+1 : n+2 : n+2]
+		h[reset] = vals[n+2 : n+3 : n+3]
 	}
-	set(rq, "Requests")
-	set(tk, "Tokens")
+	set(rq, "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests")
+	set(tk, "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens")
 }
 
 // resetString writes a duration as OpenAI's reset headers do: "1s",

@@ -146,6 +146,14 @@ func parseDSN(dsn string) (*source, error) {
 // upgrade a read lock to a write lock with SQLITE_BUSY. busy_timeout comes
 // first: the pragmas run in order, and switching a new database to WAL
 // takes a lock that another process may hold.
+// sqliteWriterPragmas are set on the writer connection, before the DSN's:
+// a 16 MiB page cache (the default 2 MiB spills pages of the log table's
+// indexes mid-transaction) and a checkpoint every 8000 pages (32 MiB of
+// WAL) instead of 1000, which writes a page touched by many batches back
+// to the database file once instead of many times. Together they cut the
+// CPU of writing a log by a quarter (BenchmarkLogWriter).
+const sqliteWriterPragmas = "_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8000)"
+
 const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 func parseSQLite(dsn string) (*source, error) {
@@ -169,7 +177,7 @@ func parseSQLite(dsn string) (*source, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, err
 		}
-		rw, err := sql.Open("sqlite", path+"?"+params)
+		rw, err := sql.Open("sqlite", path+"?"+sqliteWriterPragmas+"&"+params)
 		if err != nil {
 			return nil, err
 		}

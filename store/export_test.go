@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 )
 
@@ -49,3 +50,9 @@ func (h *queryCounter) BeforeQuery(ctx context.Context, e *bun.QueryEvent) conte
 }
 
 func (h *queryCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+// BatchScripts returns scriptBatcher.run on r's client.
+func BatchScripts(r *Redis) func(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	b := &scriptBatcher{c: r.Client}
+	return b.run
+}

@@ -16,14 +16,20 @@ import (
 // Redis, so a limit holds across replicas as it does in one process
 // (the semantics aiproxy.LimitKind documents). Windows are hashes of 60
 // slots (field: slot number, value: the costs counted in it);
+// besides, field "s" keeps their running total and "o" the oldest slot
+// that may be non-empty, so that an admission reads two fields and drops
+// the slots that left, instead of totalling 60 (a third of the cost);
 // concurrency slots are sorted sets of reservation ids scored by when
 // they lapse; budgets are counters that start at the database's value.
+//
+// Scripts of concurrent requests share round trips (scriptBatcher).
 type RedisLimiter struct {
 	r *Redis
+	b scriptBatcher
 }
 
 // NewRedisLimiter returns a limiter on r, under r.Prefix.
-func NewRedisLimiter(r *Redis) *RedisLimiter { return &RedisLimiter{r: r} }
+func NewRedisLimiter(r *Redis) *RedisLimiter { return &RedisLimiter{r: r, b: scriptBatcher{c: r.Client}} }
 
 // reserveScript checks every limit, then (if all admit) applies them.
 // KEYS: one per limit. ARGV: now in ms, the reservation id, then per
@@ -43,35 +49,68 @@ for i = 1, n do
   if kind == 0 then
     local width = math.max(math.floor(win / 60), 1)
     local slot = math.floor(now / width)
-    local h = redis.call('HGETALL', key)
-    local sum, list = 0, {}
-    for j = 1, #h, 2 do
-      local s, v = tonumber(h[j]), tonumber(h[j+1])
-      if s <= slot - 60 then
-        redis.call('HDEL', key, h[j])
-      elseif v ~= 0 then
-        sum = sum + v
-        list[#list+1] = {s, v}
+    local cut = slot - 60 -- slots up to cut have left the window
+    local hv = redis.call('HMGET', key, 's', 'o')
+    local sum, low = tonumber(hv[1]), tonumber(hv[2])
+    local was = low
+    if low == nil then
+      -- New, or kept by a version without the running total: total it.
+      sum, low = 0, slot
+      local h = redis.call('HGETALL', key)
+      for j = 1, #h, 2 do
+        local s = tonumber(h[j])
+        if s ~= nil then
+          if s <= cut then
+            redis.call('HDEL', key, h[j])
+          else
+            sum = sum + tonumber(h[j+1])
+            if s < low then low = s end
+          end
+        end
       end
+    elseif cut >= low + 59 then
+      -- Every slot it can hold (low to low+59) has left: start over.
+      redis.call('DEL', key)
+      sum, low = 0, slot
     end
-    table.sort(list, function(x, y) return x[1] < y[1] end)
+    -- Drop the slots that left; low becomes the oldest slot kept and
+    -- first the oldest non-empty one: usually one or two reads.
+    local s, oldest, first = low, nil, nil
+    while s <= slot do
+      local v = tonumber(redis.call('HGET', key, s))
+      if v ~= nil then
+        if s <= cut then
+          sum = sum - v
+          redis.call('HDEL', key, s)
+        else
+          if oldest == nil then oldest = s end
+          if v ~= 0 then
+            first = s
+            break
+          end
+        end
+      end
+      s = s + 1
+    end
+    low = oldest or (slot + 1)
+    if low ~= was then redis.call('HSET', key, 's', sum, 'o', low) end
     remaining = max - sum
-    if #list > 0 then reset = math.max((list[1][1] + 60) * width - now, 0) end
+    if first ~= nil then reset = math.max((first + 60) * width - now, 0) end
     if sum + cost > max and out[2] == 0 then
       out[1], out[2] = 0, i
       if cost <= max then
         local left = sum
-        for _, e in ipairs(list) do
-          left = left - e[2]
+        for t = low, slot do
+          left = left - (tonumber(redis.call('HGET', key, t)) or 0)
           if left + cost <= max then
-            out[3] = math.max((e[1] + 60) * width - now, 1)
+            out[3] = math.max((t + 60) * width - now, 1)
             break
           end
         end
         if out[3] == 0 then out[3] = width end
       end
     end
-    state[i] = {kind, slot, width}
+    state[i] = {slot, width, sum, low}
   elseif kind == 1 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
     local open = redis.call('ZCARD', key)
@@ -81,6 +120,7 @@ for i = 1, n do
     end
   else
     local used = tonumber(redis.call('GET', key) or base)
+    state[i] = used
     remaining = max - used
     if (used >= max or used + cost > max) and out[2] == 0 then
       out[1], out[2] = 0, i
@@ -96,16 +136,15 @@ for i = 1, n do
   local key = KEYS[i]
   if kind == 0 then
     local st = state[i]
-    redis.call('HINCRBY', key, st[2], cost)
-    redis.call('PEXPIRE', key, win + st[3])
-    if out[3 + 2*i] == 0 then out[3 + 2*i] = math.max((st[2] + 60) * st[3] - now, 0) end
+    -- A new slot sets the expiry: the key outlives its last slot's window.
+    if redis.call('HINCRBY', key, st[1], cost) == cost then redis.call('PEXPIRE', key, win + st[2]) end
+    redis.call('HSET', key, 's', st[3] + cost, 'o', math.min(st[4], st[1]))
+    if out[3 + 2*i] == 0 then out[3 + 2*i] = math.max((st[1] + 60) * st[2] - now, 0) end
   elseif kind == 1 then
     redis.call('ZADD', key, now + win, id)
     redis.call('PEXPIRE', key, win)
   else
-    redis.call('SET', key, base, 'NX')
-    redis.call('INCRBY', key, cost)
-    redis.call('PEXPIRE', key, win)
+    redis.call('SET', key, state[i] + cost, 'PX', win)
   end
   out[2 + 2*i] = out[2 + 2*i] - cost
 end
@@ -125,19 +164,21 @@ for i = 1, #KEYS do
   if kind == 0 then
     if delta ~= 0 then
       local slot = tostring(math.floor(at / math.max(math.floor(win / 60), 1)))
-      if redis.call('HEXISTS', key, slot) == 1 then redis.call('HINCRBY', key, slot, delta) end
+      if redis.call('HEXISTS', key, slot) == 1 then
+        redis.call('HINCRBY', key, slot, delta)
+        redis.call('HINCRBY', key, 's', delta)
+      end
     end
   elseif kind == 1 then
     redis.call('ZREM', key, id)
-  elseif redis.call('EXISTS', key) == 1 then
-    if delta ~= 0 then redis.call('INCRBY', key, delta) end
-    redis.call('PEXPIRE', key, win)
+  elseif delta ~= 0 and redis.call('EXISTS', key) == 1 then
+    redis.call('INCRBY', key, delta)
   end
 end
 return 1
 `)
 
-// Reserve implements relay.Limiter, in one round trip.
+// Reserve implements relay.Limiter, in one round trip (shared).
 func (l *RedisLimiter) Reserve(ctx context.Context, lims []aiproxy.Limit, now time.Time) (*aiproxy.Reservation, error) {
 	r := &aiproxy.Reservation{Limits: lims, Denied: -1, At: now, States: make([]aiproxy.LimitState, len(lims))}
 	keys := make([]string, len(lims))
@@ -152,7 +193,7 @@ func (l *RedisLimiter) Reserve(ctx context.Context, lims []aiproxy.Limit, now ti
 		args = append(args, int(lm.Kind), lm.Max, lm.Cost, lm.Window.Milliseconds(), lm.Base)
 	}
 	args[1] = r.ID
-	res, err := reserveScript.Run(ctx, l.r.Client, keys, args...).Int64Slice()
+	res, err := l.b.run(ctx, reserveScript, keys, args...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: reserve limits: %w", err)
 	}
@@ -168,7 +209,7 @@ func (l *RedisLimiter) Reserve(ctx context.Context, lims []aiproxy.Limit, now ti
 	return r, nil
 }
 
-// Settle implements relay.Limiter, in one round trip.
+// Settle implements relay.Limiter, in one round trip (shared).
 func (l *RedisLimiter) Settle(ctx context.Context, r *aiproxy.Reservation, costs []int64) error {
 	if r == nil || !r.OK {
 		return nil
@@ -188,18 +229,18 @@ func (l *RedisLimiter) Settle(ctx context.Context, r *aiproxy.Reservation, costs
 		}
 		args = append(args, int(lm.Kind), lm.Window.Milliseconds(), strconv.FormatInt(delta, 10))
 	}
-	if err := settleScript.Run(ctx, l.r.Client, keys, args...).Err(); err != nil {
+	if err := l.b.run(ctx, settleScript, keys, args...).Err(); err != nil {
 		return fmt.Errorf("store: settle limits: %w", err)
 	}
 	return nil
 }
 
 // settleNeeded reports whether settling r changes anything: a cost other
-// than reserved, or a concurrency slot to free. Budgets are settled
-// regardless, to keep their counters alive for their idle window.
+// than reserved, or a concurrency slot to free. (A budget's counter stays
+// alive for its idle window from its last reservation, as in memory.)
 func settleNeeded(r *aiproxy.Reservation, costs []int64) bool {
 	for i := range r.Limits {
-		if r.Limits[i].Kind != aiproxy.LimitWindow || (i < len(costs) && costs[i] != r.Limits[i].Cost) {
+		if r.Limits[i].Kind == aiproxy.LimitConcurrent || (i < len(costs) && costs[i] != r.Limits[i].Cost) {
 			return true
 		}
 	}

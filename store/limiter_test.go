@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -183,4 +184,49 @@ func BenchmarkLimiter(b *testing.B) {
 	}
 	b.Run("memory", func(b *testing.B) { run(b, store.NewMemoryLimiter()) })
 	b.Run("redis", func(b *testing.B) { run(b, store.NewRedisLimiter(storetest.Redis(b))) })
+}
+
+// TestLimiterWindowsAgree drives the memory limiter and the Redis one
+// through the same long random walk of reservations and settlements
+// (costs of zero included, settlements up and down, idle gaps longer than
+// the window) and asks both to answer alike at every step: the Redis
+// window keeps a running total that must never drift from the slots'.
+func TestLimiterWindowsAgree(t *testing.T) {
+	ctx := context.Background()
+	mem, red := store.NewMemoryLimiter(), store.NewRedisLimiter(storetest.Redis(t))
+	rng := rand.New(rand.NewPCG(7, 11))
+	now := time.UnixMilli(time.Now().UnixMilli() / 1000 * 1000)
+	type pending struct{ m, r *aiproxy.Reservation }
+	var open []pending
+	for step := range 3000 {
+		switch d := rng.IntN(100); {
+		case d < 2:
+			now = now.Add(time.Duration(60+rng.IntN(120)) * time.Second) // idle past the window
+		default:
+			now = now.Add(time.Duration(rng.IntN(400)) * time.Millisecond)
+		}
+		l := aiproxy.Limit{Kind: aiproxy.LimitWindow, Name: "tpm", Key: "tpm:agree", Max: 2000, Cost: int64(rng.IntN(60)), Window: time.Minute}
+		mr, err1 := mem.Reserve(ctx, []aiproxy.Limit{l}, now)
+		rr, err2 := red.Reserve(ctx, []aiproxy.Limit{l}, now)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if mr.OK != rr.OK || mr.RetryAfter != rr.RetryAfter || mr.States[0] != rr.States[0] {
+			t.Fatalf("step %d at %v: memory %+v %+v, redis %+v %+v", step, now, mr, mr.States[0], rr, rr.States[0])
+		}
+		if mr.OK {
+			open = append(open, pending{mr, rr})
+		}
+		for len(open) > 0 && rng.IntN(3) > 0 { // settle some, oldest first
+			p := open[0]
+			open = open[1:]
+			actual := []int64{max(p.m.Limits[0].Cost+int64(rng.IntN(41)-20), 0)}
+			if err := mem.Settle(ctx, p.m, actual); err != nil {
+				t.Fatal(err)
+			}
+			if err := red.Settle(ctx, p.r, actual); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

@@ -36,16 +36,15 @@ const (
 	writeAttempts  = 4                      // per batch, with exponential backoff
 	firstBackoff   = 100 * time.Millisecond // then 200ms, 400ms
 	attemptTimeout = 30 * time.Second       // per attempt, so a hung connection does not stall logging
-	// maxInsertBytes bounds the text of one INSERT statement. bun inlines
-	// values, so there is no bind-parameter limit (PostgreSQL's 65535),
-	// but MySQL refuses statements over max_allowed_packet (4 MiB and up),
-	// which a batch with request and response bodies can exceed.
+	// maxInsertBytes bounds the values of one INSERT statement: MySQL
+	// refuses a statement whose parameters pass max_allowed_packet (4 MiB
+	// and up), which a batch with request and response bodies can.
 	maxInsertBytes = 1 << 20
 )
 
 // LogWriter stores request logs asynchronously: Record queues a log, and
-// one goroutine inserts the queue in batches of multi-row INSERTs, one
-// transaction per batch, at least every FlushInterval.
+// one goroutine inserts the queue in batches of prepared multi-row INSERTs
+// (see rowInserter), one transaction per batch, at least every FlushInterval.
 //
 // No log is dropped to keep up: when the queue is full, Record waits for
 // room. A batch the database refuses is retried with backoff; if it still
@@ -54,6 +53,7 @@ const (
 // Stats().Failed and reported with slog.
 type LogWriter struct {
 	db       *bun.DB
+	ins      *rowInserter[logRow]
 	batch    int
 	interval time.Duration
 
@@ -74,6 +74,7 @@ func NewLogWriter(s *Store, opts LogWriterOptions) *LogWriter {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &LogWriter{
 		db:       s.logDB.rw,
+		ins:      newRowInserter[logRow](s.logDB.rw),
 		batch:    cmp.Or(max(opts.BatchSize, 0), 512),
 		interval: cmp.Or(max(opts.FlushInterval, 0), 100*time.Millisecond),
 		queue:    make(chan *aiproxy.Log, cmp.Or(max(opts.QueueSize, 0), 16384)),
@@ -145,6 +146,7 @@ func (w *LogWriter) Stats() LogWriterStats {
 
 func (w *LogWriter) run() {
 	defer close(w.done)
+	defer w.ins.close()
 	defer w.cancel()
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
@@ -227,7 +229,7 @@ func (w *LogWriter) insertRetrying(rows []logRow) error {
 func (w *LogWriter) insert(rows []logRow) error {
 	ctx, cancel := context.WithTimeout(w.ctx, attemptTimeout)
 	defer cancel()
-	return insertLogs(ctx, w.db, rows)
+	return w.ins.write(ctx, rows, rowSize, maxInsertBytes)
 }
 
 func (w *LogWriter) ping() error {
@@ -236,27 +238,7 @@ func (w *LogWriter) ping() error {
 	return w.db.PingContext(ctx)
 }
 
-// insertLogs inserts rows in one transaction, as few multi-row INSERTs as
-// maxInsertBytes allows.
-func insertLogs(ctx context.Context, db bun.IDB, rows []logRow) error {
-	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		for len(rows) > 0 {
-			n, size := 0, 0
-			for n < len(rows) && (n == 0 || size+rowSize(&rows[n]) <= maxInsertBytes) {
-				size += rowSize(&rows[n])
-				n++
-			}
-			chunk := rows[:n]
-			if _, err := tx.NewInsert().Model(&chunk).Returning("").Exec(ctx); err != nil {
-				return err
-			}
-			rows = rows[n:]
-		}
-		return nil
-	})
-}
-
-// rowSize estimates the length of a row in an INSERT statement.
+// rowSize estimates the bytes of a row's values.
 func rowSize(r *logRow) int {
 	const fixed = 650 // numbers, times, quotes and commas
 	return fixed + len(r.RequestID) + len(r.GroupID) + len(r.TokenName) + len(r.Model) + len(r.UpstreamModel) +

@@ -130,25 +130,6 @@ func TestLogWriterBackpressure(t *testing.T) {
 	}
 }
 
-// BenchmarkLogWriter measures how many logs per second a LogWriter stores
-// in SQLite, with many goroutines recording.
-func BenchmarkLogWriter(b *testing.B) {
-	db := storetest.OpenDB(b, storetest.SQLiteDSN(b))
-	w := store.NewLogWriter(store.New(db, nil), store.LogWriterOptions{})
-	b.ReportAllocs()
-	b.ResetTimer()
-	begin := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			w.Record(testLog(1))
-		}
-	})
-	if err := w.Close(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "rows/s")
-}
-
 // BenchmarkTokenByKey measures the hit path of the relay's key lookup.
 func BenchmarkTokenByKey(b *testing.B) {
 	s, _ := open(b, storetest.SQLiteDSN(b))
