@@ -79,13 +79,27 @@ type Log struct {
 	Unpriced bool
 	// ServiceTier is the service tier the request asked for or the
 	// provider reported ("" when neither said), for tiered prices.
-	ServiceTier  string
-	TTFB         time.Duration // time to the first byte of the upstream answer
-	Latency      time.Duration // total time until the answer was complete
-	ClientIP     string
-	Error        string // "" on success
-	RequestBody  string // kept only when detailed logging is on
-	ResponseBody string // kept only when detailed logging is on
+	ServiceTier string
+	TTFB        time.Duration // time to the first byte of the upstream answer
+	Latency     time.Duration // total time until the answer was complete
+	ClientIP    string
+	Error       string // "" on success
+	// UpstreamRequestID is the id the provider gave the answer (its
+	// x-request-id, request-id or response id), "" when none.
+	UpstreamRequestID string
+	// User is the request's end-user id (OpenAI's user, Anthropic's
+	// metadata.user_id), "" when none; Metadata the request's metadata
+	// object as JSON, "" when none.
+	User     string
+	Metadata string
+	// RequestBody and ResponseBody are kept (in the log's detail) only
+	// when the request failed, detailed logging is on or the model config
+	// forces it; each is cut at the configured size, and the Truncated
+	// flag says so.
+	RequestBody           string
+	ResponseBody          string
+	RequestBodyTruncated  bool
+	ResponseBodyTruncated bool
 	// Attempts are the channels tried, in order; the last is the one that
 	// answered, unless the request failed. Empty when no channel was tried.
 	Attempts []LogAttempt
@@ -124,4 +138,16 @@ type LogService interface {
 // the queue is full (backpressure instead of losing a log).
 type LogRecorder interface {
 	Record(l *Log)
+}
+
+// Recorders hands each log to several recorders, in order: the log
+// writer, the summaries, the live events, the metrics. A recorder only
+// reads the log, never changes it, and does not block.
+type Recorders []LogRecorder
+
+// Record implements LogRecorder.
+func (rs Recorders) Record(l *Log) {
+	for _, r := range rs {
+		r.Record(l)
+	}
 }

@@ -29,7 +29,9 @@ type RedisLimiter struct {
 }
 
 // NewRedisLimiter returns a limiter on r, under r.Prefix.
-func NewRedisLimiter(r *Redis) *RedisLimiter { return &RedisLimiter{r: r, b: scriptBatcher{c: r.Client}} }
+func NewRedisLimiter(r *Redis) *RedisLimiter {
+	return &RedisLimiter{r: r, b: scriptBatcher{c: r.Client}}
+}
 
 // reserveScript checks every limit, then (if all admit) applies them.
 // KEYS: one per limit. ARGV: now in ms, the reservation id, then per
