@@ -180,7 +180,7 @@ func TestMigrations(t *testing.T) {
 		// Opening again finds nothing to do.
 		db := storetest.OpenDB(t, dsn)
 		storetest.OpenDB(t, dsn)
-		for table, want := range map[string]int64{"bun_migrations": 5, "bun_log_migrations": 4} {
+		for table, want := range map[string]int64{"bun_migrations": 6, "bun_log_migrations": 6} {
 			if n := count(t, db, table); n != want {
 				t.Errorf("%s: %d migrations recorded, want %d", table, n, want)
 			}
@@ -255,8 +255,8 @@ func TestMigrationsFromOneSet(t *testing.T) {
 			}
 		}
 		again := storetest.OpenDB(t, dsn)
-		if n := count(t, again, "bun_log_migrations"); n != 4 {
-			t.Errorf("%d log migrations recorded, want 4", n)
+		if n := count(t, again, "bun_log_migrations"); n != 6 {
+			t.Errorf("%d log migrations recorded, want 6", n)
 		}
 	})
 }
