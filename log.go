@@ -124,6 +124,9 @@ type LogFilter struct {
 	Failed    *bool     // true: only errors; false: only successes
 	Before    int64     // only logs with ID < Before (the pagination cursor)
 	Limit     int       // at most this many; 0 means 50
+	// Detail asks for the bodies kept with the logs (RequestBody,
+	// ResponseBody and their Truncated flags); false leaves them empty.
+	Detail bool
 }
 
 // LogService reads request logs.
@@ -134,8 +137,8 @@ type LogService interface {
 }
 
 // LogRecorder takes finished request logs. Implementations queue them and
-// write in batches, so Record does no database work; it waits only while
-// the queue is full (backpressure instead of losing a log).
+// write in batches, so Record does no database work and never waits: a
+// log that finds no room is set aside (spilled to disk) instead.
 type LogRecorder interface {
 	Record(l *Log)
 }

@@ -36,3 +36,9 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 		}
 	}
 }
+
+// tryLock takes an exclusive flock on f if no other open file holds one,
+// without waiting.
+func tryLock(f *os.File) bool {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}

@@ -43,8 +43,6 @@ type logRow struct {
 	Latency          int64     `bun:"latency_us"`
 	ClientIP         string    `bun:"client_ip"`
 	Error            string    `bun:"error"`
-	RequestBody      string    `bun:"request_body"`
-	ResponseBody     string    `bun:"response_body"`
 	Attempts         string    `bun:"attempts,nullzero"`
 
 	CacheCreation1h   int64  `bun:"cache_creation_1h_tokens"`
@@ -65,6 +63,56 @@ type logRow struct {
 	CostImageOutput   int64  `bun:"cost_image_output"`
 	CostAudioOutput   int64  `bun:"cost_audio_output"`
 	CostRequest       int64  `bun:"cost_request"`
+
+	UpstreamRequestID string `bun:"upstream_request_id"`
+	User              string `bun:"user"`
+	Metadata          string `bun:"metadata,nullzero"`
+}
+
+// logDetailRow holds the bodies of a logged request, kept apart from the
+// log rows (which stay small, and are kept longer) and only for the
+// requests whose detail is kept (see aiproxy.Log).
+type logDetailRow struct {
+	bun.BaseModel `bun:"table:log_details"`
+
+	RequestID         string    `bun:"request_id,pk"`
+	CreatedAt         time.Time `bun:"created_at"`
+	RequestBody       string    `bun:"request_body"`
+	ResponseBody      string    `bun:"response_body"`
+	RequestTruncated  bool      `bun:"request_truncated"`
+	ResponseTruncated bool      `bun:"response_truncated"`
+}
+
+// Field caps of a log row: what the relay sends is cut to them.
+const (
+	maxUserBytes     = 256
+	maxMetadataBytes = 16 << 10
+)
+
+// hasDetail reports whether l has a detail row to store.
+func hasDetail(l *aiproxy.Log) bool {
+	return l.RequestBody != "" || l.ResponseBody != ""
+}
+
+func toDetailRow(l *aiproxy.Log) logDetailRow {
+	return logDetailRow{
+		RequestID:         text(l.RequestID, 128),
+		CreatedAt:         utc(l.CreatedAt),
+		RequestBody:       text(l.RequestBody, 0),
+		ResponseBody:      text(l.ResponseBody, 0),
+		RequestTruncated:  l.RequestBodyTruncated,
+		ResponseTruncated: l.ResponseBodyTruncated,
+	}
+}
+
+// metadataColumn is the request's metadata as stored: JSON text, dropped
+// ("") when it is not a JSON object under maxMetadataBytes, which cutting
+// would make unreadable.
+func metadataColumn(s string) string {
+	if s == "" || len(s) > maxMetadataBytes || !json.Valid([]byte(s)) {
+		return ""
+	}
+	return text(s, 0)
 }
 
 // attemptJSON is a LogAttempt as the attempts column keeps it.
@@ -135,8 +183,6 @@ func toLogRow(l *aiproxy.Log) logRow {
 		Latency:          l.Latency.Microseconds(),
 		ClientIP:         text(l.ClientIP, 64),
 		Error:            text(l.Error, 0),
-		RequestBody:      text(l.RequestBody, 0),
-		ResponseBody:     text(l.ResponseBody, 0),
 		Attempts:         attemptsColumn(l.Attempts),
 
 		CacheCreation1h:   l.Usage.CacheCreation1hTokens,
@@ -157,6 +203,10 @@ func toLogRow(l *aiproxy.Log) logRow {
 		CostImageOutput:   int64(l.Cost.ImageOutput),
 		CostAudioOutput:   int64(l.Cost.AudioOutput),
 		CostRequest:       int64(l.Cost.Request),
+
+		UpstreamRequestID: text(l.UpstreamRequestID, 128),
+		User:              text(l.User, maxUserBytes),
+		Metadata:          metadataColumn(l.Metadata),
 	}
 }
 
@@ -207,9 +257,11 @@ func (r *logRow) log() *aiproxy.Log {
 		Latency:      time.Duration(r.Latency) * time.Microsecond,
 		ClientIP:     r.ClientIP,
 		Error:        r.Error,
-		RequestBody:  r.RequestBody,
-		ResponseBody: r.ResponseBody,
 		Attempts:     attemptsOf(r.Attempts),
+
+		UpstreamRequestID: r.UpstreamRequestID,
+		User:              r.User,
+		Metadata:          r.Metadata,
 	}
 }
 
@@ -238,7 +290,8 @@ const (
 )
 
 // Logs returns the logs matching f, newest first (by ID), and whether more
-// follow. f.Limit is capped at 500; 0 means 50.
+// follow. f.Limit is capped at 500; 0 means 50. With f.Detail the bodies
+// kept for them are read too, in one more query for the page.
 func (s *Store) Logs(ctx context.Context, f aiproxy.LogFilter) ([]*aiproxy.Log, bool, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -285,5 +338,33 @@ func (s *Store) Logs(ctx context.Context, f aiproxy.LogFilter) ([]*aiproxy.Log, 
 	for i := range rows {
 		logs[i] = rows[i].log()
 	}
+	if f.Detail && len(logs) > 0 {
+		if err := s.addDetails(ctx, logs); err != nil {
+			return nil, false, err
+		}
+	}
 	return logs, more, nil
+}
+
+// addDetails sets the bodies of logs from their detail rows, where kept.
+func (s *Store) addDetails(ctx context.Context, logs []*aiproxy.Log) error {
+	ids := make([]string, len(logs))
+	for i, l := range logs {
+		ids[i] = l.RequestID
+	}
+	var details []logDetailRow
+	if err := s.logDB.ro.NewSelect().Model(&details).Where("request_id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return wrap("list log details", err)
+	}
+	byID := make(map[string]*logDetailRow, len(details))
+	for i := range details {
+		byID[details[i].RequestID] = &details[i]
+	}
+	for _, l := range logs {
+		if d := byID[l.RequestID]; d != nil {
+			l.RequestBody, l.ResponseBody = d.RequestBody, d.ResponseBody
+			l.RequestBodyTruncated, l.ResponseBodyTruncated = d.RequestTruncated, d.ResponseTruncated
+		}
+	}
+	return nil
 }

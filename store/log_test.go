@@ -19,29 +19,32 @@ var base = time.Date(2030, 1, 2, 3, 4, 5, 123_456_789, time.FixedZone("X", -7*36
 // testLog returns a log with every field set from i.
 func testLog(i int) *aiproxy.Log {
 	l := &aiproxy.Log{
-		RequestID:       fmt.Sprintf("r%d", i),
-		CreatedAt:       base.Add(time.Duration(i) * time.Minute),
-		GroupID:         fmt.Sprintf("g%d", i%2),
-		TokenID:         int64(i%3 + 1),
-		TokenName:       "token ✓",
-		ChannelID:       int64(i % 4),
-		Model:           fmt.Sprintf("m%d", i%5),
-		UpstreamModel:   "upstream-model",
-		Endpoint:        "/v1/chat/completions",
-		Mode:            aiproxy.ModeChat,
-		Stream:          i%2 == 0,
-		StatusCode:      200,
-		Usage:           aiproxy.Usage{PromptTokens: int64(i), CompletionTokens: 2 * int64(i), CachedTokens: 1, CacheCreationTokens: 2, ReasoningTokens: 1, TotalTokens: 3 * int64(i)},
-		ClientProtocol:  aiproxy.ProtocolAnthropic,
-		ChannelProtocol: aiproxy.ProtocolOpenAI,
-		UsageCounted:    i%5 == 0,
-		Amount:          aiproxy.Amount(i) * 1_000_000_007,
-		Unpriced:        i%7 == 0,
-		TTFB:            time.Duration(i)*time.Millisecond + 1234*time.Nanosecond,
-		Latency:         time.Duration(i)*time.Second + 5678*time.Nanosecond,
-		ClientIP:        "2001:db8::1",
-		RequestBody:     `{"messages":[{"role":"user","content":"it's \"quoted\" \\ and 🦊"}]}`,
-		ResponseBody:    `{"choices":[]}`,
+		RequestID:         fmt.Sprintf("r%d", i),
+		CreatedAt:         base.Add(time.Duration(i) * time.Minute),
+		GroupID:           fmt.Sprintf("g%d", i%2),
+		TokenID:           int64(i%3 + 1),
+		TokenName:         "token ✓",
+		ChannelID:         int64(i % 4),
+		Model:             fmt.Sprintf("m%d", i%5),
+		UpstreamModel:     "upstream-model",
+		Endpoint:          "/v1/chat/completions",
+		Mode:              aiproxy.ModeChat,
+		Stream:            i%2 == 0,
+		StatusCode:        200,
+		Usage:             aiproxy.Usage{PromptTokens: int64(i), CompletionTokens: 2 * int64(i), CachedTokens: 1, CacheCreationTokens: 2, ReasoningTokens: 1, TotalTokens: 3 * int64(i)},
+		ClientProtocol:    aiproxy.ProtocolAnthropic,
+		ChannelProtocol:   aiproxy.ProtocolOpenAI,
+		UsageCounted:      i%5 == 0,
+		Amount:            aiproxy.Amount(i) * 1_000_000_007,
+		Unpriced:          i%7 == 0,
+		TTFB:              time.Duration(i)*time.Millisecond + 1234*time.Nanosecond,
+		Latency:           time.Duration(i)*time.Second + 5678*time.Nanosecond,
+		ClientIP:          "2001:db8::1",
+		RequestBody:       `{"messages":[{"role":"user","content":"it's \"quoted\" \\ and 🦊"}]}`,
+		UpstreamRequestID: fmt.Sprintf("chatcmpl-%d", i),
+		User:              "user ✓",
+		Metadata:          `{"team":"search","n":1}`,
+		ResponseBody:      `{"choices":[]}`,
 	}
 	if i%3 == 0 {
 		l.StatusCode = 502
@@ -81,7 +84,7 @@ func writeLogs(tb testing.TB, s *store.Store, logs ...*aiproxy.Log) {
 
 func findLog(tb testing.TB, s *store.Store, requestID string) *aiproxy.Log {
 	tb.Helper()
-	logs, _, err := s.Logs(context.Background(), aiproxy.LogFilter{RequestID: requestID})
+	logs, _, err := s.Logs(context.Background(), aiproxy.LogFilter{RequestID: requestID, Detail: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -29,11 +29,17 @@ const maxRowsPerStatement = 128
 // parse was half the cost of writing a log). The columns and their values
 // come from bun's model of T, so they follow the struct's tags; the
 // autoincrement key is left to the database.
+//
+// A row whose unique key is in the table already is skipped, not an
+// error (SQLite's INSERT OR IGNORE, MySQL's INSERT IGNORE, PostgreSQL's ON
+// CONFLICT DO NOTHING): a batch written twice, retried after a lost
+// commit or replayed from the spill, is stored once.
 type rowInserter[T any] struct {
-	db     *bun.DB
-	table  *schema.Table
-	fields []*schema.Field
-	pg     bool // PostgreSQL numbers its placeholders; it takes time.Time as is
+	db      *bun.DB
+	table   *schema.Table
+	fields  []*schema.Field
+	dialect dialect.Name
+	pg      bool // PostgreSQL numbers its placeholders; it takes time.Time as is
 
 	mu    sync.Mutex
 	stmts [8]*sql.Stmt // by log2 of their row count, up to maxRowsPerStatement
@@ -41,7 +47,8 @@ type rowInserter[T any] struct {
 
 func newRowInserter[T any](db *bun.DB) *rowInserter[T] {
 	t := db.Dialect().Tables().Get(reflect.TypeFor[T]())
-	ins := &rowInserter[T]{db: db, table: t, pg: db.Dialect().Name() == dialect.PG}
+	d := db.Dialect().Name()
+	ins := &rowInserter[T]{db: db, table: t, dialect: d, pg: d == dialect.PG}
 	for _, f := range t.Fields {
 		if !f.AutoIncrement {
 			ins.fields = append(ins.fields, f)
@@ -119,7 +126,14 @@ func (ins *rowInserter[T]) stmt(ctx context.Context, k int) (*sql.Stmt, error) {
 // query is the INSERT of n rows with placeholders.
 func (ins *rowInserter[T]) query(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO ")
+	switch ins.dialect {
+	case dialect.SQLite:
+		b.WriteString("INSERT OR IGNORE INTO ")
+	case dialect.MySQL:
+		b.WriteString("INSERT IGNORE INTO ")
+	default:
+		b.WriteString("INSERT INTO ")
+	}
 	b.WriteString(string(ins.table.SQLName))
 	b.WriteString(" (")
 	for i, f := range ins.fields {
@@ -148,6 +162,9 @@ func (ins *rowInserter[T]) query(n int) string {
 			}
 		}
 		b.WriteByte(')')
+	}
+	if ins.pg {
+		b.WriteString(" ON CONFLICT DO NOTHING")
 	}
 	return b.String()
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,23 +113,97 @@ func TestLogWriterFailures(t *testing.T) {
 	})
 }
 
-// TestLogWriterBackpressure fills a tiny queue: Record waits instead of
-// dropping.
-func TestLogWriterBackpressure(t *testing.T) {
-	s, db := open(t, storetest.SQLiteDSN(t))
-	w := store.NewLogWriter(s, store.LogWriterOptions{QueueSize: 4, BatchSize: 2, FlushInterval: time.Millisecond})
-	for i := range 200 {
-		w.Record(testLog(i))
+// TestLogWriterFullQueue fills a tiny queue from many goroutines while
+// the database is locked: Record never waits, the overflow spills to
+// disk, and Close stores every log once the database is free again.
+func TestLogWriterFullQueue(t *testing.T) {
+	dsn := storetest.SQLiteDSN(t)
+	s, db := open(t, dsn)
+	release := lockSQLite(t, dsn)
+	w := store.NewLogWriter(s, store.LogWriterOptions{QueueSize: 4, BatchSize: 2, FlushInterval: time.Millisecond, SpillDir: t.TempDir()})
+	var wg sync.WaitGroup
+	var slowest atomic.Int64
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				begin := time.Now()
+				w.Record(testLog(g*50 + i))
+				if d := int64(time.Since(begin)); d > slowest.Load() {
+					slowest.Store(d)
+				}
+			}
+		})
 	}
+	wg.Wait()
+	if d := time.Duration(slowest.Load()); d > 100*time.Millisecond {
+		t.Errorf("the slowest Record took %v with the database locked", d)
+	}
+	if st := w.Stats(); st.Spilled == 0 || st.Dropped != 0 || st.Written != 0 {
+		t.Fatalf("Stats() = %+v, want spilled logs, none written or dropped", st)
+	}
+	release()
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := w.Stats(); st.Written != 200 || st.Waits == 0 {
+	if st := w.Stats(); st.Written != 400 || st.Replayed == 0 || st.Failed != 0 || st.Dropped != 0 {
 		t.Fatalf("Stats() = %+v", st)
 	}
-	if n := count(t, db, "logs"); n != 200 {
-		t.Fatalf("%d logs stored", n)
+	if n := count(t, db, "logs"); n != 400 {
+		t.Fatalf("%d logs stored, want 400", n)
 	}
+}
+
+// TestLogWriterQueueBytes bounds the queue by size: without a spill
+// directory, logs past the bound are dropped rather than waited for.
+func TestLogWriterQueueBytes(t *testing.T) {
+	dsn := storetest.SQLiteDSN(t)
+	s, _ := open(t, dsn)
+	release := lockSQLite(t, dsn)
+	w := store.NewLogWriter(s, store.LogWriterOptions{QueueBytes: 64 << 10, BatchSize: 1})
+	for i := range 100 {
+		l := testLog(i)
+		l.RequestBody = strings.Repeat("x", 4<<10)
+		w.Record(l)
+	}
+	st := w.Stats()
+	if st.Dropped == 0 || st.QueueBytes > 64<<10 || st.Queued+int(st.Dropped) < 99 { // one may be in the writer's hands
+		t.Fatalf("Stats() = %+v, want at most 64 KiB queued and the rest dropped", st)
+	}
+	release()
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.Stats().Written; n != 100-st.Dropped {
+		t.Fatalf("%d logs written, want the %d not dropped", n, 100-st.Dropped)
+	}
+}
+
+// lockSQLite holds the write lock of the SQLite database at dsn, as
+// another process would, until release.
+func lockSQLite(tb testing.TB, dsn string) (release func()) {
+	tb.Helper()
+	ctx := context.Background()
+	other, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		tb.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+			other.Close()
+		})
+	}
+	tb.Cleanup(release)
+	return release
 }
 
 // BenchmarkTokenByKey measures the hit path of the relay's key lookup.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,9 +55,27 @@ func (set *migrationSet) migrations(dialect string) *migrate.Migrations {
 	r := ddl[dialect]
 	ms := migrate.NewMigrations()
 	for i, stmts := range set.steps {
-		ms.Add(migrate.Migration{Name: fmt.Sprintf("%04d", i+1), Up: execSchema(r, stmts)})
+		ms.Add(migrate.Migration{Name: fmt.Sprintf("%04d", i+1), Up: execSchema(r, dialect, forDialect(stmts, dialect))})
 	}
 	return ms
+}
+
+// forDialect returns the statements that run on dialect: a statement
+// beginning with "{only d1 d2}" runs only on the dialects named (and
+// loses the prefix), the others everywhere.
+func forDialect(stmts []string, dialect string) []string {
+	out := make([]string, 0, len(stmts))
+	for _, stmt := range stmts {
+		if rest, ok := strings.CutPrefix(stmt, "{only "); ok {
+			names, body, _ := strings.Cut(rest, "}")
+			if !slices.Contains(strings.Fields(names), dialect) {
+				continue
+			}
+			stmt = strings.TrimLeft(body, " \n")
+		}
+		out = append(out, stmt)
+	}
+	return out
 }
 
 // mainV1 creates the main tables. Identifiers are double-quoted (MySQL
@@ -308,14 +327,28 @@ var ddl = map[string]*strings.Replacer{
 }
 
 // execSchema returns a migration running stmts, translated by r, in one
-// transaction (which makes it atomic on SQLite and PostgreSQL).
-func execSchema(r *strings.Replacer, stmts []string) func(context.Context, *migrate.Migrator, *migrate.Migration) error {
+// transaction (which makes it atomic on SQLite and PostgreSQL). A
+// statement beginning with "{if column table.column}" runs only while
+// the table has the column, which makes dropping one idempotent.
+func execSchema(r *strings.Replacer, dialect string, stmts []string) func(context.Context, *migrate.Migrator, *migrate.Migration) error {
 	return func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
 		return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			for _, stmt := range stmts {
+				if rest, ok := strings.CutPrefix(stmt, "{if column "); ok {
+					col, body, _ := strings.Cut(rest, "}")
+					table, column, _ := strings.Cut(col, ".")
+					has, err := hasColumn(ctx, tx, dialect, table, column)
+					if err != nil {
+						return err
+					}
+					if !has {
+						continue
+					}
+					stmt = strings.TrimLeft(body, " \n")
+				}
 				_, err := tx.ExecContext(ctx, r.Replace(stmt))
 				var myErr *mysql.MySQLError
-				if errors.As(err, &myErr) && (myErr.Number == 1061 || myErr.Number == 1060) { // duplicate key or column name
+				if errors.As(err, &myErr) && (myErr.Number == 1061 || myErr.Number == 1060 || myErr.Number == 1091) { // duplicate key or column name, or dropped already
 					err = nil
 				}
 				if err != nil && strings.Contains(err.Error(), "duplicate column name") { // SQLite, which has no ADD COLUMN IF NOT EXISTS; the transaction goes on
@@ -328,6 +361,24 @@ func execSchema(r *strings.Replacer, stmts []string) func(context.Context, *migr
 			return nil
 		})
 	}
+}
+
+// hasColumn reports whether table has column.
+func hasColumn(ctx context.Context, db bun.IDB, dialect, table, column string) (bool, error) {
+	var q string
+	switch dialect {
+	case SQLite:
+		q = "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?"
+	case MySQL:
+		q = "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?"
+	default:
+		q = "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?"
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, q, table, column).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for column %s.%s: %w", table, column, err)
+	}
+	return n > 0, nil
 }
 
 // lockWait bounds how long Open waits for another process's migration.
@@ -437,7 +488,289 @@ var errLockWait = errors.New("another process has held the migration lock for ov
 // logsV5 the log rows' new columns, their detail table and retention;
 // logsV6 the summaries; mainV6 the alerts.
 var (
-	logsV5 = []string{}
-	logsV6 = []string{}
-	mainV6 = []string{}
+	// logsV5: the log rows gain the upstream request id and the request's
+	// user and metadata; bodies move to log_details, which is cleaned on
+	// its own schedule; a request id is unique, which makes a replayed
+	// batch harmless. PostgreSQL's logs become a table partitioned by day
+	// of created_at (so retention drops partitions): the rows move to a
+	// partition before the day of the migration, later days get theirs
+	// from the LogCleaner, and a default partition takes what none covers.
+	// On PostgreSQL a unique index must hold the partition key, so there
+	// it is (request_id, created_at), which a replay repeats exactly.
+	logsV5 = []string{
+		`CREATE TABLE IF NOT EXISTS "log_details" (
+	"request_id" VARCHAR(128) NOT NULL PRIMARY KEY,
+	"created_at" {time} NOT NULL,
+	"request_body" {text} NOT NULL,
+	"response_body" {text} NOT NULL,
+	"request_truncated" BOOLEAN NOT NULL,
+	"response_truncated" BOOLEAN NOT NULL
+) {table}`,
+		`CREATE INDEX IF NOT EXISTS "log_details_created_at" ON "log_details" ("created_at")`,
+
+		`{only postgres} DO $$
+BEGIN
+IF EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'logs'::regclass) THEN
+	RETURN; -- converted already
+END IF;
+	CREATE SEQUENCE IF NOT EXISTS "logs_v5_id_seq";
+	CREATE TABLE "logs_v5" (
+		"id" BIGINT NOT NULL DEFAULT nextval('logs_v5_id_seq'),
+		"request_id" VARCHAR(128) NOT NULL,
+		"created_at" TIMESTAMPTZ NOT NULL,
+		"group_id" VARCHAR(64) NOT NULL,
+		"token_id" BIGINT NOT NULL,
+		"token_name" VARCHAR(128) NOT NULL,
+		"channel_id" BIGINT NOT NULL,
+		"model" VARCHAR(256) NOT NULL,
+		"upstream_model" VARCHAR(256) NOT NULL,
+		"endpoint" VARCHAR(256) NOT NULL,
+		"mode" VARCHAR(32) NOT NULL,
+		"stream" BOOLEAN NOT NULL,
+		"status_code" INTEGER NOT NULL,
+		"prompt_tokens" BIGINT NOT NULL,
+		"completion_tokens" BIGINT NOT NULL,
+		"cached_tokens" BIGINT NOT NULL,
+		"total_tokens" BIGINT NOT NULL,
+		"usage_counted" BOOLEAN NOT NULL,
+		"amount" BIGINT NOT NULL,
+		"unpriced" BOOLEAN NOT NULL,
+		"ttfb_us" BIGINT NOT NULL,
+		"latency_us" BIGINT NOT NULL,
+		"client_ip" VARCHAR(64) NOT NULL,
+		"error" TEXT NOT NULL,
+		"client_protocol" VARCHAR(16) NOT NULL DEFAULT 'openai',
+		"channel_protocol" VARCHAR(16) NOT NULL DEFAULT '',
+		"cache_creation_tokens" BIGINT NOT NULL DEFAULT 0,
+		"reasoning_tokens" BIGINT NOT NULL DEFAULT 0,
+		"attempts" TEXT NULL,
+		"cache_creation_1h_tokens" BIGINT NOT NULL DEFAULT 0,
+		"image_input_tokens" BIGINT NOT NULL DEFAULT 0,
+		"audio_input_tokens" BIGINT NOT NULL DEFAULT 0,
+		"image_output_tokens" BIGINT NOT NULL DEFAULT 0,
+		"audio_output_tokens" BIGINT NOT NULL DEFAULT 0,
+		"requests" BIGINT NOT NULL DEFAULT 0,
+		"service_tier" VARCHAR(32) NOT NULL DEFAULT '',
+		"cost_input" BIGINT NOT NULL DEFAULT 0,
+		"cost_cached_input" BIGINT NOT NULL DEFAULT 0,
+		"cost_cache_write" BIGINT NOT NULL DEFAULT 0,
+		"cost_cache_write_1h" BIGINT NOT NULL DEFAULT 0,
+		"cost_image_input" BIGINT NOT NULL DEFAULT 0,
+		"cost_audio_input" BIGINT NOT NULL DEFAULT 0,
+		"cost_output" BIGINT NOT NULL DEFAULT 0,
+		"cost_reasoning" BIGINT NOT NULL DEFAULT 0,
+		"cost_image_output" BIGINT NOT NULL DEFAULT 0,
+		"cost_audio_output" BIGINT NOT NULL DEFAULT 0,
+		"cost_request" BIGINT NOT NULL DEFAULT 0,
+		"upstream_request_id" VARCHAR(128) NOT NULL DEFAULT '',
+		"user" VARCHAR(256) NOT NULL DEFAULT '',
+		"metadata" TEXT NULL,
+		PRIMARY KEY ("id", "created_at")
+	) PARTITION BY RANGE ("created_at");
+	EXECUTE format('CREATE TABLE %I PARTITION OF logs_v5 FOR VALUES FROM (MINVALUE) TO (%L)',
+			'logs_before_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD'), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' 00:00:00+00');
+	CREATE TABLE "logs_default" PARTITION OF "logs_v5" DEFAULT;
+	CREATE UNIQUE INDEX "logs_v5_request_id" ON "logs_v5" ("request_id", "created_at");
+	INSERT INTO "logs_v5" ("id", "request_id", "created_at", "group_id", "token_id", "token_name", "channel_id", "model",
+		"upstream_model", "endpoint", "mode", "stream", "status_code", "prompt_tokens", "completion_tokens", "cached_tokens", "total_tokens",
+		"usage_counted", "amount", "unpriced", "ttfb_us", "latency_us", "client_ip", "error", "client_protocol", "channel_protocol",
+		"cache_creation_tokens", "reasoning_tokens", "attempts", "cache_creation_1h_tokens", "image_input_tokens", "audio_input_tokens",
+		"image_output_tokens", "audio_output_tokens", "requests", "service_tier", "cost_input", "cost_cached_input", "cost_cache_write",
+		"cost_cache_write_1h", "cost_image_input", "cost_audio_input", "cost_output", "cost_reasoning", "cost_image_output",
+		"cost_audio_output", "cost_request")
+	SELECT "id", "request_id", "created_at", "group_id", "token_id", "token_name", "channel_id", "model",
+		"upstream_model", "endpoint", "mode", "stream", "status_code", "prompt_tokens", "completion_tokens", "cached_tokens", "total_tokens",
+		"usage_counted", "amount", "unpriced", "ttfb_us", "latency_us", "client_ip", "error", "client_protocol", "channel_protocol",
+		"cache_creation_tokens", "reasoning_tokens", "attempts", "cache_creation_1h_tokens", "image_input_tokens", "audio_input_tokens",
+		"image_output_tokens", "audio_output_tokens", "requests", "service_tier", "cost_input", "cost_cached_input", "cost_cache_write",
+		"cost_cache_write_1h", "cost_image_input", "cost_audio_input", "cost_output", "cost_reasoning", "cost_image_output",
+		"cost_audio_output", "cost_request"
+	FROM "logs" ORDER BY "id" ON CONFLICT DO NOTHING;
+	PERFORM setval('logs_v5_id_seq', COALESCE((SELECT MAX("id") FROM "logs"), 0) + 1, false);
+	INSERT INTO "log_details" SELECT "request_id", "created_at", "request_body", "response_body", FALSE, FALSE
+	FROM "logs" WHERE "request_body" <> '' OR "response_body" <> '' ON CONFLICT DO NOTHING;
+	DROP TABLE "logs";
+	ALTER TABLE "logs_v5" RENAME TO "logs";
+	ALTER INDEX "logs_v5_request_id" RENAME TO "logs_request_id";
+	ALTER SEQUENCE "logs_v5_id_seq" OWNED BY "logs"."id";
+END $$`,
+		`{only postgres} CREATE INDEX IF NOT EXISTS "logs_group_id" ON "logs" ("group_id", "id")`,
+		`{only postgres} CREATE INDEX IF NOT EXISTS "logs_token_id" ON "logs" ("token_id", "id")`,
+		`{only postgres} CREATE INDEX IF NOT EXISTS "logs_channel_id" ON "logs" ("channel_id", "id")`,
+		`{only postgres} CREATE INDEX IF NOT EXISTS "logs_model" ON "logs" ("model", "id")`,
+		`{only postgres} CREATE INDEX IF NOT EXISTS "logs_created_at" ON "logs" ("created_at")`,
+		`{only postgres} CREATE INDEX IF NOT EXISTS "logs_failed" ON "logs" ("id") WHERE "error" <> ''`,
+
+		`{only sqlite mysql} ALTER TABLE "logs" {add} "upstream_request_id" VARCHAR(128) NOT NULL DEFAULT ''`,
+		`{only sqlite mysql} ALTER TABLE "logs" {add} "user" VARCHAR(256) NOT NULL DEFAULT ''`,
+		`{only sqlite mysql} ALTER TABLE "logs" {add} "metadata" {text} NULL`,
+		`{only sqlite}{if column logs.request_body} INSERT OR IGNORE INTO "log_details" SELECT "request_id", "created_at", "request_body", "response_body", FALSE, FALSE
+FROM "logs" WHERE "request_body" <> '' OR "response_body" <> ''`,
+		`{only mysql}{if column logs.request_body} INSERT IGNORE INTO "log_details" SELECT "request_id", "created_at", "request_body", "response_body", FALSE, FALSE
+FROM "logs" WHERE "request_body" <> '' OR "response_body" <> ''`,
+		`{only sqlite mysql}{if column logs.request_body} ALTER TABLE "logs" DROP COLUMN "request_body"`,
+		`{only sqlite mysql}{if column logs.response_body} ALTER TABLE "logs" DROP COLUMN "response_body"`,
+		// The unique index would fail on a request id logged twice: the
+		// later rows go.
+		`{only sqlite} DELETE FROM "logs" WHERE EXISTS (SELECT 1 FROM "logs" "l" WHERE "l"."request_id" = "logs"."request_id" AND "l"."id" < "logs"."id")`,
+		`{only mysql} DELETE "a" FROM "logs" "a" JOIN "logs" "b" ON "b"."request_id" = "a"."request_id" AND "b"."id" < "a"."id"`,
+		`{only sqlite mysql} CREATE UNIQUE INDEX IF NOT EXISTS "logs_request_id_unique" ON "logs" ("request_id")`,
+		`{only sqlite} DROP INDEX IF EXISTS "logs_request_id"`,
+		`{only mysql} DROP INDEX "logs_request_id" ON "logs"`,
+		`{only sqlite} CREATE INDEX IF NOT EXISTS "logs_failed" ON "logs" ("id") WHERE "error" <> ''`,
+	}
+	// logsV6: the usage summaries (see Summarizer), per minute (span 60)
+	// and per hour (span 3600) of bucket, the unix second the bucket
+	// starts at; by channel × model and by group × token × model; and the
+	// ids of the batches applied, so that a batch written again is not
+	// counted twice.
+	logsV6 = []string{
+		`CREATE TABLE IF NOT EXISTS "summary_channels" (
+	"span" INTEGER NOT NULL,
+	"bucket" BIGINT NOT NULL,
+	"channel_id" BIGINT NOT NULL,
+	"model" VARCHAR(256) NOT NULL,
+	"requests" BIGINT NOT NULL DEFAULT 0,
+	"successes" BIGINT NOT NULL DEFAULT 0,
+	"errors_4xx" BIGINT NOT NULL DEFAULT 0,
+	"errors_5xx" BIGINT NOT NULL DEFAULT 0,
+	"errors_429" BIGINT NOT NULL DEFAULT 0,
+	"retries" BIGINT NOT NULL DEFAULT 0,
+	"streams" BIGINT NOT NULL DEFAULT 0,
+	"prompt_tokens" BIGINT NOT NULL DEFAULT 0,
+	"completion_tokens" BIGINT NOT NULL DEFAULT 0,
+	"cached_tokens" BIGINT NOT NULL DEFAULT 0,
+	"cache_creation_tokens" BIGINT NOT NULL DEFAULT 0,
+	"cache_creation_1h_tokens" BIGINT NOT NULL DEFAULT 0,
+	"image_input_tokens" BIGINT NOT NULL DEFAULT 0,
+	"audio_input_tokens" BIGINT NOT NULL DEFAULT 0,
+	"reasoning_tokens" BIGINT NOT NULL DEFAULT 0,
+	"image_output_tokens" BIGINT NOT NULL DEFAULT 0,
+	"audio_output_tokens" BIGINT NOT NULL DEFAULT 0,
+	"total_tokens" BIGINT NOT NULL DEFAULT 0,
+	"billable_requests" BIGINT NOT NULL DEFAULT 0,
+	"cost_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_cached_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_cache_write" BIGINT NOT NULL DEFAULT 0,
+	"cost_cache_write_1h" BIGINT NOT NULL DEFAULT 0,
+	"cost_image_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_audio_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_output" BIGINT NOT NULL DEFAULT 0,
+	"cost_reasoning" BIGINT NOT NULL DEFAULT 0,
+	"cost_image_output" BIGINT NOT NULL DEFAULT 0,
+	"cost_audio_output" BIGINT NOT NULL DEFAULT 0,
+	"cost_request" BIGINT NOT NULL DEFAULT 0,
+	"latency_us" BIGINT NOT NULL DEFAULT 0,
+	"ttfb_us" BIGINT NOT NULL DEFAULT 0,
+	"latency_b00" BIGINT NOT NULL DEFAULT 0,
+	"latency_b01" BIGINT NOT NULL DEFAULT 0,
+	"latency_b02" BIGINT NOT NULL DEFAULT 0,
+	"latency_b03" BIGINT NOT NULL DEFAULT 0,
+	"latency_b04" BIGINT NOT NULL DEFAULT 0,
+	"latency_b05" BIGINT NOT NULL DEFAULT 0,
+	"latency_b06" BIGINT NOT NULL DEFAULT 0,
+	"latency_b07" BIGINT NOT NULL DEFAULT 0,
+	"latency_b08" BIGINT NOT NULL DEFAULT 0,
+	"latency_b09" BIGINT NOT NULL DEFAULT 0,
+	"latency_b10" BIGINT NOT NULL DEFAULT 0,
+	"latency_b11" BIGINT NOT NULL DEFAULT 0,
+	"latency_b12" BIGINT NOT NULL DEFAULT 0,
+	"latency_b13" BIGINT NOT NULL DEFAULT 0,
+	"latency_b14" BIGINT NOT NULL DEFAULT 0,
+	"latency_b15" BIGINT NOT NULL DEFAULT 0,
+	"latency_b16" BIGINT NOT NULL DEFAULT 0,
+	"latency_b17" BIGINT NOT NULL DEFAULT 0,
+	"latency_b18" BIGINT NOT NULL DEFAULT 0,
+	"latency_b19" BIGINT NOT NULL DEFAULT 0,
+	"latency_b20" BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY ("span", "bucket", "channel_id", "model")
+) {table}`,
+		`CREATE INDEX IF NOT EXISTS "summary_channels_channel" ON "summary_channels" ("channel_id", "span", "bucket")`,
+		`CREATE TABLE IF NOT EXISTS "summary_tokens" (
+	"span" INTEGER NOT NULL,
+	"bucket" BIGINT NOT NULL,
+	"group_id" VARCHAR(64) NOT NULL,
+	"token_id" BIGINT NOT NULL,
+	"model" VARCHAR(256) NOT NULL,
+	"requests" BIGINT NOT NULL DEFAULT 0,
+	"successes" BIGINT NOT NULL DEFAULT 0,
+	"errors_4xx" BIGINT NOT NULL DEFAULT 0,
+	"errors_5xx" BIGINT NOT NULL DEFAULT 0,
+	"errors_429" BIGINT NOT NULL DEFAULT 0,
+	"retries" BIGINT NOT NULL DEFAULT 0,
+	"streams" BIGINT NOT NULL DEFAULT 0,
+	"prompt_tokens" BIGINT NOT NULL DEFAULT 0,
+	"completion_tokens" BIGINT NOT NULL DEFAULT 0,
+	"cached_tokens" BIGINT NOT NULL DEFAULT 0,
+	"cache_creation_tokens" BIGINT NOT NULL DEFAULT 0,
+	"cache_creation_1h_tokens" BIGINT NOT NULL DEFAULT 0,
+	"image_input_tokens" BIGINT NOT NULL DEFAULT 0,
+	"audio_input_tokens" BIGINT NOT NULL DEFAULT 0,
+	"reasoning_tokens" BIGINT NOT NULL DEFAULT 0,
+	"image_output_tokens" BIGINT NOT NULL DEFAULT 0,
+	"audio_output_tokens" BIGINT NOT NULL DEFAULT 0,
+	"total_tokens" BIGINT NOT NULL DEFAULT 0,
+	"billable_requests" BIGINT NOT NULL DEFAULT 0,
+	"cost_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_cached_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_cache_write" BIGINT NOT NULL DEFAULT 0,
+	"cost_cache_write_1h" BIGINT NOT NULL DEFAULT 0,
+	"cost_image_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_audio_input" BIGINT NOT NULL DEFAULT 0,
+	"cost_output" BIGINT NOT NULL DEFAULT 0,
+	"cost_reasoning" BIGINT NOT NULL DEFAULT 0,
+	"cost_image_output" BIGINT NOT NULL DEFAULT 0,
+	"cost_audio_output" BIGINT NOT NULL DEFAULT 0,
+	"cost_request" BIGINT NOT NULL DEFAULT 0,
+	"latency_us" BIGINT NOT NULL DEFAULT 0,
+	"ttfb_us" BIGINT NOT NULL DEFAULT 0,
+	"latency_b00" BIGINT NOT NULL DEFAULT 0,
+	"latency_b01" BIGINT NOT NULL DEFAULT 0,
+	"latency_b02" BIGINT NOT NULL DEFAULT 0,
+	"latency_b03" BIGINT NOT NULL DEFAULT 0,
+	"latency_b04" BIGINT NOT NULL DEFAULT 0,
+	"latency_b05" BIGINT NOT NULL DEFAULT 0,
+	"latency_b06" BIGINT NOT NULL DEFAULT 0,
+	"latency_b07" BIGINT NOT NULL DEFAULT 0,
+	"latency_b08" BIGINT NOT NULL DEFAULT 0,
+	"latency_b09" BIGINT NOT NULL DEFAULT 0,
+	"latency_b10" BIGINT NOT NULL DEFAULT 0,
+	"latency_b11" BIGINT NOT NULL DEFAULT 0,
+	"latency_b12" BIGINT NOT NULL DEFAULT 0,
+	"latency_b13" BIGINT NOT NULL DEFAULT 0,
+	"latency_b14" BIGINT NOT NULL DEFAULT 0,
+	"latency_b15" BIGINT NOT NULL DEFAULT 0,
+	"latency_b16" BIGINT NOT NULL DEFAULT 0,
+	"latency_b17" BIGINT NOT NULL DEFAULT 0,
+	"latency_b18" BIGINT NOT NULL DEFAULT 0,
+	"latency_b19" BIGINT NOT NULL DEFAULT 0,
+	"latency_b20" BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY ("span", "bucket", "group_id", "token_id", "model")
+) {table}`,
+		`CREATE INDEX IF NOT EXISTS "summary_tokens_group" ON "summary_tokens" ("group_id", "span", "bucket")`,
+		`CREATE TABLE IF NOT EXISTS "summary_batches" (
+	"id" VARCHAR(64) NOT NULL PRIMARY KEY,
+	"created_at" BIGINT NOT NULL
+) {table}`,
+		`CREATE INDEX IF NOT EXISTS "summary_batches_created_at" ON "summary_batches" ("created_at")`,
+	}
+	// mainV6: the alert history (package alert's Notifier), newest first
+	// by id; alert_key is what alerts are throttled by.
+	mainV6 = []string{
+		`CREATE TABLE IF NOT EXISTS "alerts" (
+	"id" {id},
+	"kind" VARCHAR(32) NOT NULL,
+	"severity" VARCHAR(16) NOT NULL,
+	"alert_key" VARCHAR(256) NOT NULL,
+	"title" {text} NOT NULL,
+	"text" {text} NOT NULL,
+	"channel_id" BIGINT NOT NULL,
+	"group_id" VARCHAR(64) NOT NULL,
+	"model" VARCHAR(256) NOT NULL,
+	"delivered" BOOLEAN NOT NULL,
+	"created_at" {time} NOT NULL
+) {table}`,
+		`CREATE INDEX IF NOT EXISTS "alerts_kind" ON "alerts" ("kind", "id")`,
+		`CREATE INDEX IF NOT EXISTS "alerts_channel_id" ON "alerts" ("channel_id", "id")`,
+	}
 )
