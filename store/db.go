@@ -99,6 +99,14 @@ func (db *DB) Close() error {
 // Dialect returns SQLite, Postgres or MySQL (which covers MariaDB).
 func (db *DB) Dialect() string { return db.dialect }
 
+// Ping checks that the database answers, within ctx.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.rw.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
 // source is a parsed DSN.
 type source struct {
 	desc    string                             // the DSN without its password, for messages
