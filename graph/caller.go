@@ -38,6 +38,8 @@ var groupReadable = map[string]string{
 	"token":             "", // the resolver checks the token's group
 	"effectiveModel":    "group",
 	"groupModelConfigs": "group",
+	"liveMetrics":       "", // the resolver forces the caller's group
+	"logAdded":          "",
 	"__typename":        "",
 	"__schema":          "",
 	"__type":            "",
@@ -53,7 +55,7 @@ func scopeFields(ctx context.Context, next graphql.Resolver) (any, error) {
 		return next(ctx)
 	}
 	arg, readable := groupReadable[fc.Field.Name]
-	if fc.Object != "Query" || !readable {
+	if fc.Object == "Mutation" || !readable {
 		return nil, aiproxy.Errorf(aiproxy.EFORBIDDEN, "a group token may not use %s", fc.Field.Name)
 	}
 	if arg != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -62,6 +63,15 @@ type Config struct {
 	// other field and every mutation answers FORBIDDEN. Nil admits the
 	// admin key only.
 	Keys Keys
+	// Origins are the host patterns (path.Match syntax, such as
+	// "admin.example.com" or "*.example.com") of the web pages, other than
+	// the API's own host, whose WebSockets are accepted. Empty accepts
+	// the same host only (and clients that send no Origin).
+	Origins []string
+	// Context bounds the subscriptions: once it is done, every subscription
+	// ends and every WebSocket closes (call it when shutting down). Nil
+	// means context.Background().
+	Context context.Context
 }
 
 // Keys looks up a token and its group by key; an unknown key is an
@@ -78,6 +88,13 @@ type Keys interface {
 // query gets the GraphiQL playground, where the user enters the key as a
 // header.
 //
+// Subscriptions (liveMetrics, logAdded) run on the same path over a
+// WebSocket (graphql-transport-ws, or the older graphql-ws), which
+// authenticates in its connection_init payload ({"Authorization":
+// "Bearer <key>"}, see initWebsocket) and is accepted from the pages of
+// Config.Origins only, or over server-sent events: a POST with "Accept:
+// text/event-stream", authenticated as any POST.
+//
 // Errors carry extensions.code: an *aiproxy.Error's code in upper case, with
 // extensions.field for invalid input and extensions.reason when the error
 // has one (token_limit, ...); INTERNAL, with the message "internal
@@ -86,7 +103,24 @@ type Keys interface {
 func NewHandler(cfg Config) http.Handler {
 	logger := cmp.Or(cfg.Logger, slog.Default())
 
+	sv := &server{keyHash: hashKey(cfg.AdminKey), locked: cfg.AdminKey == "", keys: cfg.Keys, logger: logger, life: cmp.Or(cfg.Context, context.Background()), recheck: tokenRecheck}
+	if h, err := hex.DecodeString(cfg.AdminKeySHA256); cfg.AdminKey == "" && err == nil && len(h) == sha256.Size {
+		copy(sv.keyHash[:], h)
+		sv.locked = false
+	}
+	sv.ws = transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: cfg.Origins}},
+		InitFunc:       sv.initWebsocket,
+		InitTimeout:    wsInitTimeout,
+		// graphql-transport-ws: a ping the client must answer within two
+		// intervals; graphql-ws: a keep-alive message.
+		PingPongInterval:      wsPingInterval,
+		KeepAlivePingInterval: wsPingInterval,
+	}
+
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &cfg.Resolver}))
+	srv.AddTransport(sv.ws)
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: wsPingInterval}) // before POST: both take POSTs
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -100,12 +134,7 @@ func NewHandler(cfg Config) http.Handler {
 		logger.ErrorContext(ctx, "graph: panic", "path", graphql.GetPath(ctx).String(), "panic", v, "stack", string(debug.Stack()))
 		return aiproxy.Errorf(aiproxy.EINTERNAL, "internal error")
 	})
-
-	sv := &server{graphql: srv, keyHash: hashKey(cfg.AdminKey), locked: cfg.AdminKey == "", keys: cfg.Keys, logger: logger}
-	if h, err := hex.DecodeString(cfg.AdminKeySHA256); cfg.AdminKey == "" && err == nil && len(h) == sha256.Size {
-		copy(sv.keyHash[:], h)
-		sv.locked = false
-	}
+	sv.graphql = srv
 	return sv
 }
 
@@ -117,6 +146,9 @@ type server struct {
 	locked  bool // no admin key is configured
 	keys    Keys
 	logger  *slog.Logger
+	ws      transport.Websocket
+	life    context.Context // ends subscriptions
+	recheck time.Duration   // how often a subscribed group token is checked again
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +159,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		).ServeHTTP(w, r)
 		return
 	}
-	c, err := s.authenticate(r)
+	if s.ws.Supports(r) {
+		// A WebSocket authenticates in its connection_init message
+		// (initWebsocket): browsers cannot set its headers.
+		s.graphql.ServeHTTP(w, r.WithContext(s.subscriptionContext(withPeer(r.Context(), clientAddr(r)))))
+		return
+	}
+	c, err := s.authenticate(r.Context(), requestKey(r.Header.Get), clientAddr(r))
 	if err != nil {
 		switch code := aiproxy.ErrorCode(err); code {
 		case aiproxy.EUNAUTHORIZED:
@@ -147,19 +185,28 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		r = r.WithContext(s.watchToken(s.subscriptionContext(r.Context()), c, requestKey(r.Header.Get), clientAddr(r)))
+	}
 	s.graphql.ServeHTTP(w, r)
 }
 
-// authenticate returns who r's key belongs to: the admin, or a group
-// token allowed to be used now from r's address. Anything else is an
-// EUNAUTHORIZED error, or the EFORBIDDEN one of Token.Authorize. The admin
-// key is compared hashed, so the comparison takes the same time whatever
-// the key's length.
-func (s *server) authenticate(r *http.Request) (*caller, error) {
-	key := r.Header.Get("X-Api-Key")
-	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+// requestKey returns the key of a request's headers, read by header:
+// "Authorization: Bearer <key>", else "X-Api-Key: <key>"; "" when neither.
+func requestKey(header func(name string) string) string {
+	key := header("X-Api-Key")
+	if scheme, token, ok := strings.Cut(header("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		key = strings.TrimSpace(token)
 	}
+	return key
+}
+
+// authenticate returns who key belongs to: the admin, or a group token
+// allowed to be used now from addr. Anything else is an EUNAUTHORIZED
+// error, or the EFORBIDDEN one of Token.Authorize. The admin key is
+// compared hashed, so the comparison takes the same time whatever the
+// key's length.
+func (s *server) authenticate(ctx context.Context, key string, addr netip.Addr) (*caller, error) {
 	got := hashKey(key)
 	if subtle.ConstantTimeCompare(got[:], s.keyHash[:]) == 1 && !s.locked {
 		return &caller{}, nil
@@ -168,13 +215,13 @@ func (s *server) authenticate(r *http.Request) (*caller, error) {
 	if s.keys == nil || key == "" {
 		return nil, invalid
 	}
-	t, g, err := s.keys.TokenByKey(r.Context(), key)
+	t, g, err := s.keys.TokenByKey(ctx, key)
 	if aiproxy.ErrorCode(err) == aiproxy.EUNAUTHORIZED || aiproxy.ErrorCode(err) == aiproxy.ENOTFOUND {
 		return nil, invalid
 	} else if err != nil {
 		return nil, err
 	}
-	if err := t.Authorize(g, clientAddr(r), "", time.Now()); err != nil {
+	if err := t.Authorize(g, addr, "", time.Now()); err != nil {
 		return nil, err
 	}
 	return &caller{token: t, group: g}, nil

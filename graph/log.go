@@ -2,9 +2,12 @@ package graph
 
 import (
 	"cmp"
+	"context"
 	"encoding/base64"
 	"strconv"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph/model"
@@ -59,6 +62,33 @@ func logFilter(in *model.LogFilter, first *int, after *string) (aiproxy.LogFilte
 	return f, nil
 }
 
+// wantsDetail reports whether the logs query selects a body (or its
+// truncation flag), which the store then reads from the detail table for
+// the whole page in one query.
+func wantsDetail(ctx context.Context) bool {
+	if graphql.GetFieldContext(ctx) == nil {
+		return false
+	}
+	oc := graphql.GetOperationContext(ctx)
+	for _, e := range graphql.CollectFieldsCtx(ctx, nil) {
+		if e.Name != "edges" {
+			continue
+		}
+		for _, n := range graphql.CollectFields(oc, e.Selections, nil) {
+			if n.Name != "node" {
+				continue
+			}
+			for _, f := range graphql.CollectFields(oc, n.Selections, nil) {
+				switch f.Name {
+				case "requestBody", "responseBody", "requestBodyTruncated", "responseBodyTruncated":
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // logConnection makes a page of logs, newest first, into a connection.
 func logConnection(logs []*aiproxy.Log, more bool) *model.LogConnection {
 	c := &model.LogConnection{
@@ -105,7 +135,13 @@ func logNode(l *aiproxy.Log) *model.Log {
 		Error:               optional(l.Error),
 		RequestBody:         optional(l.RequestBody),
 		ResponseBody:        optional(l.ResponseBody),
-		Attempts:            attemptNodes(l.Attempts),
+
+		UpstreamRequestID:     optional(l.UpstreamRequestID),
+		User:                  optional(l.User),
+		Metadata:              optional(l.Metadata),
+		RequestBodyTruncated:  l.RequestBodyTruncated,
+		ResponseBodyTruncated: l.ResponseBodyTruncated,
+		Attempts:              attemptNodes(l.Attempts),
 	}
 }
 

@@ -16,6 +16,7 @@ func (r *queryResolver) Logs(ctx context.Context, filter *model.LogFilter, first
 	if err != nil {
 		return nil, err
 	}
+	f.Detail = wantsDetail(ctx)
 	logs, more, err := r.LogService.Logs(ctx, f)
 	if err != nil {
 		return nil, err

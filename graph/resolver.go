@@ -44,6 +44,12 @@ type Resolver struct {
 	// QuotaLocation is the time zone token quota periods start in
 	// (QUOTA_TIME_ZONE); nil means UTC.
 	QuotaLocation *time.Location
+	// Live is the live traffic of liveMetrics and logAdded; nil answers
+	// them with an INTERNAL error.
+	Live LiveFeed
+	// AlertHistory is the alert history of alerts; nil answers it with
+	// no records.
+	AlertHistory aiproxy.AlertHistory
 }
 
 // Effective returns what applies to a group's requests for a model

@@ -321,7 +321,8 @@ func TestGroupOverrideApplies(t *testing.T) {
 // threshold is reported once.
 func TestLowBalanceWarning(t *testing.T) {
 	var logs strings.Builder
-	h := &relay.Server{Limiter: store.NewMemoryLimiter(), Billing: true, Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}
+	alerts := &alertList{}
+	h := &relay.Server{Limiter: store.NewMemoryLimiter(), Billing: true, Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), Alerts: alerts}
 	f := newFixture(t, h)
 	f.mem.SetModelConfig(&aiproxy.ModelConfig{Model: "gpt-4o-mini", Pricing: aiproxy.Pricing{Prices: aiproxy.Prices{PerRequest: 100}}})
 	f.group.Prepaid, f.group.Credit, f.group.LowBalance = true, 1000, 850
@@ -334,6 +335,23 @@ func TestLowBalanceWarning(t *testing.T) {
 	if n := strings.Count(logs.String(), "group balance low"); n != 1 {
 		t.Errorf("%d warnings, want 1 (balance 900, then 800 < 850, then 700):\n%s", n, logs.String())
 	}
+	alerts.mu.Lock()
+	defer alerts.mu.Unlock()
+	if len(alerts.got) != 1 || alerts.got[0].Kind != aiproxy.AlertGroupBalance || alerts.got[0].GroupID != f.group.ID || alerts.got[0].Key == "" {
+		t.Errorf("alerts %+v, want one group_balance_low", alerts.got)
+	}
+}
+
+// alertList keeps the alerts the relay sends.
+type alertList struct {
+	mu  sync.Mutex
+	got []aiproxy.Alert
+}
+
+func (a *alertList) Alert(al aiproxy.Alert) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, al)
 }
 
 type syncWriter struct {

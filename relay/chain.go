@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -65,6 +66,9 @@ func (s *Server) account(next Handler) Handler {
 					s.limiterDown(err)
 				case !res.OK:
 					req.reservation = res
+					if s.Refusals != nil {
+						s.Refusals.Refused(res.Limits[res.Denied].Name)
+					}
 					return nil, refusal(req, res)
 				default:
 					req.reservation = res
@@ -107,13 +111,6 @@ func (s *Server) settle(req *Request) {
 	}
 	if resp != nil {
 		l.Usage.Requests = 1
-		if req.saveBodies && l.ResponseBody == "" {
-			if resp.Stream != nil {
-				l.ResponseBody = s.clip(resp.saved)
-			} else {
-				l.ResponseBody = s.clip(resp.Body)
-			}
-		}
 	}
 	if p := req.Effective.Pricing; p != nil {
 		l.Cost = p.Cost(l.Usage, l.ServiceTier, req.Received)
@@ -182,8 +179,8 @@ func errNoModel(model string) error {
 }
 
 // checkLowBalance warns, at most once an hour per group, when a prepaid
-// group's balance falls under its LowBalance threshold (the alert sinks
-// of the monitoring get it from the server log until they exist).
+// group's balance falls under its LowBalance threshold: in the server log
+// and to Alerts.
 func (s *Server) checkLowBalance(req *Request, res *aiproxy.Reservation, costs []int64) {
 	g := req.Group
 	if g == nil || !g.Prepaid || g.LowBalance <= 0 {
@@ -203,6 +200,13 @@ func (s *Server) checkLowBalance(req *Request, res *aiproxy.Reservation, costs [
 		}
 		s.lowWarned.Store(g.ID, now)
 		s.logger().Warn("relay: group balance low", "group", g.ID, "balance", aiproxy.Amount(left).Float(), "threshold", g.LowBalance.Float())
+		if s.Alerts != nil {
+			s.Alerts.Alert(aiproxy.Alert{
+				Kind: aiproxy.AlertGroupBalance, Severity: aiproxy.SeverityWarning, Key: "group_balance:" + g.ID, GroupID: g.ID,
+				Title: "Group " + g.ID + ": balance low",
+				Text:  fmt.Sprintf("Balance %.4f is under the threshold %.4f; requests are refused once it runs out.", aiproxy.Amount(left).Float(), g.LowBalance.Float()),
+			})
+		}
 	}
 }
 

@@ -25,6 +25,16 @@ type Limiter interface {
 	Settle(ctx context.Context, r *aiproxy.Reservation, costs []int64) error
 }
 
+// Refusals is told of every request a limit refused (the metrics). Refused
+// runs on the request path, so it must not block and should not
+// allocate.
+type Refusals interface {
+	// Refused counts one refusal by the limit named limit: "rpm", "tpm",
+	// "token_rpm", "token_tpm", "concurrency", "quota", "period_quota" or
+	// "balance".
+	Refused(limit string)
+}
+
 // Windows and lifetimes of the limits.
 const (
 	minute = time.Minute

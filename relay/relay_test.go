@@ -481,8 +481,8 @@ func TestSaveBodies(t *testing.T) {
 	if !strings.Contains(l.RequestBody, "keep me") || !strings.Contains(l.ResponseBody, "chat.completion") {
 		t.Errorf("saved bodies: request %q response %q", l.RequestBody, l.ResponseBody)
 	}
-	if len(l.ResponseBody) != 100+len("…(truncated)") {
-		t.Errorf("saved body not capped: %d bytes", len(l.ResponseBody))
+	if len(l.ResponseBody) != 100 || !l.ResponseBodyTruncated || l.RequestBodyTruncated {
+		t.Errorf("saved response body: %d bytes, truncated %v (request's %v); want 100, true (false)", len(l.ResponseBody), l.ResponseBodyTruncated, l.RequestBodyTruncated)
 	}
 	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"stream me"}]}`)
 	io.Copy(io.Discard, resp.Body)
@@ -496,6 +496,85 @@ func TestSaveBodies(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	if l := f.mem.NextLog(t); l.RequestBody != "" || l.ResponseBody != "" {
 		t.Errorf("bodies saved without SaveBodies")
+	}
+
+	// Except for a failed request: its bodies are kept, the request's cut
+	// at MaxSavedBody, and no header (the key) with them.
+	f = newFixture(t, &relay.Server{MaxSavedBody: 64})
+	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"`+relaytest.ModelBadRequest+`","messages":[{"role":"user","content":"why did I fail, and what did I say? é"}]}`)
+	io.Copy(io.Discard, resp.Body)
+	l = f.mem.NextLog(t)
+	if l.Error == "" || !strings.HasPrefix(l.RequestBody, `{"model":"`) || len(l.RequestBody) > 64 || !l.RequestBodyTruncated {
+		t.Errorf("failed request: error %q, request body %q (truncated %v)", l.Error, l.RequestBody, l.RequestBodyTruncated)
+	}
+	if !strings.Contains(l.ResponseBody, "error") || len(l.ResponseBody) > 64 {
+		t.Errorf("failed request: response body %q (truncated %v)", l.ResponseBody, l.ResponseBodyTruncated)
+	}
+	if strings.Contains(l.RequestBody+l.ResponseBody, testKey) {
+		t.Errorf("the key is in the saved bodies")
+	}
+
+	// And for a model whose config asks for it.
+	f = newFixture(t, nil)
+	f.configs["gpt-4o-mini"].SaveDetail = true
+	f.mem.SetModelConfig(f.configs["gpt-4o-mini"])
+	resp = postJSON(t, f.srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"the config keeps me"}]}`)
+	io.Copy(io.Discard, resp.Body)
+	if l := f.mem.NextLog(t); !strings.Contains(l.RequestBody, "the config keeps me") || l.ResponseBody == "" {
+		t.Errorf("model config's SaveDetail: request %q response %q", l.RequestBody, l.ResponseBody)
+	}
+}
+
+// TestLogUserAndUpstreamID records, end to end, the provider's request id
+// and the request's end user and metadata, from OpenAI and Anthropic
+// clients.
+func TestLogUserAndUpstreamID(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tt := range []struct {
+		name, path, body string
+		header           []string
+		user, metadata   string
+	}{
+		{"openai", "/v1/chat/completions",
+			`{"model":"gpt-4o-mini","user":"user-42","metadata":{"team":"search","ticket":"T-1"},"messages":[{"role":"user","content":"hi"}]}`,
+			nil, "user-42", `{"team":"search","ticket":"T-1"}`},
+		{"openai stream", "/v1/chat/completions",
+			`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"user":"u\u00e9"}`,
+			nil, "ué", ""},
+		{"anthropic", "/v1/messages",
+			`{"model":"gpt-4o-mini","max_tokens":16,"metadata":{"user_id":"anthropic-user"},"messages":[{"role":"user","content":"hi"}]}`,
+			[]string{"Anthropic-Version", "2023-06-01", "X-Api-Key", testKey}, "anthropic-user", `{"user_id":"anthropic-user"}`},
+		{"metadata too big", "/v1/chat/completions",
+			`{"model":"gpt-4o-mini","metadata":{"a":"` + strings.Repeat("x", 3000) + `","b":"` + strings.Repeat("y", 3000) + `","c":"kept"},"messages":[{"role":"user","content":"hi"}]}`,
+			nil, "", `{"a":"` + strings.Repeat("x", 3000) + `","c":"kept"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, f.srv.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			for i := 0; i < len(tt.header); i += 2 {
+				req.Header.Set(tt.header[i], tt.header[i+1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			l := f.mem.NextLog(t)
+			if !strings.HasPrefix(l.UpstreamRequestID, "req_") || l.UpstreamRequestID == l.RequestID {
+				t.Errorf("upstream request id %q (gateway's %q)", l.UpstreamRequestID, l.RequestID)
+			}
+			if l.User != tt.user || l.Metadata != tt.metadata {
+				t.Errorf("user %q, metadata %q; want %q, %q", l.User, l.Metadata, tt.user, tt.metadata)
+			}
+		})
 	}
 }
 
@@ -639,5 +718,50 @@ func TestStreamOptionsRefused(t *testing.T) {
 	defer mu.Unlock()
 	if withOptions != 1 || without != 2 {
 		t.Errorf("%d requests with stream_options, %d without; want 1 and 2 (the refusal is remembered)", withOptions, without)
+	}
+}
+
+// blockingLogs holds Record until the test lets it go.
+type blockingLogs struct {
+	aiproxy.LogRecorder
+	release chan struct{}
+}
+
+func (b *blockingLogs) Record(l *aiproxy.Log) {
+	<-b.release
+	b.LogRecorder.Record(l)
+}
+
+// TestAnswerBeforeRecord: the client has the whole answer, an error's
+// too, while the log is still being recorded.
+func TestAnswerBeforeRecord(t *testing.T) {
+	h := &relay.Server{}
+	f := newFixture(t, h)
+	logs := &blockingLogs{LogRecorder: f.mem, release: make(chan struct{})}
+	h.Logs = logs // before any request
+	for _, model := range []string{"gpt-4o-mini", relaytest.ModelBadRequest} {
+		done := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/chat/completions",
+				strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			close(logs.release) // let the handler end, so the test can
+			t.Fatalf("%s: the answer waits for the log to be recorded", model)
+		}
+		logs.release <- struct{}{}
+		f.mem.NextLog(t)
 	}
 }

@@ -5,7 +5,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay/chat"
@@ -39,6 +43,12 @@ type Request struct {
 	// Body is the body as the client sent it, in its protocol. Handlers
 	// must not change it in place.
 	Body []byte
+	// User is the end user the request names (OpenAI's user, Anthropic's
+	// metadata.user_id), Metadata the request's metadata object as JSON
+	// (SetUser caps both); "" when it names none. The Ingress's Parse sets
+	// them, for the log.
+	User     string
+	Metadata string
 	// Token and Group are whose request it is (shared, read-only).
 	Token *aiproxy.Token
 	Group *aiproxy.Group
@@ -69,6 +79,58 @@ type Request struct {
 	estimated   bool
 	estPrompt   int64 // the prompt's tokens, as counted before the call
 	estOutput   int64 // the output it may produce at most
+}
+
+// Caps of what a log keeps of the request's user and metadata.
+const (
+	MaxUserBytes     = 256
+	MaxMetadataBytes = 4 << 10
+)
+
+// SetUser sets User from user, a decoded string, and Metadata from
+// metadata, the raw JSON of the request's metadata object: copies, so
+// that they do not hold on to the body. A user is cut to MaxUserBytes;
+// metadata longer than MaxMetadataBytes keeps the members that fit, in
+// order, and anything but an object is dropped.
+func (r *Request) SetUser(user, metadata string) {
+	if len(user) > MaxUserBytes {
+		n := MaxUserBytes
+		for n > 0 && !utf8.RuneStart(user[n]) {
+			n--
+		}
+		user = user[:n]
+	}
+	r.User = strings.Clone(user)
+	r.Metadata = capMetadata(metadata)
+}
+
+// capMetadata returns a copy of the JSON object raw, keeping the members
+// that fit in MaxMetadataBytes; "" for anything but a non-empty object.
+func capMetadata(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if len(raw) < 3 || raw[0] != '{' {
+		return ""
+	}
+	if len(raw) <= MaxMetadataBytes {
+		return strings.Clone(raw)
+	}
+	b := make([]byte, 0, MaxMetadataBytes)
+	b = append(b, '{')
+	gjson.Parse(raw).ForEach(func(k, v gjson.Result) bool {
+		need := len(k.Raw) + 1 + len(v.Raw) + 1
+		if len(b)+need+1 > MaxMetadataBytes {
+			return true // a smaller member may still fit
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, k.Raw...), ':'), v.Raw...)
+		return true
+	})
+	if len(b) == 1 {
+		return ""
+	}
+	return string(append(b, '}'))
 }
 
 // Chat returns the request decoded into the neutral form, decoding it on

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/relay/chat"
 )
@@ -193,6 +195,7 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 	}
 	l := req.Log
 	l.ChannelID, l.UpstreamModel, l.ChannelProtocol = ch.ID, call.UpstreamModel, format.Protocol()
+	l.UpstreamRequestID = "" // an earlier attempt's
 	at := Attempt{ChannelID: ch.ID, ChannelType: ch.Type, UpstreamModel: call.UpstreamModel, Start: time.Now()}
 	defer func() {
 		at.Err = err
@@ -237,6 +240,7 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 		return nil, transportError(err)
 	}
 	at.Status = hresp.StatusCode
+	l.UpstreamRequestID = upstreamRequestID(hresp.Header)
 	if hresp.StatusCode >= 400 {
 		ue := ad.Error(call, hresp)
 		hresp.Body.Close()
@@ -262,6 +266,9 @@ func (s *Server) attempt(ctx context.Context, req *Request, ch *aiproxy.Channel)
 		return nil, err
 	}
 	l.TTFB = time.Since(req.Received)
+	if l.UpstreamRequestID == "" {
+		l.UpstreamRequestID = bodyID(resp.Body)
+	}
 	if req.Op == OpCountTokens {
 		resp.Body = nil
 		if resp.Usage == nil {
@@ -428,6 +435,9 @@ func (g *guard) Next() (*Chunk, error) {
 	if !g.started {
 		g.started = true
 		g.req.Log.TTFB = time.Since(g.req.Received)
+		if g.req.Log.UpstreamRequestID == "" {
+			g.req.Log.UpstreamRequestID = bodyID(c.Data)
+		}
 	}
 	if !g.events {
 		if c.Usage != nil {
@@ -516,6 +526,38 @@ func (r *renamer) Next() (*Chunk, error) {
 		return nil, &UpstreamError{Status: http.StatusOK, Message: "the provider's stream could not be read: " + err.Error()}
 	}
 	return c, nil
+}
+
+// upstreamRequestID returns the id a provider gave its answer in a
+// header: OpenAI's x-request-id, Anthropic's request-id; "" when none.
+func upstreamRequestID(h http.Header) string {
+	id := h.Get("X-Request-Id")
+	if id == "" {
+		id = h.Get("Request-Id")
+	}
+	if len(id) > 128 {
+		id = id[:128]
+	}
+	return id
+}
+
+// bodyID returns the id of an answer body or of the first chunk of a
+// stream: its top-level "id" (OpenAI's chatcmpl-…, Anthropic's msg_…),
+// or Anthropic's message_start's message.id; "" when neither is a short
+// string. Both come first in the JSON: only its first KiB is read.
+func bodyID(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	b = b[:min(len(b), 1024)]
+	id := gjson.GetBytes(b, "id")
+	if id.Type != gjson.String {
+		id = gjson.GetBytes(b, "message.id")
+	}
+	if id.Type != gjson.String || len(id.Str) > 128 {
+		return ""
+	}
+	return id.Str
 }
 
 // transportError turns a failed round trip into an *UpstreamError.

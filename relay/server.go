@@ -34,6 +34,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -60,6 +61,20 @@ type Catalog interface {
 	Effective(g *aiproxy.Group, model string) aiproxy.EffectiveModel
 	// Models returns every model served by an enabled channel, sorted.
 	Models() []string
+}
+
+// InFlight counts requests in flight (store.LiveHub). Start is called on
+// every request, so it must not block and should not allocate.
+type InFlight interface {
+	// Start counts a request of group for model, a stream when stream is
+	// true, until the returned function is called (once).
+	Start(group, model string, stream bool) (end func())
+}
+
+// Alerts takes alerts for the operators (alert.Notifier). Alert is called
+// on the request path: it must not block.
+type Alerts interface {
+	Alert(a aiproxy.Alert)
 }
 
 // Server serves the relay endpoints of its Ingresses. Keys, Catalog,
@@ -105,9 +120,11 @@ type Server struct {
 	// (then StreamIdleTimeout applies); 0 means StreamIdleTimeout.
 	FirstEventTimeout time.Duration
 	// SaveBodies keeps request and response bodies (up to MaxSavedBody
-	// bytes each) in the logs.
+	// bytes each) in the logs of every request; without it they are kept
+	// for failed requests and models whose config asks (SaveDetail).
 	SaveBodies bool
-	// MaxSavedBody caps a saved body. 0 means 1 MiB.
+	// MaxSavedBody caps a saved body, which is then flagged as truncated
+	// in the log. 0 means 64 KiB.
 	MaxSavedBody int
 	// Logger receives internal failures. Nil means slog.Default().
 	Logger *slog.Logger
@@ -135,6 +152,15 @@ type Server struct {
 	// IPGuard detects client addresses shared by many groups and refuses
 	// banned ones; nil is off.
 	IPGuard *IPGuard
+	// Live counts the requests in flight, from the moment their model is
+	// known until they are answered; nil counts nothing.
+	Live InFlight
+	// Refusals is told the limit of every request the Limiter refused;
+	// nil: nobody is.
+	Refusals Refusals
+	// Alerts is told of what operators should hear of (a prepaid group's
+	// balance running low); nil: only the server log is.
+	Alerts Alerts
 
 	clients   sync.Map // channel ID → *channelClient: a connection pool per channel
 	chain     Handler
@@ -463,9 +489,13 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, in Ingress, r
 	}
 	l := req.Log
 	l.Model, l.Stream, l.Mode = req.Model, req.Stream, req.Mode
+	l.User, l.Metadata = req.User, req.Metadata
 	if req.Model == "" {
 		s.writeError(w, req, in, aiproxy.FieldErrorf("model", "You must provide a model parameter."), 0)
 		return
+	}
+	if s.Live != nil {
+		defer s.Live.Start(l.GroupID, req.Model, req.Stream)()
 	}
 	resp, err := s.chain.Serve(r.Context(), req)
 	if err != nil {
@@ -506,25 +536,33 @@ func (s *Server) readBody(r *http.Request, req *Request) error {
 	return nil
 }
 
-// clip returns b as a string of at most MaxSavedBody bytes.
-func (s *Server) clip(b []byte) string {
+// clip returns a copy of b cut to at most MaxSavedBody bytes (at a
+// character boundary), and whether it was cut.
+func (s *Server) clip(b []byte) (string, bool) {
 	max := s.maxSaved()
-	if len(b) > max {
-		return string(b[:max]) + "…(truncated)"
+	if len(b) <= max {
+		return string(b), false
 	}
-	return string(b)
+	n := max
+	for n > 0 && n > max-utf8.UTFMax && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return string(b[:n]), true
 }
 
 func (s *Server) maxSaved() int {
 	if s.MaxSavedBody <= 0 {
-		return 1 << 20
+		return 64 << 10
 	}
 	return s.MaxSavedBody
 }
 
 // record completes the request's log entry and hands it to the recorder.
-// It runs deferred, once the answer is written (a stream closed and
-// settled), so a request whose client went away is recorded too.
+// It runs deferred, once the answer is written and flushed (a stream
+// closed), so a request whose client went away is recorded too, and the
+// client never waits for it. The bodies are kept (copied and cut, so the
+// queued log holds none of the request's memory) when the request
+// failed, detailed logging is on or the model's config asks for it.
 func (s *Server) record(req *Request) {
 	if req.accounted {
 		s.settle(req)
@@ -533,12 +571,25 @@ func (s *Server) record(req *Request) {
 		return
 	}
 	l := req.Log
-	if req.saveBodies && l.RequestBody == "" {
-		l.RequestBody = s.clip(req.Body)
-	}
 	l.Latency = time.Since(req.Received)
 	if l.StatusCode == 0 {
 		l.StatusCode = http.StatusInternalServerError
+	}
+	if req.saveBodies || l.Error != "" || l.StatusCode >= 400 {
+		if l.RequestBody == "" {
+			l.RequestBody, l.RequestBodyTruncated = s.clip(req.Body)
+		}
+		if resp := req.answer; l.ResponseBody == "" && resp != nil {
+			if resp.Stream != nil {
+				l.ResponseBody, l.ResponseBodyTruncated = s.clip(resp.saved)
+			} else {
+				l.ResponseBody, l.ResponseBodyTruncated = s.clip(resp.Body)
+			}
+		}
+	} else {
+		// A body set along the way (an error answer) is not kept.
+		l.RequestBody, l.ResponseBody = "", ""
+		l.RequestBodyTruncated, l.ResponseBodyTruncated = false, false
 	}
 	s.Logs.Record(l)
 }

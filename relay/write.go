@@ -41,6 +41,9 @@ func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, req *Requ
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(st)
 	w.Write(body)
+	// Complete at the client before the deferred record and settlement
+	// run: Content-Length is met, so the flush ends the answer.
+	http.NewResponseController(w).Flush()
 	req.Log.StatusCode = st
 }
 
@@ -148,8 +151,10 @@ func (s *Server) writeError(w http.ResponseWriter, req *Request, in Ingress, err
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(st)
 	w.Write(body)
+	http.NewResponseController(w).Flush() // before the deferred record
 	if req != nil && req.Log != nil {
 		req.Log.StatusCode = st
+		req.Log.ResponseBody, req.Log.ResponseBodyTruncated = s.clip(body)
 		req.Log.Error = f.Message
 		var ue *UpstreamError
 		if errors.As(err, &ue) {

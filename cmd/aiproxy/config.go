@@ -2,18 +2,22 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/store"
 )
 
 // Config is the gateway's configuration, read from the environment (and a
@@ -46,6 +50,10 @@ type Config struct {
 	Breaker aiproxy.BreakerPolicy
 
 	RedisPrefix string // REDIS_PREFIX; "" means "aiproxy:"
+	// GraphQLOrigins is GRAPHQL_ORIGINS: the hosts (patterns such as
+	// *.example.com) of the web pages, besides the gateway's own, that may
+	// open the admin API's WebSockets.
+	GraphQLOrigins []string
 
 	// Billing is BILLING_ENABLED: refuse requests a token's quota or a
 	// prepaid group's balance does not cover.
@@ -64,6 +72,46 @@ type Config struct {
 	// IP_GROUPS_BAN_THRESHOLD and IP_GROUPS_BAN_DURATION.
 	IPGroupsWarn, IPGroupsBan int
 	IPGroupsBanFor            time.Duration
+
+	// Log storage (issue 8): LOG_DETAIL_MAX_BYTES caps each kept body;
+	// LOG_SPILL_DIR is where logs wait while the log database is away
+	// ("" means beside the SQLite file, or aiproxy-spill in the temporary
+	// directory); LOG_STORAGE_HOURS (0: forever), LOG_DETAIL_STORAGE_HOURS
+	// and CLEAN_LOG_BATCH_SIZE are the retention of logs and their bodies
+	// and the rows one DELETE removes.
+	LogDetailMaxBytes     int
+	LogSpillDir           string
+	LogStorageHours       float64
+	LogDetailStorageHours float64
+	CleanLogBatchSize     int
+
+	// SummaryFlushInterval is SUMMARY_FLUSH_INTERVAL (issue 8): how
+	// often the usage summaries are written to the log database.
+	SummaryFlushInterval time.Duration
+
+	// Prometheus (issue 8): METRICS_ENABLED serves /metrics, readable
+	// with the admin key or METRICS_TOKEN; METRICS_MAX_MODELS and
+	// METRICS_MAX_GROUPS cap the distinct model and group label values
+	// (later ones are counted as "other").
+	MetricsEnabled                     bool
+	MetricsToken                       string
+	MetricsMaxModels, MetricsMaxGroups int
+
+	// Alerts (issue 8): ALERT_WEBHOOK_URL (JSON), ALERT_SLACK_URL,
+	// ALERT_FEISHU_URL with ALERT_FEISHU_SECRET (its signing secret) are
+	// the sinks besides the server log; ALERT_ALLOW_PRIVATE_NETWORK lets
+	// them reach internal addresses; ALERT_THROTTLE is how long one alert
+	// key stays quiet after it alerted; ALERT_ERROR_RATE the error rate
+	// that warns about a channel (0: never); ALERT_CHECK_INTERVAL how
+	// often breakers, logs, usage, the database and Redis are checked.
+	AlertWebhookURL, AlertSlackURL    string
+	AlertFeishuURL, AlertFeishuSecret string
+	AlertAllowPrivateNetwork          bool
+	AlertThrottle, AlertCheckInterval time.Duration
+	AlertErrorRate                    float64
+	// AlertSpikeFactor is ALERT_SPIKE_FACTOR: an hour with that many
+	// times the recent hourly average of requests alerts (0: never).
+	AlertSpikeFactor float64
 }
 
 // loadConfig reads the configuration through getenv.
@@ -99,6 +147,22 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return v
 	}
 	c.SaveAllLogDetail = boolean("SAVE_ALL_LOG_DETAIL", false)
+	c.MetricsEnabled = boolean("METRICS_ENABLED", true)
+	c.MetricsToken = env("METRICS_TOKEN", "")
+	c.AlertWebhookURL = env("ALERT_WEBHOOK_URL", "")
+	c.AlertSlackURL = env("ALERT_SLACK_URL", "")
+	c.AlertFeishuURL = env("ALERT_FEISHU_URL", "")
+	c.AlertFeishuSecret = env("ALERT_FEISHU_SECRET", "")
+	c.AlertAllowPrivateNetwork = boolean("ALERT_ALLOW_PRIVATE_NETWORK", false)
+	c.AlertThrottle = duration("ALERT_THROTTLE", 10*time.Minute)
+	c.AlertCheckInterval = duration("ALERT_CHECK_INTERVAL", 15*time.Second)
+	c.SummaryFlushInterval = duration("SUMMARY_FLUSH_INTERVAL", 10*time.Second)
+	for k, u := range map[string]string{"ALERT_WEBHOOK_URL": c.AlertWebhookURL, "ALERT_SLACK_URL": c.AlertSlackURL, "ALERT_FEISHU_URL": c.AlertFeishuURL} {
+		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			errs = append(errs, fmt.Errorf("%s: want an http:// or https:// URL", k))
+		}
+	}
+	c.LogSpillDir = env("LOG_SPILL_DIR", "")
 	mb, err := strconv.ParseFloat(env("MAX_REQUEST_BODY_MB", "32"), 64)
 	if err != nil || mb <= 0 {
 		errs = append(errs, errors.New("MAX_REQUEST_BODY_MB: want a positive number of MiB"))
@@ -116,6 +180,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return v
 	}
 	c.MaxAttempts = int(number("MAX_ATTEMPTS", 3, 1, 8))
+	c.LogDetailMaxBytes = int(number("LOG_DETAIL_MAX_BYTES", 64<<10, 256, 64<<20))
+	c.LogStorageHours = number("LOG_STORAGE_HOURS", 0, 0, 1e6)
+	c.LogDetailStorageHours = number("LOG_DETAIL_STORAGE_HOURS", 72, 0, 1e6)
+	c.CleanLogBatchSize = int(number("CLEAN_LOG_BATCH_SIZE", 5000, 1, 1e6))
+	c.MetricsMaxModels = int(number("METRICS_MAX_MODELS", 100, 1, 1e5))
+	c.MetricsMaxGroups = int(number("METRICS_MAX_GROUPS", 100, 1, 1e5))
+	c.AlertErrorRate = number("ALERT_ERROR_RATE", 0.3, 0, 1)
+	c.AlertSpikeFactor = number("ALERT_SPIKE_FACTOR", 3, 0, 1e6)
 	c.Timeouts = map[aiproxy.Mode]time.Duration{}
 	for mode, def := range map[aiproxy.Mode]time.Duration{
 		aiproxy.ModeChat: 5 * time.Minute, aiproxy.ModeCompletions: 5 * time.Minute, aiproxy.ModeResponses: 10 * time.Minute,
@@ -152,6 +224,16 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pre.Masked())
 	}
+	for _, o := range strings.Split(env("GRAPHQL_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if _, err := path.Match(o, ""); err != nil {
+			errs = append(errs, fmt.Errorf("GRAPHQL_ORIGINS: %q is not a host pattern", o))
+			continue
+		}
+		c.GraphQLOrigins = append(c.GraphQLOrigins, o)
+	}
 	loc, err := time.LoadLocation(env("QUOTA_TIME_ZONE", "UTC"))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("QUOTA_TIME_ZONE: want an IANA time zone such as UTC or Europe/Berlin"))
@@ -174,6 +256,32 @@ func (c Config) DSN() string {
 		return c.SQLDSN
 	}
 	return c.SQLitePath
+}
+
+// spillDir is where logs wait while the log database is away:
+// LOG_SPILL_DIR, else beside the SQLite file the logs go to, else a
+// directory of the log database's own (named by a hash of its DSN) under
+// aiproxy-spill in the temporary directory.
+func (c Config) spillDir() string {
+	switch {
+	case c.LogSpillDir != "":
+		return c.LogSpillDir
+	case c.SQLDSN == "" && c.LogSQLDSN == "":
+		return filepath.Join(filepath.Dir(c.SQLitePath), "log-spill")
+	}
+	dsn := cmp.Or(c.LogSQLDSN, c.DSN())
+	sum := sha256.Sum256([]byte(dsn))
+	return filepath.Join(os.TempDir(), "aiproxy-spill", hex.EncodeToString(sum[:6]))
+}
+
+// logStorage is the retention of LOG_STORAGE_HOURS,
+// LOG_DETAIL_STORAGE_HOURS and CLEAN_LOG_BATCH_SIZE.
+func (c Config) logStorage() store.LogCleanerOptions {
+	return store.LogCleanerOptions{
+		LogRetention:    time.Duration(c.LogStorageHours * float64(time.Hour)),
+		DetailRetention: time.Duration(c.LogDetailStorageHours * float64(time.Hour)),
+		BatchSize:       c.CleanLogBatchSize,
+	}
 }
 
 // adminKeyFile is where a generated admin key is kept: next to the

@@ -73,3 +73,38 @@ func TestLoadDotEnv(t *testing.T) {
 		t.Errorf("missing .env: %v", err)
 	}
 }
+
+// TestLogStorageConfig: the log storage settings, their defaults and
+// where logs spill.
+func TestLogStorageConfig(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := c.logStorage()
+	if c.LogDetailMaxBytes != 64<<10 || ls.LogRetention != 0 || ls.DetailRetention != 72*time.Hour || ls.BatchSize != 5000 {
+		t.Errorf("defaults: %d bytes, %+v", c.LogDetailMaxBytes, ls)
+	}
+	if got := c.spillDir(); got != filepath.Join("data", "log-spill") {
+		t.Errorf("SQLite spill directory %q", got)
+	}
+	pg, err := loadConfig(env(map[string]string{"SQL_DSN": "postgres://a/b", "LOG_STORAGE_HOURS": "720", "LOG_DETAIL_STORAGE_HOURS": "0.5", "CLEAN_LOG_BATCH_SIZE": "100", "LOG_DETAIL_MAX_BYTES": "1024"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls = pg.logStorage()
+	if pg.LogDetailMaxBytes != 1024 || ls.LogRetention != 720*time.Hour || ls.DetailRetention != 30*time.Minute || ls.BatchSize != 100 {
+		t.Errorf("set: %d bytes, %+v", pg.LogDetailMaxBytes, ls)
+	}
+	other, _ := loadConfig(env(map[string]string{"SQL_DSN": "postgres://a/c"}))
+	if d := pg.spillDir(); !strings.HasPrefix(d, filepath.Join(os.TempDir(), "aiproxy-spill")) || d == other.spillDir() {
+		t.Errorf("spill directories %q and %q: want one per database under the temporary directory", d, other.spillDir())
+	}
+	if d, _ := loadConfig(env(map[string]string{"LOG_SPILL_DIR": "/var/spool/aiproxy"})); d.spillDir() != "/var/spool/aiproxy" {
+		t.Errorf("LOG_SPILL_DIR ignored: %q", d.spillDir())
+	}
+	if _, err := loadConfig(env(map[string]string{"CLEAN_LOG_BATCH_SIZE": "0"})); err == nil || !strings.Contains(err.Error(), "CLEAN_LOG_BATCH_SIZE") {
+		t.Errorf("CLEAN_LOG_BATCH_SIZE=0: %v", err)
+	}
+}

@@ -15,13 +15,17 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph"
+	"github.com/aiproxy/aiproxy/graph/alert"
+	"github.com/aiproxy/aiproxy/graph/metrics"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/providers"
 	"github.com/aiproxy/aiproxy/store"
@@ -79,10 +83,16 @@ type app struct {
 	logDB *store.DB // == db unless LOG_SQL_DSN is set
 	store *store.Store
 	logs  *store.LogWriter
+	// cleaner deletes logs past their retention (and on PostgreSQL
+	// keeps the daily partitions).
+	cleaner *store.LogCleaner
 	// ledger updates tokens' and groups' used amounts in batches.
 	ledger *store.Ledger
-	redis  *store.Redis    // nil unless REDIS is set
-	bus    *store.RedisBus // on redis; nil without it
+	// summaries aggregates the usage summaries dashboards read, written
+	// in batches (closed after the log writer).
+	summaries *store.Summarizer
+	redis     *store.Redis    // nil unless REDIS is set
+	bus       *store.RedisBus // on redis; nil without it
 	// health is the channels' health routing reads: shared through Redis
 	// when REDIS is set (redisHealth, closed on shutdown), else in memory.
 	health interface {
@@ -90,10 +100,24 @@ type app struct {
 		graph.HealthAdmin
 	}
 	redisHealth *store.RedisHealth
+	// live is the live traffic of the GraphQL subscriptions, shared
+	// through Redis when REDIS is set; endLive ends the subscriptions
+	// (on shutdown).
+	live    *store.LiveHub
+	endLive context.CancelFunc
 	// balances reads channels' balances, every BALANCE_REFRESH_INTERVAL
 	// until stopBalances.
 	balances     *relay.Balances
 	stopBalances context.CancelFunc // also stops the IP guard
+
+	// alerts sends alerts to the configured sinks and the server log,
+	// throttled through Redis when REDIS is set; its watcher runs until
+	// stopBalances.
+	alerts    *alert.Notifier
+	watchDone chan struct{} // closed when the watcher has stopped
+	// metrics is the Prometheus collector of /metrics; nil when
+	// METRICS_ENABLED is false.
+	metrics *metrics.Collector
 
 	handler  http.Handler
 	inflight sync.WaitGroup
@@ -146,7 +170,15 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		a.closeDBs()
 		return nil, err
 	}
-	a.logs = store.NewLogWriter(a.store, store.LogWriterOptions{})
+	if a.logs, err = store.OpenLogWriter(a.store, store.LogWriterOptions{SpillDir: cfg.spillDir()}); err != nil {
+		a.store.Close()
+		a.closeRedis()
+		a.closeDBs()
+		return nil, err
+	}
+	a.cleaner = store.NewLogCleaner(a.store, cfg.logStorage())
+	a.cleaner.Start()
+	a.live = store.NewLiveHub(a.redis, store.LiveOptions{})
 	a.ledger = store.NewLedger(a.store, store.LedgerOptions{})
 	if cfg.AdminKey == "" && cfg.SQLDSN != "" {
 		key := newAdminKey()
@@ -164,10 +196,18 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		}
 	}
 
+	a.alerts = a.newNotifier()
+	a.summaries = store.NewSummarizer(a.store, store.SummarizerOptions{FlushInterval: cfg.SummaryFlushInterval})
+	recorders := aiproxy.Recorders{a.logs, a.summaries, a.live, a.alerts}
+	if cfg.MetricsEnabled {
+		a.metrics = a.newMetrics()
+		recorders = append(recorders, a.metrics)
+	}
 	rl := &relay.Server{
 		Keys:      a.store.Cache(),
 		Catalog:   a.store.Cache(),
-		Logs:      a.logs,
+		Logs:      recorders,
+		Live:      a.live,
 		Providers: ps,
 		Ingresses: providers.Ingresses(),
 		Client: &http.Client{Transport: relay.NewTransport(relay.TransportOptions{
@@ -177,6 +217,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		StreamIdleTimeout: cfg.StreamIdleTimeout,
 		SaveBodies:        cfg.SaveAllLogDetail,
+		MaxSavedBody:      cfg.LogDetailMaxBytes,
 		Health:            a.health,
 		MaxAttempts:       cfg.MaxAttempts,
 		Timeouts:          cfg.Timeouts,
@@ -189,6 +230,10 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		DefaultMaxOutput:  cfg.ReserveOutput,
 		TrustedProxies:    cfg.TrustedProxies,
 	}
+	if a.metrics != nil {
+		rl.Refusals = a.metrics
+	}
+	rl.Alerts = a.alerts
 	if cfg.IPGroupsWarn > 0 || cfg.IPGroupsBan > 0 {
 		rl.IPGuard = relay.NewIPGuard(ipGroups, cfg.IPGroupsWarn, cfg.IPGroupsBan, cfg.IPGroupsBanFor, slog.Default())
 	}
@@ -200,9 +245,19 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	a.stopBalances = stop
 	go a.refreshBalances(bctx, cfg.BalanceRefresh)
 	if rl.IPGuard != nil {
+		rl.IPGuard.OnAlert = a.ipAlert
 		go rl.IPGuard.Run(bctx)
 	}
+	a.watchDone = make(chan struct{})
+	go func() {
+		defer close(a.watchDone)
+		a.newWatcher().Run(bctx, cfg.AlertCheckInterval)
+	}()
+	liveCtx, endLive := context.WithCancel(context.Background())
+	a.endLive = endLive
 	gql := graph.NewHandler(graph.Config{
+		Context:        liveCtx,
+		Origins:        cfg.GraphQLOrigins,
 		AdminKey:       cfg.AdminKey,
 		AdminKeySHA256: a.adminKeySHA256,
 		Keys:           a.store.Cache(),
@@ -221,9 +276,14 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			BillingService:          a.store,
 			Effective:               a.store.Cache(),
 			QuotaLocation:           cfg.QuotaLocation,
+			Live:                    a.live,
+			AlertHistory:            a.store,
 		},
 	})
 	r.Handle("/graphql", gql)
+	if a.metrics != nil {
+		r.Handle("/metrics", a.metrics.Handler(metrics.Auth{AdminKey: cfg.AdminKey, AdminKeySHA256: a.adminKeySHA256, Token: cfg.MetricsToken}))
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -248,6 +308,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	srv.RegisterOnShutdown(a.endLive) // subscriptions never go idle: end them
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var serveErr error
@@ -289,14 +350,34 @@ func (a *app) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
+	a.cleaner.Close()
 	err := a.logs.Close(ctx)
 	if err == nil {
 		slog.Info("aiproxy: logs flushed")
+	}
+	if a.summaries != nil {
+		if serr := a.summaries.Close(ctx); serr != nil {
+			err = errors.Join(err, serr)
+		} else {
+			slog.Info("aiproxy: usage summaries flushed")
+		}
 	}
 	if lerr := a.ledger.Close(ctx); lerr != nil {
 		err = errors.Join(err, lerr)
 	} else {
 		slog.Info("aiproxy: used amounts flushed")
+	}
+	if a.endLive != nil {
+		a.endLive()
+	}
+	if a.live != nil {
+		a.live.Close() // publishes the last events before Redis closes
+	}
+	if a.watchDone != nil {
+		<-a.watchDone
+	}
+	if a.alerts != nil {
+		a.alerts.Close()
 	}
 	a.store.Close()
 	a.closeRedis()
@@ -318,6 +399,72 @@ func (a *app) refreshBalances(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// newNotifier returns the notifier of the configured sinks.
+func (a *app) newNotifier() *alert.Notifier {
+	c := a.cfg
+	hc := alert.NewClient(c.AlertAllowPrivateNetwork)
+	sinks := []alert.Sink{alert.LogSink{}}
+	if c.AlertWebhookURL != "" {
+		sinks = append(sinks, &alert.Webhook{URL: c.AlertWebhookURL, Client: hc})
+	}
+	if c.AlertSlackURL != "" {
+		sinks = append(sinks, &alert.Slack{URL: c.AlertSlackURL, Client: hc})
+	}
+	if c.AlertFeishuURL != "" {
+		sinks = append(sinks, &alert.Feishu{URL: c.AlertFeishuURL, Secret: c.AlertFeishuSecret, Client: hc})
+	}
+	var th alert.Throttle = &store.MemoryThrottle{}
+	if a.redis != nil {
+		th = store.NewRedisThrottle(a.redis)
+	}
+	return alert.NewNotifier(alert.Options{Sinks: sinks, Throttle: th, Window: c.AlertThrottle, History: a.store})
+}
+
+// newWatcher returns the watcher of breakers, error rates, the log writer,
+// the database and Redis.
+func (a *app) newWatcher() *alert.Watcher {
+	w := alert.Watch{
+		Health:    a.health,
+		ErrorRate: a.cfg.AlertErrorRate,
+		Spike:     a.cfg.AlertSpikeFactor,
+		Logs: func() alert.LogCounts {
+			st := a.logs.Stats()
+			return alert.LogCounts{Queued: st.Queued, Spilled: st.Spilled, Dropped: st.Dropped, Failed: st.Failed}
+		},
+		DB: a.db.Ping,
+	}
+	if a.redis != nil {
+		w.Redis = func(ctx context.Context) error { return a.redis.Client.Ping(ctx).Err() }
+	}
+	return alert.NewWatcher(a.alerts, w)
+}
+
+// ipAlert sends the IP guard's alerts.
+func (a *app) ipAlert(ip relay.IPAlert) {
+	text := fmt.Sprintf("Used by %d groups within the hour: %s.", len(ip.Groups), strings.Join(ip.Groups, ", "))
+	if ip.Banned {
+		text += " Refused until " + ip.Until.UTC().Format(time.RFC3339) + "."
+	}
+	a.alerts.Alert(aiproxy.Alert{Kind: aiproxy.AlertIPShared, Severity: aiproxy.SeverityWarning, Key: "ip:" + ip.IP.String(),
+		Title: "Address " + ip.IP.String() + " is shared across groups", Text: text})
+}
+
+// newMetrics returns the Prometheus collector of the app's health, log
+// writer, database and Redis.
+func (a *app) newMetrics() *metrics.Collector {
+	opts := metrics.Options{
+		MaxModels: a.cfg.MetricsMaxModels,
+		MaxGroups: a.cfg.MetricsMaxGroups,
+		Health:    a.health,
+		Logs:      a.logs,
+		DB:        a.db.Ping,
+	}
+	if a.redis != nil {
+		opts.Redis = func(ctx context.Context) error { return a.redis.Client.Ping(ctx).Err() }
+	}
+	return metrics.New(opts)
 }
 
 // closeRedis stops the change bus and closes the Redis client, if any.

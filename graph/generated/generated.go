@@ -41,6 +41,7 @@ type ResolverRoot interface {
 	ModelConfig() ModelConfigResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	Token() TokenResolver
 	CreateChannelInput() CreateChannelInputResolver
 	CreateModelConfigInput() CreateModelConfigInputResolver
@@ -55,6 +56,30 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AlertRecord struct {
+		At        func(childComplexity int) int
+		ChannelID func(childComplexity int) int
+		Delivered func(childComplexity int) int
+		Group     func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Key       func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Model     func(childComplexity int) int
+		Severity  func(childComplexity int) int
+		Text      func(childComplexity int) int
+		Title     func(childComplexity int) int
+	}
+
+	AlertRecordConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AlertRecordEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	BalanceEntry struct {
 		Actor     func(childComplexity int) int
 		Amount    func(childComplexity int) int
@@ -223,37 +248,57 @@ type ComplexityRoot struct {
 		UpdatedAt                func(childComplexity int) int
 	}
 
+	LiveMetrics struct {
+		At              func(childComplexity int) int
+		Cost            func(childComplexity int) int
+		Errors          func(childComplexity int) int
+		InFlight        func(childComplexity int) int
+		InputTokens     func(childComplexity int) int
+		IntervalSeconds func(childComplexity int) int
+		OutputTokens    func(childComplexity int) int
+		Requests        func(childComplexity int) int
+		Rpm             func(childComplexity int) int
+		Streams         func(childComplexity int) int
+		TotalTokens     func(childComplexity int) int
+		Tpm             func(childComplexity int) int
+	}
+
 	Log struct {
-		Amount              func(childComplexity int) int
-		Attempts            func(childComplexity int) int
-		CacheCreationTokens func(childComplexity int) int
-		CachedTokens        func(childComplexity int) int
-		ChannelID           func(childComplexity int) int
-		ChannelProtocol     func(childComplexity int) int
-		ClientIP            func(childComplexity int) int
-		ClientProtocol      func(childComplexity int) int
-		CompletionTokens    func(childComplexity int) int
-		CreatedAt           func(childComplexity int) int
-		Endpoint            func(childComplexity int) int
-		Error               func(childComplexity int) int
-		Group               func(childComplexity int) int
-		ID                  func(childComplexity int) int
-		LatencyMs           func(childComplexity int) int
-		Model               func(childComplexity int) int
-		PromptTokens        func(childComplexity int) int
-		ReasoningTokens     func(childComplexity int) int
-		RequestBody         func(childComplexity int) int
-		RequestID           func(childComplexity int) int
-		ResponseBody        func(childComplexity int) int
-		StatusCode          func(childComplexity int) int
-		Stream              func(childComplexity int) int
-		TokenID             func(childComplexity int) int
-		TokenName           func(childComplexity int) int
-		TotalTokens         func(childComplexity int) int
-		TtfbMs              func(childComplexity int) int
-		Unpriced            func(childComplexity int) int
-		UpstreamModel       func(childComplexity int) int
-		UsageCounted        func(childComplexity int) int
+		Amount                func(childComplexity int) int
+		Attempts              func(childComplexity int) int
+		CacheCreationTokens   func(childComplexity int) int
+		CachedTokens          func(childComplexity int) int
+		ChannelID             func(childComplexity int) int
+		ChannelProtocol       func(childComplexity int) int
+		ClientIP              func(childComplexity int) int
+		ClientProtocol        func(childComplexity int) int
+		CompletionTokens      func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Endpoint              func(childComplexity int) int
+		Error                 func(childComplexity int) int
+		Group                 func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		LatencyMs             func(childComplexity int) int
+		Metadata              func(childComplexity int) int
+		Model                 func(childComplexity int) int
+		PromptTokens          func(childComplexity int) int
+		ReasoningTokens       func(childComplexity int) int
+		RequestBody           func(childComplexity int) int
+		RequestBodyTruncated  func(childComplexity int) int
+		RequestID             func(childComplexity int) int
+		ResponseBody          func(childComplexity int) int
+		ResponseBodyTruncated func(childComplexity int) int
+		StatusCode            func(childComplexity int) int
+		Stream                func(childComplexity int) int
+		TokenID               func(childComplexity int) int
+		TokenName             func(childComplexity int) int
+		TotalTokens           func(childComplexity int) int
+		TtfbMs                func(childComplexity int) int
+		Unpriced              func(childComplexity int) int
+		UpstreamModel         func(childComplexity int) int
+		UpstreamRequestID     func(childComplexity int) int
+		UsageCounted          func(childComplexity int) int
+		User                  func(childComplexity int) int
 	}
 
 	LogAttempt struct {
@@ -371,6 +416,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Alerts            func(childComplexity int, kind *string, channelID *string, first *int, after *string) int
 		Channel           func(childComplexity int, id string) int
 		ChannelHealth     func(childComplexity int, channelID *string) int
 		ChannelTypes      func(childComplexity int) int
@@ -386,6 +432,11 @@ type ComplexityRoot struct {
 		PriceCatalogue    func(childComplexity int) int
 		Token             func(childComplexity int, id string) int
 		Tokens            func(childComplexity int, group *string) int
+	}
+
+	Subscription struct {
+		LiveMetrics func(childComplexity int, filter *model.LiveFilter, interval *int) int
+		LogAdded    func(childComplexity int, filter *model.LogAddedFilter) int
 	}
 
 	Token struct {
@@ -486,6 +537,7 @@ type MutationResolver interface {
 	DeleteToken(ctx context.Context, id string) (string, error)
 }
 type QueryResolver interface {
+	Alerts(ctx context.Context, kind *string, channelID *string, first *int, after *string) (*model.AlertRecordConnection, error)
 	Me(ctx context.Context) (*model.Caller, error)
 	PriceCatalogue(ctx context.Context) (*model.PriceCatalogue, error)
 	EffectiveModel(ctx context.Context, group string, model string) (*aiproxy.EffectiveModel, error)
@@ -501,6 +553,10 @@ type QueryResolver interface {
 	ModelConfig(ctx context.Context, model string) (*aiproxy.ModelConfig, error)
 	Tokens(ctx context.Context, group *string) ([]*aiproxy.Token, error)
 	Token(ctx context.Context, id string) (*aiproxy.Token, error)
+}
+type SubscriptionResolver interface {
+	LiveMetrics(ctx context.Context, filter *model.LiveFilter, interval *int) (<-chan *model.LiveMetrics, error)
+	LogAdded(ctx context.Context, filter *model.LogAddedFilter) (<-chan *model.Log, error)
 }
 type TokenResolver interface {
 	Period(ctx context.Context, obj *aiproxy.Token) (*aiproxy.QuotaPeriod, error)
@@ -559,6 +615,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AlertRecord.at":
+		if e.ComplexityRoot.AlertRecord.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.At(childComplexity), true
+	case "AlertRecord.channelId":
+		if e.ComplexityRoot.AlertRecord.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.ChannelID(childComplexity), true
+	case "AlertRecord.delivered":
+		if e.ComplexityRoot.AlertRecord.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Delivered(childComplexity), true
+	case "AlertRecord.group":
+		if e.ComplexityRoot.AlertRecord.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Group(childComplexity), true
+	case "AlertRecord.id":
+		if e.ComplexityRoot.AlertRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.ID(childComplexity), true
+	case "AlertRecord.key":
+		if e.ComplexityRoot.AlertRecord.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Key(childComplexity), true
+	case "AlertRecord.kind":
+		if e.ComplexityRoot.AlertRecord.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Kind(childComplexity), true
+	case "AlertRecord.model":
+		if e.ComplexityRoot.AlertRecord.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Model(childComplexity), true
+	case "AlertRecord.severity":
+		if e.ComplexityRoot.AlertRecord.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Severity(childComplexity), true
+	case "AlertRecord.text":
+		if e.ComplexityRoot.AlertRecord.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Text(childComplexity), true
+	case "AlertRecord.title":
+		if e.ComplexityRoot.AlertRecord.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecord.Title(childComplexity), true
+
+	case "AlertRecordConnection.edges":
+		if e.ComplexityRoot.AlertRecordConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecordConnection.Edges(childComplexity), true
+	case "AlertRecordConnection.pageInfo":
+		if e.ComplexityRoot.AlertRecordConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecordConnection.PageInfo(childComplexity), true
+
+	case "AlertRecordEdge.cursor":
+		if e.ComplexityRoot.AlertRecordEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecordEdge.Cursor(childComplexity), true
+	case "AlertRecordEdge.node":
+		if e.ComplexityRoot.AlertRecordEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertRecordEdge.Node(childComplexity), true
 
 	case "BalanceEntry.actor":
 		if e.ComplexityRoot.BalanceEntry.Actor == nil {
@@ -1306,6 +1455,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GroupModelConfig.UpdatedAt(childComplexity), true
 
+	case "LiveMetrics.at":
+		if e.ComplexityRoot.LiveMetrics.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.At(childComplexity), true
+	case "LiveMetrics.cost":
+		if e.ComplexityRoot.LiveMetrics.Cost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.Cost(childComplexity), true
+	case "LiveMetrics.errors":
+		if e.ComplexityRoot.LiveMetrics.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.Errors(childComplexity), true
+	case "LiveMetrics.inFlight":
+		if e.ComplexityRoot.LiveMetrics.InFlight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.InFlight(childComplexity), true
+	case "LiveMetrics.inputTokens":
+		if e.ComplexityRoot.LiveMetrics.InputTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.InputTokens(childComplexity), true
+	case "LiveMetrics.intervalSeconds":
+		if e.ComplexityRoot.LiveMetrics.IntervalSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.IntervalSeconds(childComplexity), true
+	case "LiveMetrics.outputTokens":
+		if e.ComplexityRoot.LiveMetrics.OutputTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.OutputTokens(childComplexity), true
+	case "LiveMetrics.requests":
+		if e.ComplexityRoot.LiveMetrics.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.Requests(childComplexity), true
+	case "LiveMetrics.rpm":
+		if e.ComplexityRoot.LiveMetrics.Rpm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.Rpm(childComplexity), true
+	case "LiveMetrics.streams":
+		if e.ComplexityRoot.LiveMetrics.Streams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.Streams(childComplexity), true
+	case "LiveMetrics.totalTokens":
+		if e.ComplexityRoot.LiveMetrics.TotalTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.TotalTokens(childComplexity), true
+	case "LiveMetrics.tpm":
+		if e.ComplexityRoot.LiveMetrics.Tpm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LiveMetrics.Tpm(childComplexity), true
+
 	case "Log.amount":
 		if e.ComplexityRoot.Log.Amount == nil {
 			break
@@ -1396,6 +1618,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.LatencyMs(childComplexity), true
+	case "Log.metadata":
+		if e.ComplexityRoot.Log.Metadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Metadata(childComplexity), true
 	case "Log.model":
 		if e.ComplexityRoot.Log.Model == nil {
 			break
@@ -1420,6 +1648,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.RequestBody(childComplexity), true
+	case "Log.requestBodyTruncated":
+		if e.ComplexityRoot.Log.RequestBodyTruncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.RequestBodyTruncated(childComplexity), true
 	case "Log.requestId":
 		if e.ComplexityRoot.Log.RequestID == nil {
 			break
@@ -1432,6 +1666,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.ResponseBody(childComplexity), true
+	case "Log.responseBodyTruncated":
+		if e.ComplexityRoot.Log.ResponseBodyTruncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.ResponseBodyTruncated(childComplexity), true
 	case "Log.statusCode":
 		if e.ComplexityRoot.Log.StatusCode == nil {
 			break
@@ -1480,12 +1720,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.UpstreamModel(childComplexity), true
+	case "Log.upstreamRequestId":
+		if e.ComplexityRoot.Log.UpstreamRequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.UpstreamRequestID(childComplexity), true
 	case "Log.usageCounted":
 		if e.ComplexityRoot.Log.UsageCounted == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Log.UsageCounted(childComplexity), true
+	case "Log.user":
+		if e.ComplexityRoot.Log.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.User(childComplexity), true
 
 	case "LogAttempt.channelId":
 		if e.ComplexityRoot.LogAttempt.ChannelID == nil {
@@ -2079,6 +2331,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Pricing.Tiers(childComplexity), true
 
+	case "Query.alerts":
+		if e.ComplexityRoot.Query.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Alerts(childComplexity, args["kind"].(*string), args["channelId"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.channel":
 		if e.ComplexityRoot.Query.Channel == nil {
 			break
@@ -2215,6 +2478,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Tokens(childComplexity, args["group"].(*string)), true
+
+	case "Subscription.liveMetrics":
+		if e.ComplexityRoot.Subscription.LiveMetrics == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_liveMetrics_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.LiveMetrics(childComplexity, args["filter"].(*model.LiveFilter), args["interval"].(*int)), true
+	case "Subscription.logAdded":
+		if e.ComplexityRoot.Subscription.LogAdded == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_logAdded_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.LogAdded(childComplexity, args["filter"].(*model.LogAddedFilter)), true
 
 	case "Token.createdAt":
 		if e.ComplexityRoot.Token.CreatedAt == nil {
@@ -2358,6 +2644,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateModelConfigInput", ec.unmarshalInputCreateModelConfigInput),
 			graphql.NewInputUnmarshaler("CreateTokenInput", ec.unmarshalInputCreateTokenInput),
 			graphql.NewInputUnmarshaler("GroupModelConfigInput", ec.unmarshalInputGroupModelConfigInput),
+			graphql.NewInputUnmarshaler("LiveFilter", ec.unmarshalInputLiveFilter),
+			graphql.NewInputUnmarshaler("LogAddedFilter", ec.unmarshalInputLogAddedFilter),
 			graphql.NewInputUnmarshaler("LogFilter", ec.unmarshalInputLogFilter),
 			graphql.NewInputUnmarshaler("ModelMappingInput", ec.unmarshalInputModelMappingInput),
 			graphql.NewInputUnmarshaler("PriceTierInput", ec.unmarshalInputPriceTierInput),
@@ -2417,6 +2705,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -2443,6 +2748,40 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/alert.graphqls", Input: `"An alert sent to the operators (see ALERT_* settings), as the history keeps it. Alerts held back by the throttle are not kept."
+type AlertRecord {
+  id: ID!
+  "What it is about: breaker_open, breaker_closed, channel_error_rate, provider_auth, group_balance_low, ip_shared, unpriced_model, logs, usage_spike, database_down, redis_down."
+  kind: String!
+  "info, warning or critical."
+  severity: String!
+  "What alerts are throttled by, such as breaker:3:gpt-4o."
+  key: String!
+  title: String!
+  text: String!
+  channelId: ID
+  group: String
+  model: String
+  "A sink took it; false when every sink failed."
+  delivered: Boolean!
+  at: Time!
+}
+
+type AlertRecordEdge {
+  cursor: String!
+  node: AlertRecord!
+}
+
+type AlertRecordConnection {
+  edges: [AlertRecordEdge!]!
+  pageInfo: PageInfo!
+}
+
+extend type Query {
+  "The alert history, newest first, of one kind or channel if given. first is at most 500; after is the endCursor of the previous page."
+  alerts(kind: String, channelId: ID, first: Int = 50, after: String): AlertRecordConnection!
+}
+`, BuiltIn: false},
 	{Name: "../schema/billing.graphqls", Input: `"Prices in currency units: token prices per million tokens, perRequest per request. A zero price of a part falls back to its whole's (cachedInput, cacheWrite, imageInput, audioInput to input; cacheWrite1h to cacheWrite; reasoning, imageOutput, audioOutput to output)."
 type Prices {
   input: Float!
@@ -2967,6 +3306,50 @@ extend type Mutation {
   resetChannelHealth(id: ID!): ID!
 }
 `, BuiltIn: false},
+	{Name: "../schema/live.graphqls", Input: `"Selects live traffic; omitted fields do not filter. A group token sees only its own group."
+input LiveFilter {
+  group: String
+  model: String
+  channelId: ID
+}
+
+"Selects new logs; omitted fields do not filter. A group token sees only its own group."
+input LogAddedFilter {
+  group: String
+  model: String
+  channelId: ID
+  "true: only failed requests; false: only successful ones."
+  failed: Boolean
+}
+
+"The traffic of one interval, across every replica sharing Redis."
+type LiveMetrics {
+  "The end of the interval."
+  at: Time!
+  intervalSeconds: Int!
+  "Requests finished in the interval, and those among them that failed."
+  requests: Int!
+  errors: Int!
+  inputTokens: Int!
+  outputTokens: Int!
+  totalTokens: Int!
+  "What the interval's requests cost, in currency units."
+  cost: Float!
+  "Requests and total tokens over the last 60 seconds."
+  rpm: Int!
+  tpm: Int!
+  "Requests in flight now, and the streams among them; null when the filter names a channel (a request's channel is known only once it ends)."
+  inFlight: Int
+  streams: Int
+}
+
+type Subscription {
+  "Traffic per interval (in seconds, at least 1) matching filter. A subscriber slower than the intervals gets the latest only."
+  liveMetrics(filter: LiveFilter, interval: Int = 1): LiveMetrics!
+  "Each log as it is recorded, here or on another replica, without bodies; its id is the request id, as the row's id is assigned only when it is written. A subscriber that falls more than 1024 logs behind is dropped (the subscription completes)."
+  logAdded(filter: LogAddedFilter): Log!
+}
+`, BuiltIn: false},
 	{Name: "../schema/log.graphqls", Input: `"The record of one relayed request."
 type Log {
   id: ID!
@@ -3008,9 +3391,19 @@ type Log {
   latencyMs: Int!
   clientIp: String!
   error: String
-  "Only when detailed logging (SAVE_ALL_LOG_DETAIL) is on."
+  "The id the provider gave its answer (x-request-id, request-id or the answer's id); null when none."
+  upstreamRequestId: String
+  "The end user the request named (OpenAI's user, Anthropic's metadata.user_id); null when none."
+  user: String
+  "The request's metadata object, as JSON text; null when none."
+  metadata: String
+  "Kept for failed requests, when SAVE_ALL_LOG_DETAIL is on, or when the model config asks (for LOG_DETAIL_STORAGE_HOURS); each cut at LOG_DETAIL_MAX_BYTES. Read from the detail table only when selected."
   requestBody: String
   responseBody: String
+  "True when requestBody was cut at LOG_DETAIL_MAX_BYTES."
+  requestBodyTruncated: Boolean!
+  "True when responseBody was cut at LOG_DETAIL_MAX_BYTES."
+  responseBodyTruncated: Boolean!
   "The channels tried, in order: the last answered, unless the request failed."
   attempts: [LogAttempt!]!
 }
@@ -3287,6 +3680,54 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AlertRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AlertRecord_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_AlertRecord_kind(ctx, field)
+	case "severity":
+		return ec.fieldContext_AlertRecord_severity(ctx, field)
+	case "key":
+		return ec.fieldContext_AlertRecord_key(ctx, field)
+	case "title":
+		return ec.fieldContext_AlertRecord_title(ctx, field)
+	case "text":
+		return ec.fieldContext_AlertRecord_text(ctx, field)
+	case "channelId":
+		return ec.fieldContext_AlertRecord_channelId(ctx, field)
+	case "group":
+		return ec.fieldContext_AlertRecord_group(ctx, field)
+	case "model":
+		return ec.fieldContext_AlertRecord_model(ctx, field)
+	case "delivered":
+		return ec.fieldContext_AlertRecord_delivered(ctx, field)
+	case "at":
+		return ec.fieldContext_AlertRecord_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertRecordConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AlertRecordConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AlertRecordConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRecordConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertRecordEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AlertRecordEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AlertRecordEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertRecordEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_BalanceEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -3624,6 +4065,36 @@ func (ec *executionContext) childFields_GroupModelConfig(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type GroupModelConfig", field.Name)
 }
 
+func (ec *executionContext) childFields_LiveMetrics(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_LiveMetrics_at(ctx, field)
+	case "intervalSeconds":
+		return ec.fieldContext_LiveMetrics_intervalSeconds(ctx, field)
+	case "requests":
+		return ec.fieldContext_LiveMetrics_requests(ctx, field)
+	case "errors":
+		return ec.fieldContext_LiveMetrics_errors(ctx, field)
+	case "inputTokens":
+		return ec.fieldContext_LiveMetrics_inputTokens(ctx, field)
+	case "outputTokens":
+		return ec.fieldContext_LiveMetrics_outputTokens(ctx, field)
+	case "totalTokens":
+		return ec.fieldContext_LiveMetrics_totalTokens(ctx, field)
+	case "cost":
+		return ec.fieldContext_LiveMetrics_cost(ctx, field)
+	case "rpm":
+		return ec.fieldContext_LiveMetrics_rpm(ctx, field)
+	case "tpm":
+		return ec.fieldContext_LiveMetrics_tpm(ctx, field)
+	case "inFlight":
+		return ec.fieldContext_LiveMetrics_inFlight(ctx, field)
+	case "streams":
+		return ec.fieldContext_LiveMetrics_streams(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LiveMetrics", field.Name)
+}
+
 func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3680,10 +4151,20 @@ func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.C
 		return ec.fieldContext_Log_clientIp(ctx, field)
 	case "error":
 		return ec.fieldContext_Log_error(ctx, field)
+	case "upstreamRequestId":
+		return ec.fieldContext_Log_upstreamRequestId(ctx, field)
+	case "user":
+		return ec.fieldContext_Log_user(ctx, field)
+	case "metadata":
+		return ec.fieldContext_Log_metadata(ctx, field)
 	case "requestBody":
 		return ec.fieldContext_Log_requestBody(ctx, field)
 	case "responseBody":
 		return ec.fieldContext_Log_responseBody(ctx, field)
+	case "requestBodyTruncated":
+		return ec.fieldContext_Log_requestBodyTruncated(ctx, field)
+	case "responseBodyTruncated":
+		return ec.fieldContext_Log_responseBodyTruncated(ctx, field)
 	case "attempts":
 		return ec.fieldContext_Log_attempts(ctx, field)
 	}
@@ -4434,6 +4915,44 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channelId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channelId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_channelHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4584,6 +5103,42 @@ func (ec *executionContext) field_Query_tokens_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_liveMetrics_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.LiveFilter, error) {
+			return ec.unmarshalOLiveFilter2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLiveFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_logAdded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.LogAddedFilter, error) {
+			return ec.unmarshalOLogAddedFilter2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogAddedFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4657,6 +5212,378 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AlertRecord_id(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AlertRecord_kind(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_severity(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_key(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_title(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_text(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_channelId(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AlertRecord_group(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_model(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecord_delivered(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertRecord_at(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecord_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecord_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AlertRecordConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecordConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AlertRecordEdge) graphql.Marshaler {
+			return ec.marshalNAlertRecordEdge2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecordEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecordConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertRecordEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertRecordConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecordConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecordConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertRecordEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecordEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecordEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertRecordEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertRecordEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AlertRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertRecordEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertRecord) graphql.Marshaler {
+			return ec.marshalNAlertRecord2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertRecordEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertRecordEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _BalanceEntry_id(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7595,6 +8522,282 @@ func (ec *executionContext) fieldContext_GroupModelConfig_updatedAt(_ context.Co
 	return graphql.NewScalarFieldContext("GroupModelConfig", field, false, false, "Time")
 }
 
+func (ec *executionContext) _LiveMetrics_at(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LiveMetrics_intervalSeconds(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_intervalSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IntervalSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_intervalSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_requests(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_errors(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_inputTokens(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_inputTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InputTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_inputTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_outputTokens(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_outputTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OutputTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_outputTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_totalTokens(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_totalTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_totalTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_cost(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_cost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_cost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LiveMetrics_rpm(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_rpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rpm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_rpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_tpm(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_tpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tpm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_inFlight(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_inFlight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InFlight, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_inFlight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LiveMetrics_streams(ctx context.Context, field graphql.CollectedField, obj *model.LiveMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LiveMetrics_streams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Streams, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LiveMetrics_streams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LiveMetrics", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Log_id(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8216,6 +9419,75 @@ func (ec *executionContext) fieldContext_Log_error(_ context.Context, field grap
 	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
 }
 
+func (ec *executionContext) _Log_upstreamRequestId(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_upstreamRequestId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpstreamRequestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Log_upstreamRequestId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
+}
+
+func (ec *executionContext) _Log_user(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Log_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
+}
+
+func (ec *executionContext) _Log_metadata(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_metadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Log_metadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
+}
+
 func (ec *executionContext) _Log_requestBody(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8260,6 +9532,52 @@ func (ec *executionContext) _Log_responseBody(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Log_responseBody(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Log", field, false, false, "String")
+}
+
+func (ec *executionContext) _Log_requestBodyTruncated(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_requestBodyTruncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestBodyTruncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_requestBodyTruncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Log_responseBodyTruncated(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_responseBodyTruncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResponseBodyTruncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_responseBodyTruncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Log", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Log_attempts(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
@@ -10619,6 +11937,50 @@ func (ec *executionContext) fieldContext_Pricing_tiers(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_alerts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Alerts(ctx, fc.Args["kind"].(*string), fc.Args["channelId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertRecordConnection) graphql.Marshaler {
+			return ec.marshalNAlertRecordConnection2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecordConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertRecordConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11279,6 +12641,94 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_liveMetrics(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_liveMetrics(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().LiveMetrics(ctx, fc.Args["filter"].(*model.LiveFilter), fc.Args["interval"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LiveMetrics) graphql.Marshaler {
+			return ec.marshalNLiveMetrics2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLiveMetrics(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_liveMetrics(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LiveMetrics(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_liveMetrics_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_logAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_logAdded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().LogAdded(ctx, fc.Args["filter"].(*model.LogAddedFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Log) graphql.Marshaler {
+			return ec.marshalNLog2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLog(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_logAdded(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Log(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_logAdded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -13539,6 +14989,125 @@ func UnmarshalGroupModelConfigInput(ctx context.Context, raw any) (aiproxy.Group
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputLiveFilter(ctx context.Context, obj any) (model.LiveFilter, error) {
+	var it model.LiveFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"group", "model", "channelId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "group":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("group"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Group = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLiveFilter unmarshals raw into the LiveFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLiveFilter(ctx context.Context, raw any) (model.LiveFilter, error) {
+	var out model.LiveFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LiveFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLogAddedFilter(ctx context.Context, obj any) (model.LogAddedFilter, error) {
+	var it model.LogAddedFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"group", "model", "channelId", "failed"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "group":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("group"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Group = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		case "failed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Failed = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLogAddedFilter unmarshals raw into the LogAddedFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLogAddedFilter(ctx context.Context, raw any) (model.LogAddedFilter, error) {
+	var out model.LogAddedFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LogAddedFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLogFilter(ctx context.Context, obj any) (model.LogFilter, error) {
 	var it model.LogFilter
 	if obj == nil {
@@ -14549,6 +16118,165 @@ func UnmarshalUpdateTokenInput(ctx context.Context, raw any) (aiproxy.TokenUpdat
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var alertRecordImplementors = []string{"AlertRecord"}
+
+func (ec *executionContext) _AlertRecord(ctx context.Context, sel ast.SelectionSet, obj *model.AlertRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertRecord")
+		case "id":
+			out.Values[i] = ec._AlertRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._AlertRecord_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._AlertRecord_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "key":
+			out.Values[i] = ec._AlertRecord_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._AlertRecord_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._AlertRecord_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channelId":
+			out.Values[i] = ec._AlertRecord_channelId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._AlertRecord_group(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "model":
+			out.Values[i] = ec._AlertRecord_model(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "delivered":
+			out.Values[i] = ec._AlertRecord_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._AlertRecord_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertRecordConnectionImplementors = []string{"AlertRecordConnection"}
+
+func (ec *executionContext) _AlertRecordConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AlertRecordConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertRecordConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertRecordConnection")
+		case "edges":
+			out.Values[i] = ec._AlertRecordConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AlertRecordConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertRecordEdgeImplementors = []string{"AlertRecordEdge"}
+
+func (ec *executionContext) _AlertRecordEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AlertRecordEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertRecordEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertRecordEdge")
+		case "cursor":
+			out.Values[i] = ec._AlertRecordEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AlertRecordEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var balanceEntryImplementors = []string{"BalanceEntry"}
 
@@ -15618,6 +17346,94 @@ func (ec *executionContext) _GroupModelConfig(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var liveMetricsImplementors = []string{"LiveMetrics"}
+
+func (ec *executionContext) _LiveMetrics(ctx context.Context, sel ast.SelectionSet, obj *model.LiveMetrics) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, liveMetricsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LiveMetrics")
+		case "at":
+			out.Values[i] = ec._LiveMetrics_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "intervalSeconds":
+			out.Values[i] = ec._LiveMetrics_intervalSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requests":
+			out.Values[i] = ec._LiveMetrics_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._LiveMetrics_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inputTokens":
+			out.Values[i] = ec._LiveMetrics_inputTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outputTokens":
+			out.Values[i] = ec._LiveMetrics_outputTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalTokens":
+			out.Values[i] = ec._LiveMetrics_totalTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cost":
+			out.Values[i] = ec._LiveMetrics_cost(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rpm":
+			out.Values[i] = ec._LiveMetrics_rpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tpm":
+			out.Values[i] = ec._LiveMetrics_tpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inFlight":
+			out.Values[i] = ec._LiveMetrics_inFlight(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "streams":
+			out.Values[i] = ec._LiveMetrics_streams(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var logImplementors = []string{"Log"}
 
 func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj *model.Log) graphql.Marshaler {
@@ -15764,6 +17580,21 @@ func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "upstreamRequestId":
+			out.Values[i] = ec._Log_upstreamRequestId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._Log_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "metadata":
+			out.Values[i] = ec._Log_metadata(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "requestBody":
 			out.Values[i] = ec._Log_requestBody(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -15772,6 +17603,16 @@ func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj 
 		case "responseBody":
 			out.Values[i] = ec._Log_responseBody(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "requestBodyTruncated":
+			out.Values[i] = ec._Log_requestBodyTruncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "responseBodyTruncated":
+			out.Values[i] = ec._Log_responseBodyTruncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "attempts":
@@ -16580,6 +18421,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Query")
+		case "alerts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alerts(ctx, field)
+				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -16699,6 +18546,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "liveMetrics":
+		return ec._Subscription_liveMetrics(ctx, fields[0])
+	case "logAdded":
+		return ec._Subscription_logAdded(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var tokenImplementors = []string{"Token"}
@@ -17201,6 +19070,46 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAlertRecord2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecord(ctx context.Context, sel ast.SelectionSet, v *model.AlertRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertRecord!")
+		return graphql.Null
+	}
+	return ec._AlertRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertRecordConnection2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecordConnection(ctx context.Context, sel ast.SelectionSet, v *model.AlertRecordConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertRecordConnection!")
+		return graphql.Null
+	}
+	return ec._AlertRecordConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertRecordEdge2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecordEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertRecordEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertRecordEdge2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecordEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlertRecordEdge2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertRecordEdge(ctx context.Context, sel ast.SelectionSet, v *model.AlertRecordEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertRecordEdge!")
+		return graphql.Null
+	}
+	return ec._AlertRecordEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNBalanceEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalanceEntry(ctx context.Context, sel ast.SelectionSet, v *aiproxy.BalanceEntry) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "BalanceEntry!")
@@ -17621,6 +19530,14 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNLiveMetrics2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLiveMetrics(ctx context.Context, sel ast.SelectionSet, v *model.LiveMetrics) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LiveMetrics!")
+		return graphql.Null
+	}
+	return ec._LiveMetrics(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNLog2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLog(ctx context.Context, sel ast.SelectionSet, v *model.Log) graphql.Marshaler {
@@ -18303,6 +20220,22 @@ func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx contex
 	_ = sel
 	res := model.MarshalJSON(v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalOLiveFilter2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLiveFilter(ctx context.Context, v any) (*model.LiveFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLiveFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLogAddedFilter2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogAddedFilter(ctx context.Context, v any) (*model.LogAddedFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLogAddedFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOLogFilter2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogFilter(ctx context.Context, v any) (*model.LogFilter, error) {

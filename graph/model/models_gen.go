@@ -12,6 +12,35 @@ import (
 	"github.com/aiproxy/aiproxy"
 )
 
+// An alert sent to the operators (see ALERT_* settings), as the history keeps it. Alerts held back by the throttle are not kept.
+type AlertRecord struct {
+	ID string `json:"id"`
+	// What it is about: breaker_open, breaker_closed, channel_error_rate, provider_auth, group_balance_low, ip_shared, unpriced_model, logs, usage_spike, database_down, redis_down.
+	Kind string `json:"kind"`
+	// info, warning or critical.
+	Severity string `json:"severity"`
+	// What alerts are throttled by, such as breaker:3:gpt-4o.
+	Key       string  `json:"key"`
+	Title     string  `json:"title"`
+	Text      string  `json:"text"`
+	ChannelID *string `json:"channelId,omitempty"`
+	Group     *string `json:"group,omitempty"`
+	Model     *string `json:"model,omitempty"`
+	// A sink took it; false when every sink failed.
+	Delivered bool      `json:"delivered"`
+	At        time.Time `json:"at"`
+}
+
+type AlertRecordConnection struct {
+	Edges    []*AlertRecordEdge `json:"edges"`
+	PageInfo *PageInfo          `json:"pageInfo"`
+}
+
+type AlertRecordEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *AlertRecord `json:"node"`
+}
+
 type BalanceEntryConnection struct {
 	Edges    []*BalanceEntryEdge `json:"edges"`
 	PageInfo *PageInfo           `json:"pageInfo"`
@@ -90,6 +119,34 @@ type CreatedToken struct {
 	Key   string         `json:"key"`
 }
 
+// Selects live traffic; omitted fields do not filter. A group token sees only its own group.
+type LiveFilter struct {
+	Group     *string `json:"group,omitempty"`
+	Model     *string `json:"model,omitempty"`
+	ChannelID *string `json:"channelId,omitempty"`
+}
+
+// The traffic of one interval, across every replica sharing Redis.
+type LiveMetrics struct {
+	// The end of the interval.
+	At              time.Time `json:"at"`
+	IntervalSeconds int       `json:"intervalSeconds"`
+	// Requests finished in the interval, and those among them that failed.
+	Requests     int `json:"requests"`
+	Errors       int `json:"errors"`
+	InputTokens  int `json:"inputTokens"`
+	OutputTokens int `json:"outputTokens"`
+	TotalTokens  int `json:"totalTokens"`
+	// What the interval's requests cost, in currency units.
+	Cost float64 `json:"cost"`
+	// Requests and total tokens over the last 60 seconds.
+	Rpm int `json:"rpm"`
+	Tpm int `json:"tpm"`
+	// Requests in flight now, and the streams among them; null when the filter names a channel (a request's channel is known only once it ends).
+	InFlight *int `json:"inFlight,omitempty"`
+	Streams  *int `json:"streams,omitempty"`
+}
+
 // The record of one relayed request.
 type Log struct {
 	ID        string    `json:"id"`
@@ -131,11 +188,30 @@ type Log struct {
 	LatencyMs int     `json:"latencyMs"`
 	ClientIP  string  `json:"clientIp"`
 	Error     *string `json:"error,omitempty"`
-	// Only when detailed logging (SAVE_ALL_LOG_DETAIL) is on.
+	// The id the provider gave its answer (x-request-id, request-id or the answer's id); null when none.
+	UpstreamRequestID *string `json:"upstreamRequestId,omitempty"`
+	// The end user the request named (OpenAI's user, Anthropic's metadata.user_id); null when none.
+	User *string `json:"user,omitempty"`
+	// The request's metadata object, as JSON text; null when none.
+	Metadata *string `json:"metadata,omitempty"`
+	// Kept for failed requests, when SAVE_ALL_LOG_DETAIL is on, or when the model config asks (for LOG_DETAIL_STORAGE_HOURS); each cut at LOG_DETAIL_MAX_BYTES. Read from the detail table only when selected.
 	RequestBody  *string `json:"requestBody,omitempty"`
 	ResponseBody *string `json:"responseBody,omitempty"`
+	// True when requestBody was cut at LOG_DETAIL_MAX_BYTES.
+	RequestBodyTruncated bool `json:"requestBodyTruncated"`
+	// True when responseBody was cut at LOG_DETAIL_MAX_BYTES.
+	ResponseBodyTruncated bool `json:"responseBodyTruncated"`
 	// The channels tried, in order: the last answered, unless the request failed.
 	Attempts []*LogAttempt `json:"attempts"`
+}
+
+// Selects new logs; omitted fields do not filter. A group token sees only its own group.
+type LogAddedFilter struct {
+	Group     *string `json:"group,omitempty"`
+	Model     *string `json:"model,omitempty"`
+	ChannelID *string `json:"channelId,omitempty"`
+	// true: only failed requests; false: only successful ones.
+	Failed *bool `json:"failed,omitempty"`
 }
 
 // One channel tried for a request.
@@ -191,6 +267,9 @@ type PriceCatalogue struct {
 }
 
 type Query struct {
+}
+
+type Subscription struct {
 }
 
 // A circuit breaker's state.

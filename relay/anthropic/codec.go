@@ -65,7 +65,7 @@ func (Codec) Parse(req *relay.Request) error {
 	if !ok {
 		return aiproxy.Errorf(aiproxy.EINVALID, "The request body must be a JSON object.")
 	}
-	var model, messages, maxTokens, stream string
+	var model, messages, maxTokens, stream, metadata string
 	for k, v, ok := o.next(); ok; k, v, ok = o.next() {
 		switch k {
 		case "model":
@@ -76,6 +76,8 @@ func (Codec) Parse(req *relay.Request) error {
 			maxTokens = v
 		case "stream":
 			stream = v
+		case "metadata":
+			metadata = v
 		}
 	}
 	if !o.end() {
@@ -92,6 +94,9 @@ func (Codec) Parse(req *relay.Request) error {
 	}
 	req.Model = jsontext.UnquoteClone(model)
 	req.Stream = req.Op == relay.OpGenerate && isTrue(stream)
+	if len(metadata) > 2 && metadata[0] == '{' {
+		req.SetUser(gjson.Get(metadata, "user_id").Str, metadata)
+	}
 	return nil
 }
 

@@ -54,8 +54,9 @@ func (Codec) Key(r *http.Request) string {
 	return r.Header.Get("X-Goog-Api-Key")
 }
 
-// Parse reads the model and, for chat and completions, whether a stream
-// and its usage chunk are asked for.
+// Parse reads the model, the end user and metadata (for the log) and,
+// for chat and completions, whether a stream and its usage chunk are
+// asked for, in one pass over the top-level members.
 func (Codec) Parse(req *relay.Request) error {
 	js := unsafeString(req.Body)
 	if !gjson.Valid(js) {
@@ -65,14 +66,38 @@ func (Codec) Parse(req *relay.Request) error {
 	if !root.IsObject() {
 		return aiproxy.Errorf(aiproxy.EINVALID, "The request body must be a JSON object.")
 	}
-	model := root.Get("model")
+	var model, stream, streamOptions, user, metadata gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		var dst *gjson.Result
+		switch k.Str {
+		case "model":
+			dst = &model
+		case "stream":
+			dst = &stream
+		case "stream_options":
+			dst = &streamOptions
+		case "user":
+			dst = &user
+		case "metadata":
+			dst = &metadata
+		default:
+			return true
+		}
+		if !dst.Exists() { // the first of repeated members, as gjson's Get
+			*dst = v
+		}
+		return true
+	})
 	if model.Type != gjson.String || model.Str == "" {
 		return aiproxy.FieldErrorf("model", "You must provide a model parameter.")
 	}
 	req.Model = strings.Clone(model.Str)
 	if req.Mode == aiproxy.ModeChat || req.Mode == aiproxy.ModeCompletions {
-		req.Stream = root.Get("stream").Bool()
-		req.WantsUsage = root.Get("stream_options.include_usage").Bool()
+		req.Stream = stream.Bool()
+		req.WantsUsage = streamOptions.Get("include_usage").Bool()
+	}
+	if user.Type == gjson.String || metadata.IsObject() {
+		req.SetUser(user.Str, metadata.Raw)
 	}
 	return nil
 }
