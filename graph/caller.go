@@ -40,6 +40,9 @@ var groupReadable = map[string]string{
 	"groupModelConfigs": "group",
 	"liveMetrics":       "", // the resolver forces the caller's group
 	"logAdded":          "",
+	"usageSeries":       "", // the resolvers force the caller's group
+	"usageTotals":       "",
+	"usageRanking":      "",
 	"__typename":        "",
 	"__schema":          "",
 	"__type":            "",

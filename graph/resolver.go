@@ -50,6 +50,9 @@ type Resolver struct {
 	// AlertHistory is the alert history of alerts; nil answers it with
 	// no records.
 	AlertHistory aiproxy.AlertHistory
+	// AnalyticsService reads the usage summaries (store.Store); nil
+	// answers the analytics queries with an INTERNAL error.
+	AnalyticsService aiproxy.AnalyticsService
 }
 
 // Effective returns what applies to a group's requests for a model

@@ -267,6 +267,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			TokenService:       a.store,
 			ModelConfigService: a.store,
 			LogService:         a.store,
+			AnalyticsService:   a.store,
 			Providers:          ps,
 			Health:             a.health,
 			Tester:             rl,

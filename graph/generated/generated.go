@@ -188,6 +188,11 @@ type ComplexityRoot struct {
 		Type           func(childComplexity int) int
 	}
 
+	ChannelUsage struct {
+		ChannelID func(childComplexity int) int
+		Stats     func(childComplexity int) int
+	}
+
 	CreatedToken struct {
 		Key   func(childComplexity int) int
 		Token func(childComplexity int) int
@@ -419,6 +424,7 @@ type ComplexityRoot struct {
 		Alerts            func(childComplexity int, kind *string, channelID *string, first *int, after *string) int
 		Channel           func(childComplexity int, id string) int
 		ChannelHealth     func(childComplexity int, channelID *string) int
+		ChannelStats      func(childComplexity int, filter model.AnalyticsFilter) int
 		ChannelTypes      func(childComplexity int) int
 		Channels          func(childComplexity int) int
 		EffectiveModel    func(childComplexity int, group string, model string) int
@@ -432,6 +438,17 @@ type ComplexityRoot struct {
 		PriceCatalogue    func(childComplexity int) int
 		Token             func(childComplexity int, id string) int
 		Tokens            func(childComplexity int, group *string) int
+		UsageRanking      func(childComplexity int, filter model.AnalyticsFilter, by model.RankBy, order model.RankOrder, limit *int) int
+		UsageSeries       func(childComplexity int, filter model.AnalyticsFilter, granularity model.Granularity, timeZone *string) int
+		UsageTotals       func(childComplexity int, filter model.AnalyticsFilter) int
+	}
+
+	RankEntry struct {
+		ChannelID func(childComplexity int) int
+		Group     func(childComplexity int) int
+		Model     func(childComplexity int) int
+		Stats     func(childComplexity int) int
+		TokenID   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -461,6 +478,36 @@ type ComplexityRoot struct {
 		TPM                  func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
 		UsedAmount           func(childComplexity int) int
+	}
+
+	UsagePoint struct {
+		End   func(childComplexity int) int
+		Start func(childComplexity int) int
+		Stats func(childComplexity int) int
+	}
+
+	UsageStats struct {
+		CacheCreationTokens func(childComplexity int) int
+		CachedTokens        func(childComplexity int) int
+		CompletionTokens    func(childComplexity int) int
+		Cost                func(childComplexity int) int
+		ErrorRate           func(childComplexity int) int
+		Errors              func(childComplexity int) int
+		Errors429           func(childComplexity int) int
+		Errors4xx           func(childComplexity int) int
+		Errors5xx           func(childComplexity int) int
+		MeanLatencyMs       func(childComplexity int) int
+		MeanTtfbMs          func(childComplexity int) int
+		P50LatencyMs        func(childComplexity int) int
+		P95LatencyMs        func(childComplexity int) int
+		P99LatencyMs        func(childComplexity int) int
+		PromptTokens        func(childComplexity int) int
+		ReasoningTokens     func(childComplexity int) int
+		Requests            func(childComplexity int) int
+		Retries             func(childComplexity int) int
+		Streams             func(childComplexity int) int
+		Successes           func(childComplexity int) int
+		TotalTokens         func(childComplexity int) int
 	}
 }
 
@@ -538,6 +585,10 @@ type MutationResolver interface {
 }
 type QueryResolver interface {
 	Alerts(ctx context.Context, kind *string, channelID *string, first *int, after *string) (*model.AlertRecordConnection, error)
+	UsageSeries(ctx context.Context, filter model.AnalyticsFilter, granularity model.Granularity, timeZone *string) ([]*model.UsagePoint, error)
+	UsageTotals(ctx context.Context, filter model.AnalyticsFilter) (*model.UsageStats, error)
+	UsageRanking(ctx context.Context, filter model.AnalyticsFilter, by model.RankBy, order model.RankOrder, limit *int) ([]*model.RankEntry, error)
+	ChannelStats(ctx context.Context, filter model.AnalyticsFilter) ([]*model.ChannelUsage, error)
 	Me(ctx context.Context) (*model.Caller, error)
 	PriceCatalogue(ctx context.Context) (*model.PriceCatalogue, error)
 	EffectiveModel(ctx context.Context, group string, model string) (*aiproxy.EffectiveModel, error)
@@ -1152,6 +1203,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ChannelType.Type(childComplexity), true
+
+	case "ChannelUsage.channelId":
+		if e.ComplexityRoot.ChannelUsage.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelUsage.ChannelID(childComplexity), true
+	case "ChannelUsage.stats":
+		if e.ComplexityRoot.ChannelUsage.Stats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelUsage.Stats(childComplexity), true
 
 	case "CreatedToken.key":
 		if e.ComplexityRoot.CreatedToken.Key == nil {
@@ -2364,6 +2428,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ChannelHealth(childComplexity, args["channelId"].(*string)), true
+	case "Query.channelStats":
+		if e.ComplexityRoot.Query.ChannelStats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_channelStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ChannelStats(childComplexity, args["filter"].(model.AnalyticsFilter)), true
 	case "Query.channelTypes":
 		if e.ComplexityRoot.Query.ChannelTypes == nil {
 			break
@@ -2478,6 +2553,70 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Tokens(childComplexity, args["group"].(*string)), true
+	case "Query.usageRanking":
+		if e.ComplexityRoot.Query.UsageRanking == nil {
+			break
+		}
+
+		args, err := ec.field_Query_usageRanking_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UsageRanking(childComplexity, args["filter"].(model.AnalyticsFilter), args["by"].(model.RankBy), args["order"].(model.RankOrder), args["limit"].(*int)), true
+	case "Query.usageSeries":
+		if e.ComplexityRoot.Query.UsageSeries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_usageSeries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UsageSeries(childComplexity, args["filter"].(model.AnalyticsFilter), args["granularity"].(model.Granularity), args["timeZone"].(*string)), true
+	case "Query.usageTotals":
+		if e.ComplexityRoot.Query.UsageTotals == nil {
+			break
+		}
+
+		args, err := ec.field_Query_usageTotals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UsageTotals(childComplexity, args["filter"].(model.AnalyticsFilter)), true
+
+	case "RankEntry.channelId":
+		if e.ComplexityRoot.RankEntry.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankEntry.ChannelID(childComplexity), true
+	case "RankEntry.group":
+		if e.ComplexityRoot.RankEntry.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankEntry.Group(childComplexity), true
+	case "RankEntry.model":
+		if e.ComplexityRoot.RankEntry.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankEntry.Model(childComplexity), true
+	case "RankEntry.stats":
+		if e.ComplexityRoot.RankEntry.Stats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankEntry.Stats(childComplexity), true
+	case "RankEntry.tokenId":
+		if e.ComplexityRoot.RankEntry.TokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankEntry.TokenID(childComplexity), true
 
 	case "Subscription.liveMetrics":
 		if e.ComplexityRoot.Subscription.LiveMetrics == nil {
@@ -2629,6 +2768,152 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Token.UsedAmount(childComplexity), true
 
+	case "UsagePoint.end":
+		if e.ComplexityRoot.UsagePoint.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsagePoint.End(childComplexity), true
+	case "UsagePoint.start":
+		if e.ComplexityRoot.UsagePoint.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsagePoint.Start(childComplexity), true
+	case "UsagePoint.stats":
+		if e.ComplexityRoot.UsagePoint.Stats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsagePoint.Stats(childComplexity), true
+
+	case "UsageStats.cacheCreationTokens":
+		if e.ComplexityRoot.UsageStats.CacheCreationTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.CacheCreationTokens(childComplexity), true
+	case "UsageStats.cachedTokens":
+		if e.ComplexityRoot.UsageStats.CachedTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.CachedTokens(childComplexity), true
+	case "UsageStats.completionTokens":
+		if e.ComplexityRoot.UsageStats.CompletionTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.CompletionTokens(childComplexity), true
+	case "UsageStats.cost":
+		if e.ComplexityRoot.UsageStats.Cost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Cost(childComplexity), true
+	case "UsageStats.errorRate":
+		if e.ComplexityRoot.UsageStats.ErrorRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.ErrorRate(childComplexity), true
+	case "UsageStats.errors":
+		if e.ComplexityRoot.UsageStats.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Errors(childComplexity), true
+	case "UsageStats.errors429":
+		if e.ComplexityRoot.UsageStats.Errors429 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Errors429(childComplexity), true
+	case "UsageStats.errors4xx":
+		if e.ComplexityRoot.UsageStats.Errors4xx == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Errors4xx(childComplexity), true
+	case "UsageStats.errors5xx":
+		if e.ComplexityRoot.UsageStats.Errors5xx == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Errors5xx(childComplexity), true
+	case "UsageStats.meanLatencyMs":
+		if e.ComplexityRoot.UsageStats.MeanLatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.MeanLatencyMs(childComplexity), true
+	case "UsageStats.meanTtfbMs":
+		if e.ComplexityRoot.UsageStats.MeanTtfbMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.MeanTtfbMs(childComplexity), true
+	case "UsageStats.p50LatencyMs":
+		if e.ComplexityRoot.UsageStats.P50LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.P50LatencyMs(childComplexity), true
+	case "UsageStats.p95LatencyMs":
+		if e.ComplexityRoot.UsageStats.P95LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.P95LatencyMs(childComplexity), true
+	case "UsageStats.p99LatencyMs":
+		if e.ComplexityRoot.UsageStats.P99LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.P99LatencyMs(childComplexity), true
+	case "UsageStats.promptTokens":
+		if e.ComplexityRoot.UsageStats.PromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.PromptTokens(childComplexity), true
+	case "UsageStats.reasoningTokens":
+		if e.ComplexityRoot.UsageStats.ReasoningTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.ReasoningTokens(childComplexity), true
+	case "UsageStats.requests":
+		if e.ComplexityRoot.UsageStats.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Requests(childComplexity), true
+	case "UsageStats.retries":
+		if e.ComplexityRoot.UsageStats.Retries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Retries(childComplexity), true
+	case "UsageStats.streams":
+		if e.ComplexityRoot.UsageStats.Streams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Streams(childComplexity), true
+	case "UsageStats.successes":
+		if e.ComplexityRoot.UsageStats.Successes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.Successes(childComplexity), true
+	case "UsageStats.totalTokens":
+		if e.ComplexityRoot.UsageStats.TotalTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStats.TotalTokens(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2638,6 +2923,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AnalyticsFilter", ec.unmarshalInputAnalyticsFilter),
 			graphql.NewInputUnmarshaler("ChannelHeaderInput", ec.unmarshalInputChannelHeaderInput),
 			graphql.NewInputUnmarshaler("CreateChannelInput", ec.unmarshalInputCreateChannelInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
@@ -2780,6 +3066,105 @@ type AlertRecordConnection {
 extend type Query {
   "The alert history, newest first, of one kind or channel if given. first is at most 500; after is the endCursor of the previous page."
   alerts(kind: String, channelId: ID, first: Int = 50, after: String): AlertRecordConnection!
+}
+`, BuiltIn: false},
+	{Name: "../schema/analytics.graphqls", Input: `"The width of a usage series' buckets."
+enum Granularity {
+  MINUTE
+  HOUR
+  "From one midnight to the next in the series' time zone (23 or 25 hours across a DST change)."
+  DAY
+}
+
+"What a usage ranking ranks."
+enum RankBy {
+  GROUP
+  TOKEN
+  MODEL
+  CHANNEL
+}
+
+"What a usage ranking ranks by, highest first."
+enum RankOrder {
+  COST
+  REQUESTS
+  ERRORS
+}
+
+"""
+Selects summarized requests: the range [from, to) is required, to the
+minute. Summaries are kept by channel × model and by group × token ×
+model, so a filter names a channel or a group and token, not both.
+"""
+input AnalyticsFilter {
+  group: String
+  tokenId: ID
+  channelId: ID
+  model: String
+  from: Time!
+  to: Time!
+}
+
+"The summed counts of a set of requests, read from the summaries (never the raw logs)."
+type UsageStats {
+  requests: Int!
+  successes: Int!
+  errors: Int!
+  "Failed requests answered with a 4xx status, 429s included."
+  errors4xx: Int!
+  errors5xx: Int!
+  errors429: Int!
+  "Attempts beyond the first."
+  retries: Int!
+  streams: Int!
+  promptTokens: Int!
+  completionTokens: Int!
+  cachedTokens: Int!
+  cacheCreationTokens: Int!
+  reasoningTokens: Int!
+  totalTokens: Int!
+  "What the requests cost, in the price list's currency (USD unless prices say otherwise)."
+  cost: Float!
+  errorRate: Float!
+  meanLatencyMs: Float!
+  meanTtfbMs: Float!
+  "Latency percentiles estimated from the summaries' fixed histogram buckets."
+  p50LatencyMs: Float!
+  p95LatencyMs: Float!
+  p99LatencyMs: Float!
+}
+
+"One bucket of a usage series: the requests that arrived in [start, end)."
+type UsagePoint {
+  start: Time!
+  end: Time!
+  stats: UsageStats!
+}
+
+"One line of a usage ranking: the group, token (with its group), model or channel ranked."
+type RankEntry {
+  group: String
+  tokenId: ID
+  channelId: ID
+  model: String
+  stats: UsageStats!
+}
+
+"The summarized requests of one channel (channelId 0: those that reached none)."
+type ChannelUsage {
+  channelId: ID!
+  stats: UsageStats!
+}
+
+extend type Query {
+  "Usage by minute, hour or day in timeZone (an IANA name). A group token reads its own group only."
+  usageSeries(filter: AnalyticsFilter!, granularity: Granularity! = HOUR, timeZone: String = "UTC"): [UsagePoint!]!
+  "Usage summed over the filter's range. A group token reads its own group only."
+  usageTotals(filter: AnalyticsFilter!): UsageStats!
+  "The first groups, tokens, models or channels by cost, requests or errors; limit 1 to 1000. A group token ranks within its own group (not by channel)."
+  usageRanking(filter: AnalyticsFilter!, by: RankBy!, order: RankOrder! = COST, limit: Int = 10): [RankEntry!]!
+  "Per-channel usage, error rates and latency percentiles. Admin only."
+  channelStats(filter: AnalyticsFilter!): [ChannelUsage!]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/billing.graphqls", Input: `"Prices in currency units: token prices per million tokens, perRequest per request. A zero price of a part falls back to its whole's (cachedInput, cacheWrite, imageInput, audioInput to input; cacheWrite1h to cacheWrite; reasoning, imageOutput, audioOutput to output)."
@@ -3945,6 +4330,16 @@ func (ec *executionContext) childFields_ChannelType(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type ChannelType", field.Name)
 }
 
+func (ec *executionContext) childFields_ChannelUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channelId":
+		return ec.fieldContext_ChannelUsage_channelId(ctx, field)
+	case "stats":
+		return ec.fieldContext_ChannelUsage_stats(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChannelUsage", field.Name)
+}
+
 func (ec *executionContext) childFields_CreatedToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -4355,6 +4750,22 @@ func (ec *executionContext) childFields_Pricing(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Pricing", field.Name)
 }
 
+func (ec *executionContext) childFields_RankEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "group":
+		return ec.fieldContext_RankEntry_group(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_RankEntry_tokenId(ctx, field)
+	case "channelId":
+		return ec.fieldContext_RankEntry_channelId(ctx, field)
+	case "model":
+		return ec.fieldContext_RankEntry_model(ctx, field)
+	case "stats":
+		return ec.fieldContext_RankEntry_stats(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RankEntry", field.Name)
+}
+
 func (ec *executionContext) childFields_Token(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4401,6 +4812,66 @@ func (ec *executionContext) childFields_Token(ctx context.Context, field graphql
 		return ec.fieldContext_Token_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Token", field.Name)
+}
+
+func (ec *executionContext) childFields_UsagePoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_UsagePoint_start(ctx, field)
+	case "end":
+		return ec.fieldContext_UsagePoint_end(ctx, field)
+	case "stats":
+		return ec.fieldContext_UsagePoint_stats(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UsagePoint", field.Name)
+}
+
+func (ec *executionContext) childFields_UsageStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requests":
+		return ec.fieldContext_UsageStats_requests(ctx, field)
+	case "successes":
+		return ec.fieldContext_UsageStats_successes(ctx, field)
+	case "errors":
+		return ec.fieldContext_UsageStats_errors(ctx, field)
+	case "errors4xx":
+		return ec.fieldContext_UsageStats_errors4xx(ctx, field)
+	case "errors5xx":
+		return ec.fieldContext_UsageStats_errors5xx(ctx, field)
+	case "errors429":
+		return ec.fieldContext_UsageStats_errors429(ctx, field)
+	case "retries":
+		return ec.fieldContext_UsageStats_retries(ctx, field)
+	case "streams":
+		return ec.fieldContext_UsageStats_streams(ctx, field)
+	case "promptTokens":
+		return ec.fieldContext_UsageStats_promptTokens(ctx, field)
+	case "completionTokens":
+		return ec.fieldContext_UsageStats_completionTokens(ctx, field)
+	case "cachedTokens":
+		return ec.fieldContext_UsageStats_cachedTokens(ctx, field)
+	case "cacheCreationTokens":
+		return ec.fieldContext_UsageStats_cacheCreationTokens(ctx, field)
+	case "reasoningTokens":
+		return ec.fieldContext_UsageStats_reasoningTokens(ctx, field)
+	case "totalTokens":
+		return ec.fieldContext_UsageStats_totalTokens(ctx, field)
+	case "cost":
+		return ec.fieldContext_UsageStats_cost(ctx, field)
+	case "errorRate":
+		return ec.fieldContext_UsageStats_errorRate(ctx, field)
+	case "meanLatencyMs":
+		return ec.fieldContext_UsageStats_meanLatencyMs(ctx, field)
+	case "meanTtfbMs":
+		return ec.fieldContext_UsageStats_meanTtfbMs(ctx, field)
+	case "p50LatencyMs":
+		return ec.fieldContext_UsageStats_p50LatencyMs(ctx, field)
+	case "p95LatencyMs":
+		return ec.fieldContext_UsageStats_p95LatencyMs(ctx, field)
+	case "p99LatencyMs":
+		return ec.fieldContext_UsageStats_p99LatencyMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UsageStats", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4967,6 +5438,20 @@ func (ec *executionContext) field_Query_channelHealth_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_channelStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (model.AnalyticsFilter, error) {
+			return ec.unmarshalNAnalyticsFilter2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAnalyticsFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_channel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5100,6 +5585,88 @@ func (ec *executionContext) field_Query_tokens_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["group"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_usageRanking_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (model.AnalyticsFilter, error) {
+			return ec.unmarshalNAnalyticsFilter2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAnalyticsFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "by",
+		func(ctx context.Context, v any) (model.RankBy, error) {
+			return ec.unmarshalNRankBy2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["by"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "order",
+		func(ctx context.Context, v any) (model.RankOrder, error) {
+			return ec.unmarshalNRankOrder2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["order"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_usageSeries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (model.AnalyticsFilter, error) {
+			return ec.unmarshalNAnalyticsFilter2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAnalyticsFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "granularity",
+		func(ctx context.Context, v any) (model.Granularity, error) {
+			return ec.unmarshalNGranularity2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐGranularity(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["granularity"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_usageTotals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (model.AnalyticsFilter, error) {
+			return ec.unmarshalNAnalyticsFilter2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAnalyticsFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -7326,6 +7893,61 @@ func (ec *executionContext) fieldContext_ChannelType_config(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ChannelConfigField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChannelUsage_channelId(ctx context.Context, field graphql.CollectedField, obj *model.ChannelUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelUsage_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelUsage_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelUsage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ChannelUsage_stats(ctx context.Context, field graphql.CollectedField, obj *model.ChannelUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelUsage_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stats, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UsageStats) graphql.Marshaler {
+			return ec.marshalNUsageStats2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsageStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelUsage_stats(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChannelUsage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsageStats(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11981,6 +12603,182 @@ func (ec *executionContext) fieldContext_Query_alerts(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_usageSeries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_usageSeries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UsageSeries(ctx, fc.Args["filter"].(model.AnalyticsFilter), fc.Args["granularity"].(model.Granularity), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
+			return ec.marshalNUsagePoint2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsagePointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_usageSeries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsagePoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_usageSeries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_usageTotals(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_usageTotals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UsageTotals(ctx, fc.Args["filter"].(model.AnalyticsFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UsageStats) graphql.Marshaler {
+			return ec.marshalNUsageStats2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsageStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_usageTotals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsageStats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_usageTotals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_usageRanking(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_usageRanking(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UsageRanking(ctx, fc.Args["filter"].(model.AnalyticsFilter), fc.Args["by"].(model.RankBy), fc.Args["order"].(model.RankOrder), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RankEntry) graphql.Marshaler {
+			return ec.marshalNRankEntry2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_usageRanking(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RankEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_usageRanking_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_channelStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_channelStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ChannelStats(ctx, fc.Args["filter"].(model.AnalyticsFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ChannelUsage) graphql.Marshaler {
+			return ec.marshalNChannelUsage2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelUsageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_channelStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelUsage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_channelStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12645,6 +13443,130 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RankEntry_group(ctx context.Context, field graphql.CollectedField, obj *model.RankEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankEntry_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RankEntry_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RankEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _RankEntry_tokenId(ctx context.Context, field graphql.CollectedField, obj *model.RankEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankEntry_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RankEntry_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RankEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RankEntry_channelId(ctx context.Context, field graphql.CollectedField, obj *model.RankEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankEntry_channelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChannelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RankEntry_channelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RankEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RankEntry_model(ctx context.Context, field graphql.CollectedField, obj *model.RankEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankEntry_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RankEntry_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RankEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _RankEntry_stats(ctx context.Context, field graphql.CollectedField, obj *model.RankEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankEntry_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stats, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UsageStats) graphql.Marshaler {
+			return ec.marshalNUsageStats2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsageStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RankEntry_stats(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RankEntry",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsageStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_liveMetrics(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -13214,6 +14136,567 @@ func (ec *executionContext) _Token_updatedAt(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Token_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Token", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UsagePoint_start(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsagePoint_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsagePoint_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsagePoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UsagePoint_end(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsagePoint_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsagePoint_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsagePoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UsagePoint_stats(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsagePoint_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stats, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UsageStats) graphql.Marshaler {
+			return ec.marshalNUsageStats2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsageStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsagePoint_stats(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsagePoint",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsageStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UsageStats_requests(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_successes(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_successes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Successes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_successes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_errors(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_errors4xx(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_errors4xx(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors4xx, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_errors4xx(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_errors5xx(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_errors5xx(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors5xx, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_errors5xx(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_errors429(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_errors429(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors429, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_errors429(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_retries(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_retries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_retries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_streams(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_streams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Streams, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_streams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_promptTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_promptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_completionTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_completionTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_cachedTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_cachedTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CachedTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_cachedTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_cacheCreationTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_cacheCreationTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheCreationTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_cacheCreationTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_reasoningTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_reasoningTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReasoningTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_reasoningTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_totalTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_totalTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_totalTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageStats_cost(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_cost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_cost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageStats_errorRate(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_errorRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_errorRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageStats_meanLatencyMs(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_meanLatencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanLatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_meanLatencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageStats_meanTtfbMs(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_meanTtfbMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanTtfbMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_meanTtfbMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageStats_p50LatencyMs(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_p50LatencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P50LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_p50LatencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageStats_p95LatencyMs(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_p95LatencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P95LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_p95LatencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageStats_p99LatencyMs(ctx context.Context, field graphql.CollectedField, obj *model.UsageStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageStats_p99LatencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P99LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageStats_p99LatencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageStats", field, false, false, "Float")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -14288,6 +15771,83 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
+
+func (ec *executionContext) unmarshalInputAnalyticsFilter(ctx context.Context, obj any) (model.AnalyticsFilter, error) {
+	var it model.AnalyticsFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"group", "tokenId", "channelId", "model", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "group":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("group"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Group = data
+		case "tokenId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TokenID = data
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAnalyticsFilter unmarshals raw into the AnalyticsFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAnalyticsFilter(ctx context.Context, raw any) (model.AnalyticsFilter, error) {
+	var out model.AnalyticsFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AnalyticsFilter", raw, &out)
+	return out, err
+}
 
 func (ec *executionContext) unmarshalInputChannelHeaderInput(ctx context.Context, obj any) (aiproxy.Header, error) {
 	var it aiproxy.Header
@@ -16984,6 +18544,44 @@ func (ec *executionContext) _ChannelType(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var channelUsageImplementors = []string{"ChannelUsage"}
+
+func (ec *executionContext) _ChannelUsage(ctx context.Context, sel ast.SelectionSet, obj *model.ChannelUsage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelUsage")
+		case "channelId":
+			out.Values[i] = ec._ChannelUsage_channelId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stats":
+			out.Values[i] = ec._ChannelUsage_stats(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createdTokenImplementors = []string{"CreatedToken"}
 
 func (ec *executionContext) _CreatedToken(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedToken) graphql.Marshaler {
@@ -18427,6 +20025,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_alerts(ctx, field)
 				})
+		case "usageSeries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_usageSeries(ctx, field)
+				})
+		case "usageTotals":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_usageTotals(ctx, field)
+				})
+		case "usageRanking":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_usageRanking(ctx, field)
+				})
+		case "channelStats":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_channelStats(ctx, field)
+				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -18530,6 +20152,59 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rankEntryImplementors = []string{"RankEntry"}
+
+func (ec *executionContext) _RankEntry(ctx context.Context, sel ast.SelectionSet, obj *model.RankEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rankEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RankEntry")
+		case "group":
+			out.Values[i] = ec._RankEntry_group(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "tokenId":
+			out.Values[i] = ec._RankEntry_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "channelId":
+			out.Values[i] = ec._RankEntry_channelId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "model":
+			out.Values[i] = ec._RankEntry_model(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "stats":
+			out.Values[i] = ec._RankEntry_stats(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18690,6 +20365,182 @@ func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, ob
 			out.Values[i] = ec._Token_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var usagePointImplementors = []string{"UsagePoint"}
+
+func (ec *executionContext) _UsagePoint(ctx context.Context, sel ast.SelectionSet, obj *model.UsagePoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, usagePointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UsagePoint")
+		case "start":
+			out.Values[i] = ec._UsagePoint_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._UsagePoint_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stats":
+			out.Values[i] = ec._UsagePoint_stats(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var usageStatsImplementors = []string{"UsageStats"}
+
+func (ec *executionContext) _UsageStats(ctx context.Context, sel ast.SelectionSet, obj *model.UsageStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, usageStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UsageStats")
+		case "requests":
+			out.Values[i] = ec._UsageStats_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "successes":
+			out.Values[i] = ec._UsageStats_successes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._UsageStats_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors4xx":
+			out.Values[i] = ec._UsageStats_errors4xx(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors5xx":
+			out.Values[i] = ec._UsageStats_errors5xx(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors429":
+			out.Values[i] = ec._UsageStats_errors429(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retries":
+			out.Values[i] = ec._UsageStats_retries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "streams":
+			out.Values[i] = ec._UsageStats_streams(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promptTokens":
+			out.Values[i] = ec._UsageStats_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._UsageStats_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cachedTokens":
+			out.Values[i] = ec._UsageStats_cachedTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheCreationTokens":
+			out.Values[i] = ec._UsageStats_cacheCreationTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasoningTokens":
+			out.Values[i] = ec._UsageStats_reasoningTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalTokens":
+			out.Values[i] = ec._UsageStats_totalTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cost":
+			out.Values[i] = ec._UsageStats_cost(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errorRate":
+			out.Values[i] = ec._UsageStats_errorRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanLatencyMs":
+			out.Values[i] = ec._UsageStats_meanLatencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanTtfbMs":
+			out.Values[i] = ec._UsageStats_meanTtfbMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p50LatencyMs":
+			out.Values[i] = ec._UsageStats_p50LatencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p95LatencyMs":
+			out.Values[i] = ec._UsageStats_p95LatencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p99LatencyMs":
+			out.Values[i] = ec._UsageStats_p99LatencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19110,6 +20961,11 @@ func (ec *executionContext) marshalNAlertRecordEdge2ᚖgithubᚗcomᚋaiproxyᚋ
 	return ec._AlertRecordEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAnalyticsFilter2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAnalyticsFilter(ctx context.Context, v any) (model.AnalyticsFilter, error) {
+	res, err := ec.unmarshalInputAnalyticsFilter(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNBalanceEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐBalanceEntry(ctx context.Context, sel ast.SelectionSet, v *aiproxy.BalanceEntry) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "BalanceEntry!")
@@ -19345,6 +21201,30 @@ func (ec *executionContext) marshalNChannelType2ᚖgithubᚗcomᚋaiproxyᚋaipr
 	return ec._ChannelType(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNChannelUsage2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelUsageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChannelUsage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannelUsage2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelUsage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannelUsage2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐChannelUsage(ctx context.Context, sel ast.SelectionSet, v *model.ChannelUsage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChannelUsage!")
+		return graphql.Null
+	}
+	return ec._ChannelUsage(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateChannelInput2githubᚗcomᚋaiproxyᚋaiproxyᚐChannel(ctx context.Context, v any) (aiproxy.Channel, error) {
 	res, err := ec.unmarshalInputCreateChannelInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19421,6 +21301,16 @@ func (ec *executionContext) marshalNFloat2githubᚗcomᚋaiproxyᚋaiproxyᚐPri
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNGranularity2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐGranularity(ctx context.Context, v any) (model.Granularity, error) {
+	var res model.Granularity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGranularity2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐGranularity(ctx context.Context, sel ast.SelectionSet, v model.Granularity) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*aiproxy.Group) graphql.Marshaler {
@@ -19781,6 +21671,50 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalNRankBy2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankBy(ctx context.Context, v any) (model.RankBy, error) {
+	var res model.RankBy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRankBy2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankBy(ctx context.Context, sel ast.SelectionSet, v model.RankBy) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNRankEntry2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RankEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRankEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRankEntry2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankEntry(ctx context.Context, sel ast.SelectionSet, v *model.RankEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RankEntry!")
+		return graphql.Null
+	}
+	return ec._RankEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRankOrder2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankOrder(ctx context.Context, v any) (model.RankOrder, error) {
+	var res model.RankOrder
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRankOrder2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐRankOrder(ctx context.Context, sel ast.SelectionSet, v model.RankOrder) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19880,6 +21814,38 @@ func (ec *executionContext) unmarshalNUpdateModelConfigInput2githubᚗcomᚋaipr
 func (ec *executionContext) unmarshalNUpdateTokenInput2githubᚗcomᚋaiproxyᚋaiproxyᚐTokenUpdate(ctx context.Context, v any) (aiproxy.TokenUpdate, error) {
 	res, err := ec.unmarshalInputUpdateTokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUsagePoint2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsagePointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUsagePoint2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsagePoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUsagePoint2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsagePoint(ctx context.Context, sel ast.SelectionSet, v *model.UsagePoint) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UsagePoint!")
+		return graphql.Null
+	}
+	return ec._UsagePoint(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUsageStats2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUsageStats(ctx context.Context, sel ast.SelectionSet, v *model.UsageStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UsageStats!")
+		return graphql.Null
+	}
+	return ec._UsageStats(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

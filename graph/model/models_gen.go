@@ -41,6 +41,18 @@ type AlertRecordEdge struct {
 	Node   *AlertRecord `json:"node"`
 }
 
+// Selects summarized requests: the range [from, to) is required, to the
+// minute. Summaries are kept by channel × model and by group × token ×
+// model, so a filter names a channel or a group and token, not both.
+type AnalyticsFilter struct {
+	Group     *string   `json:"group,omitempty"`
+	TokenID   *string   `json:"tokenId,omitempty"`
+	ChannelID *string   `json:"channelId,omitempty"`
+	Model     *string   `json:"model,omitempty"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+}
+
 type BalanceEntryConnection struct {
 	Edges    []*BalanceEntryEdge `json:"edges"`
 	PageInfo *PageInfo           `json:"pageInfo"`
@@ -111,6 +123,12 @@ type ChannelTestResult struct {
 	Error            *string `json:"error,omitempty"`
 	PromptTokens     int     `json:"promptTokens"`
 	CompletionTokens int     `json:"completionTokens"`
+}
+
+// The summarized requests of one channel (channelId 0: those that reached none).
+type ChannelUsage struct {
+	ChannelID string      `json:"channelId"`
+	Stats     *UsageStats `json:"stats"`
 }
 
 // A newly created token with its secret key, shown only this once.
@@ -269,7 +287,52 @@ type PriceCatalogue struct {
 type Query struct {
 }
 
+// One line of a usage ranking: the group, token (with its group), model or channel ranked.
+type RankEntry struct {
+	Group     *string     `json:"group,omitempty"`
+	TokenID   *string     `json:"tokenId,omitempty"`
+	ChannelID *string     `json:"channelId,omitempty"`
+	Model     *string     `json:"model,omitempty"`
+	Stats     *UsageStats `json:"stats"`
+}
+
 type Subscription struct {
+}
+
+// One bucket of a usage series: the requests that arrived in [start, end).
+type UsagePoint struct {
+	Start time.Time   `json:"start"`
+	End   time.Time   `json:"end"`
+	Stats *UsageStats `json:"stats"`
+}
+
+// The summed counts of a set of requests, read from the summaries (never the raw logs).
+type UsageStats struct {
+	Requests  int `json:"requests"`
+	Successes int `json:"successes"`
+	Errors    int `json:"errors"`
+	// Failed requests answered with a 4xx status, 429s included.
+	Errors4xx int `json:"errors4xx"`
+	Errors5xx int `json:"errors5xx"`
+	Errors429 int `json:"errors429"`
+	// Attempts beyond the first.
+	Retries             int `json:"retries"`
+	Streams             int `json:"streams"`
+	PromptTokens        int `json:"promptTokens"`
+	CompletionTokens    int `json:"completionTokens"`
+	CachedTokens        int `json:"cachedTokens"`
+	CacheCreationTokens int `json:"cacheCreationTokens"`
+	ReasoningTokens     int `json:"reasoningTokens"`
+	TotalTokens         int `json:"totalTokens"`
+	// What the requests cost, in the price list's currency (USD unless prices say otherwise).
+	Cost          float64 `json:"cost"`
+	ErrorRate     float64 `json:"errorRate"`
+	MeanLatencyMs float64 `json:"meanLatencyMs"`
+	MeanTtfbMs    float64 `json:"meanTtfbMs"`
+	// Latency percentiles estimated from the summaries' fixed histogram buckets.
+	P50LatencyMs float64 `json:"p50LatencyMs"`
+	P95LatencyMs float64 `json:"p95LatencyMs"`
+	P99LatencyMs float64 `json:"p99LatencyMs"`
 }
 
 // A circuit breaker's state.
@@ -385,6 +448,183 @@ func (e *CallerKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e CallerKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The width of a usage series' buckets.
+type Granularity string
+
+const (
+	GranularityMinute Granularity = "MINUTE"
+	GranularityHour   Granularity = "HOUR"
+	// From one midnight to the next in the series' time zone (23 or 25 hours across a DST change).
+	GranularityDay Granularity = "DAY"
+)
+
+var AllGranularity = []Granularity{
+	GranularityMinute,
+	GranularityHour,
+	GranularityDay,
+}
+
+func (e Granularity) IsValid() bool {
+	switch e {
+	case GranularityMinute, GranularityHour, GranularityDay:
+		return true
+	}
+	return false
+}
+
+func (e Granularity) String() string {
+	return string(e)
+}
+
+func (e *Granularity) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Granularity(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Granularity", str)
+	}
+	return nil
+}
+
+func (e Granularity) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Granularity) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Granularity) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a usage ranking ranks.
+type RankBy string
+
+const (
+	RankByGroup   RankBy = "GROUP"
+	RankByToken   RankBy = "TOKEN"
+	RankByModel   RankBy = "MODEL"
+	RankByChannel RankBy = "CHANNEL"
+)
+
+var AllRankBy = []RankBy{
+	RankByGroup,
+	RankByToken,
+	RankByModel,
+	RankByChannel,
+}
+
+func (e RankBy) IsValid() bool {
+	switch e {
+	case RankByGroup, RankByToken, RankByModel, RankByChannel:
+		return true
+	}
+	return false
+}
+
+func (e RankBy) String() string {
+	return string(e)
+}
+
+func (e *RankBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RankBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RankBy", str)
+	}
+	return nil
+}
+
+func (e RankBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RankBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RankBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a usage ranking ranks by, highest first.
+type RankOrder string
+
+const (
+	RankOrderCost     RankOrder = "COST"
+	RankOrderRequests RankOrder = "REQUESTS"
+	RankOrderErrors   RankOrder = "ERRORS"
+)
+
+var AllRankOrder = []RankOrder{
+	RankOrderCost,
+	RankOrderRequests,
+	RankOrderErrors,
+}
+
+func (e RankOrder) IsValid() bool {
+	switch e {
+	case RankOrderCost, RankOrderRequests, RankOrderErrors:
+		return true
+	}
+	return false
+}
+
+func (e RankOrder) String() string {
+	return string(e)
+}
+
+func (e *RankOrder) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RankOrder(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RankOrder", str)
+	}
+	return nil
+}
+
+func (e RankOrder) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RankOrder) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RankOrder) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
