@@ -103,7 +103,7 @@ type Keys interface {
 func NewHandler(cfg Config) http.Handler {
 	logger := cmp.Or(cfg.Logger, slog.Default())
 
-	sv := &server{keyHash: hashKey(cfg.AdminKey), locked: cfg.AdminKey == "", keys: cfg.Keys, logger: logger, life: cmp.Or(cfg.Context, context.Background()), recheck: tokenRecheck}
+	sv := &server{keyHash: hashKey(cfg.AdminKey), locked: cfg.AdminKey == "", keys: cfg.Keys, logger: logger, life: cmp.Or(cfg.Context, context.Background()), recheck: tokenRecheck, logs: cfg.Resolver.LogService}
 	if h, err := hex.DecodeString(cfg.AdminKeySHA256); cfg.AdminKey == "" && err == nil && len(h) == sha256.Size {
 		copy(sv.keyHash[:], h)
 		sv.locked = false
@@ -149,6 +149,7 @@ type server struct {
 	ws      transport.Websocket
 	life    context.Context // ends subscriptions
 	recheck time.Duration   // how often a subscribed group token is checked again
+	logs    aiproxy.LogService
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +181,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(withCaller(r.Context(), c))
+	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/logs.csv") {
+		s.exportLogs(w, r)
+		return
+	}
 	if r.ContentLength > maxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, aiproxy.ETOOLARGE, "request body too large")
 		return
