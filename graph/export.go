@@ -111,7 +111,9 @@ func ptrOr(s string) *string {
 
 func exportRow(row []string, l *aiproxy.Log) []string {
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64) }
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+	}
 	return append(row[:0],
 		i64(l.ID), l.RequestID, l.CreatedAt.UTC().Format(time.RFC3339Nano), l.GroupID, i64(l.TokenID), l.TokenName,
 		i64(l.ChannelID), l.Model, l.UpstreamModel, l.Endpoint, string(l.Mode), string(l.ClientProtocol),
