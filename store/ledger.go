@@ -153,12 +153,20 @@ func (l *Ledger) Stats() LedgerStats {
 
 func (l *Ledger) run() {
 	defer close(l.done)
-	t := time.NewTicker(l.interval)
+	flushEvery(l.stop, l.interval, "used amounts", l.Flush)
+}
+
+// flushEvery calls flush every interval until stop is closed. After a
+// failure it backs off, doubling up to a minute's worth of ticks: the
+// failed batch is written first next time, and what is recorded keeps
+// adding up in memory meanwhile. what names the data in the warning.
+func flushEvery(stop <-chan struct{}, interval time.Duration, what string, flush func(context.Context) error) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	var skip, backoff int // ticks to let pass, and the next backoff in ticks
 	for {
 		select {
-		case <-l.stop:
+		case <-stop:
 			return
 		case <-t.C:
 			if skip > 0 {
@@ -166,18 +174,15 @@ func (l *Ledger) run() {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
-			err := l.Flush(ctx)
+			err := flush(ctx)
 			cancel()
 			if err == nil {
 				backoff = 0
 				continue
 			}
-			// Back off, doubling up to a minute's worth of ticks; the
-			// failed batch is written first next time, charges keep
-			// adding up in memory meanwhile.
-			backoff = min(max(backoff*2, 1), max(int(time.Minute/l.interval), 1))
+			backoff = min(max(backoff*2, 1), max(int(time.Minute/interval), 1))
 			skip = backoff - 1
-			slog.Warn("store: write used amounts; kept to write again", "err", err, "retry_in", time.Duration(backoff)*l.interval)
+			slog.Warn("store: write "+what+"; kept to write again", "err", err, "retry_in", time.Duration(backoff)*interval)
 		}
 	}
 }

@@ -307,33 +307,13 @@ func (z *Summarizer) Stats() SummarizerStats {
 
 func (z *Summarizer) run() {
 	defer close(z.done)
-	t := time.NewTicker(z.interval)
-	defer t.Stop()
-	var skip, backoff int // ticks to let pass, and the next backoff in ticks
-	for {
-		select {
-		case <-z.stop:
-			return
-		case <-t.C:
-			if skip > 0 {
-				skip--
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
-			err := z.Flush(ctx)
-			if err == nil {
-				z.clean(ctx)
-			}
-			cancel()
-			if err == nil {
-				backoff = 0
-				continue
-			}
-			backoff = min(max(backoff*2, 1), max(int(time.Minute/z.interval), 1))
-			skip = backoff - 1
-			slog.Warn("store: write usage summaries; kept to write again", "err", err, "retry_in", time.Duration(backoff)*z.interval)
+	flushEvery(z.stop, z.interval, "usage summaries", func(ctx context.Context) error {
+		err := z.Flush(ctx)
+		if err == nil {
+			z.clean(ctx)
 		}
-	}
+		return err
+	})
 }
 
 // Flush writes what z holds now: a batch that failed before, then the
