@@ -23,6 +23,10 @@ type Token struct {
 	Prefix    string     // first characters of the key, safe to show
 	KeyHash   string     // hex SHA-256 of the key; never shown
 	Models    []string   // models the token may use; empty means all
+	// MCPTools limits the MCP tools the token may call: each entry is a
+	// server name ("weather", every tool of it) or a server and a tool
+	// ("weather/forecast"); empty means every server its group may use.
+	MCPTools []string
 	Subnets   []string   // client networks (CIDR) allowed; empty means any
 	ExpiresAt *time.Time // nil never expires
 	Enabled   bool
@@ -110,6 +114,7 @@ func (t *Token) Validate() error {
 		return FieldErrorf("tpm", "tpm must not be negative")
 	}
 	t.Models = CleanNames(t.Models)
+	t.MCPTools = CleanNames(t.MCPTools)
 	t.Subnets = CleanNames(t.Subnets)
 	for i, s := range t.Subnets {
 		p, err := parseSubnet(s)
@@ -140,6 +145,34 @@ func (t *Token) AllowsModel(model string) bool {
 	}
 	for _, m := range t.Models {
 		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsMCPTool reports whether the token may call tool of the MCP server
+// named server (MCPTools).
+func (t *Token) AllowsMCPTool(server, tool string) bool {
+	if len(t.MCPTools) == 0 {
+		return true
+	}
+	for _, e := range t.MCPTools {
+		if s, tl, ok := strings.Cut(e, "/"); e == server || (ok && s == server && tl == tool) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsMCPServer reports whether the token may call at least one tool of
+// the MCP server named server.
+func (t *Token) AllowsMCPServer(server string) bool {
+	if len(t.MCPTools) == 0 {
+		return true
+	}
+	for _, e := range t.MCPTools {
+		if s, _, _ := strings.Cut(e, "/"); s == server {
 			return true
 		}
 	}
@@ -201,6 +234,7 @@ func (t *Token) Authorize(g *Group, ip netip.Addr, model string, now time.Time) 
 type TokenUpdate struct {
 	Name        *string
 	Models      *[]string
+	MCPTools    *[]string
 	Subnets     *[]string
 	ExpiresAt   **time.Time // a nil *time.Time inside clears the expiry
 	Enabled     *bool
@@ -217,6 +251,9 @@ func (u TokenUpdate) Apply(t *Token) {
 	}
 	if u.Models != nil {
 		t.Models = *u.Models
+	}
+	if u.MCPTools != nil {
+		t.MCPTools = *u.MCPTools
 	}
 	if u.Subnets != nil {
 		t.Subnets = *u.Subnets

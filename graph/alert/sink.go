@@ -14,18 +14,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 )
 
 // Sink delivers alerts somewhere.
@@ -46,38 +43,13 @@ var (
 // sendTimeout bounds one delivery.
 const sendTimeout = 10 * time.Second
 
-// errPrivate refuses a connection to an address a sink may not reach.
-var errPrivate = errors.New("alert: the sink's address is loopback, private, link-local or otherwise internal; allow private networks for this sink to reach it")
-
-// NewClient returns the HTTP client of a sink. Unless allowPrivate, it
-// refuses to connect to loopback, private, link-local (cloud metadata
-// included), CGNAT, multicast and unspecified addresses, checked on the
-// address actually dialled (after DNS resolution and every redirect); no
-// proxy from the environment is used, since it would hide that address.
+// NewClient returns the HTTP client of a sink: relay.NewOutboundClient,
+// which unless allowPrivate refuses to connect to loopback, private,
+// link-local (cloud metadata included), CGNAT, multicast and unspecified
+// addresses, checked on the address actually dialled (after DNS
+// resolution and every redirect).
 func NewClient(allowPrivate bool) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	if !allowPrivate {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || internal(ap.Addr()) {
-				return errPrivate
-			}
-			return nil
-		}
-	}
-	return &http.Client{
-		Timeout:   sendTimeout,
-		Transport: &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: 5 * time.Second, MaxIdleConnsPerHost: 2},
-	}
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// internal reports whether ip is not a public unicast address.
-func internal(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip)
+	return relay.NewOutboundClient(allowPrivate, sendTimeout)
 }
 
 // postJSON posts v as JSON to url with c, and fails unless the answer is
