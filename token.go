@@ -17,16 +17,16 @@ const TokenKeyPrefix = "sk-"
 // a short Prefix of it for display; the secret itself is shown once, when
 // the token is created.
 type Token struct {
-	ID        int64
-	GroupID   string
-	Name      string
-	Prefix    string     // first characters of the key, safe to show
-	KeyHash   string     // hex SHA-256 of the key; never shown
-	Models    []string   // models the token may use; empty means all
+	ID      int64
+	GroupID string
+	Name    string
+	Prefix  string   // first characters of the key, safe to show
+	KeyHash string   // hex SHA-256 of the key; never shown
+	Models  []string // models the token may use; empty means all
 	// MCPTools limits the MCP tools the token may call: each entry is a
 	// server name ("weather", every tool of it) or a server and a tool
 	// ("weather/forecast"); empty means every server its group may use.
-	MCPTools []string
+	MCPTools  []string
 	Subnets   []string   // client networks (CIDR) allowed; empty means any
 	ExpiresAt *time.Time // nil never expires
 	Enabled   bool
