@@ -70,9 +70,12 @@ type Channel struct {
 	// BreakerThreshold is the error rate at which the channel's breaker
 	// opens (0 < t <= 1); 0 means the gateway's (BREAKER_THRESHOLD).
 	BreakerThreshold float64
-	Enabled          bool
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// LowBalance is the balance at the provider (in the provider's
+	// currency, aiproxy.Balance) under which the gateway alerts; 0 never.
+	LowBalance float64
+	Enabled    bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Header is an HTTP header of a channel's requests.
@@ -216,6 +219,9 @@ func (c *Channel) Validate() error {
 			return FieldErrorf("proxyURL", "proxyURL must be an http://, https://, socks5:// or socks5h:// URL with a host")
 		}
 	}
+	if c.LowBalance < 0 {
+		return FieldErrorf("lowBalanceThreshold", "lowBalanceThreshold must not be negative")
+	}
 	if c.BreakerThreshold < 0 || c.BreakerThreshold > 1 {
 		return FieldErrorf("breakerThreshold", "breakerThreshold must be between 0 (the gateway's) and 1")
 	}
@@ -282,6 +288,7 @@ type ChannelUpdate struct {
 	Headers      *[]Header // an empty list removes every header
 	// BreakerThreshold, 0 for the gateway's.
 	BreakerThreshold *float64
+	LowBalance       *float64 // 0 for never
 	Enabled          *bool
 }
 
@@ -325,6 +332,9 @@ func (u ChannelUpdate) Apply(c *Channel) {
 	}
 	if u.BreakerThreshold != nil {
 		c.BreakerThreshold = *u.BreakerThreshold
+	}
+	if u.LowBalance != nil {
+		c.LowBalance = *u.LowBalance
 	}
 	if u.Enabled != nil {
 		c.Enabled = *u.Enabled

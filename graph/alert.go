@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"context"
+	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/aiproxy/aiproxy"
 	"github.com/aiproxy/aiproxy/graph/model"
@@ -48,4 +51,79 @@ func alertNode(r *aiproxy.AlertRecord) *model.AlertRecord {
 		Delivered: r.Delivered,
 		At:        r.At,
 	}
+}
+
+// AlertAdmin is what the alert admin API needs besides the stored sinks
+// and settings: the notifier that tests a sink (alert.Notifier).
+type AlertAdmin interface {
+	Test(ctx context.Context, s *aiproxy.AlertSink) error
+}
+
+// alertService returns the alert service, or an INTERNAL error when none
+// is wired.
+func (r *Resolver) alertService() (aiproxy.AlertService, error) {
+	if r.AlertService == nil {
+		return nil, aiproxy.Errorf(aiproxy.EINTERNAL, "alert administration is not available")
+	}
+	return r.AlertService, nil
+}
+
+// alertSinkNode is the GraphQL view of s: its URL's host only.
+func alertSinkNode(s *aiproxy.AlertSink) *model.AlertSink {
+	host := ""
+	if u, err := url.Parse(s.URL); err == nil {
+		host = u.Host
+	}
+	kinds := make([]string, len(s.Kinds))
+	for i, k := range s.Kinds {
+		kinds[i] = string(k)
+	}
+	return &model.AlertSink{
+		ID: strconv.FormatInt(s.ID, 10), Name: s.Name, Kind: s.Kind, URLHost: host, SecretSet: s.Secret != "",
+		AllowPrivateNetwork: s.AllowPrivateNetwork, Enabled: s.Enabled, Kinds: kinds, MinSeverity: optional(string(s.MinSeverity)),
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
+func alertKinds(in []string) []aiproxy.AlertKind {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]aiproxy.AlertKind, len(in))
+	for i, k := range in {
+		out[i] = aiproxy.AlertKind(k)
+	}
+	return out
+}
+
+// alertSettingsNode is the settings in effect: the stored ones over the
+// server's (AlertDefaults).
+func (r *Resolver) alertSettingsNode(st *aiproxy.AlertSettings) *model.AlertSettings {
+	d := r.AlertDefaults
+	pick := func(set, base float64) float64 {
+		switch {
+		case set < 0:
+			return 0
+		case set > 0:
+			return set
+		}
+		return base
+	}
+	out := &model.AlertSettings{
+		ThrottleSeconds: int(d.Throttle / time.Second), ErrorRate: pick(st.ErrorRate, d.ErrorRate), SpikeFactor: pick(st.SpikeFactor, d.SpikeFactor),
+		SpikeMin: int(d.SpikeMin), LogQueueWarn: d.LogQueueWarn, Kinds: make([]string, len(aiproxy.AlertKinds)),
+	}
+	if st.Throttle > 0 {
+		out.ThrottleSeconds = int(st.Throttle / time.Second)
+	}
+	if st.SpikeMin > 0 {
+		out.SpikeMin = int(st.SpikeMin)
+	}
+	if st.LogQueueWarn > 0 {
+		out.LogQueueWarn = st.LogQueueWarn
+	}
+	for i, k := range aiproxy.AlertKinds {
+		out.Kinds[i] = string(k)
+	}
+	return out
 }

@@ -7,9 +7,118 @@ package graph
 
 import (
 	"context"
+	"time"
+
+	"github.com/aiproxy/aiproxy"
 
 	"github.com/aiproxy/aiproxy/graph/model"
 )
+
+func (r *mutationResolver) CreateAlertSink(ctx context.Context, input model.CreateAlertSinkInput) (*model.AlertSink, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return nil, err
+	}
+	s := &aiproxy.AlertSink{Name: input.Name, Kind: input.Kind, URL: input.URL, Secret: deref(input.Secret), AllowPrivateNetwork: input.AllowPrivateNetwork,
+		Enabled: input.Enabled, Kinds: alertKinds(input.Kinds), MinSeverity: aiproxy.AlertSeverity(deref(input.MinSeverity))}
+	if err := svc.CreateAlertSink(ctx, s); err != nil {
+		return nil, err
+	}
+	return alertSinkNode(s), nil
+}
+
+func (r *mutationResolver) UpdateAlertSink(ctx context.Context, id string, input model.UpdateAlertSinkInput) (*model.AlertSink, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return nil, err
+	}
+	n, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	upd := aiproxy.AlertSinkUpdate{Name: input.Name, URL: input.URL, Secret: input.Secret, AllowPrivateNetwork: input.AllowPrivateNetwork, Enabled: input.Enabled}
+	if input.Kinds != nil {
+		k := alertKinds(input.Kinds)
+		upd.Kinds = &k
+	}
+	if input.MinSeverity != nil {
+		sev := aiproxy.AlertSeverity(*input.MinSeverity)
+		upd.MinSeverity = &sev
+	}
+	s, err := svc.UpdateAlertSink(ctx, n, upd)
+	if err != nil {
+		return nil, err
+	}
+	return alertSinkNode(s), nil
+}
+
+func (r *mutationResolver) DeleteAlertSink(ctx context.Context, id string) (bool, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return false, err
+	}
+	n, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	if err := svc.DeleteAlertSink(ctx, n); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) TestAlertSink(ctx context.Context, id string) (*model.AlertSinkTest, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return nil, err
+	}
+	if r.AlertAdmin == nil {
+		return nil, aiproxy.Errorf(aiproxy.EINTERNAL, "testing alert sinks is not available")
+	}
+	n, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := svc.AlertSink(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.AlertAdmin.Test(ctx, s); err != nil {
+		msg := err.Error()
+		return &model.AlertSinkTest{Ok: false, Error: &msg}, nil
+	}
+	return &model.AlertSinkTest{Ok: true}, nil
+}
+
+func (r *mutationResolver) UpdateAlertSettings(ctx context.Context, input model.AlertSettingsInput) (*model.AlertSettings, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return nil, err
+	}
+	st, err := svc.AlertSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if input.ThrottleSeconds != nil {
+		st.Throttle = time.Duration(*input.ThrottleSeconds) * time.Second
+	}
+	if input.ErrorRate != nil {
+		st.ErrorRate = *input.ErrorRate
+	}
+	if input.SpikeFactor != nil {
+		st.SpikeFactor = *input.SpikeFactor
+	}
+	if input.SpikeMin != nil {
+		st.SpikeMin = int64(*input.SpikeMin)
+	}
+	if input.LogQueueWarn != nil {
+		st.LogQueueWarn = *input.LogQueueWarn
+	}
+	if err := svc.SetAlertSettings(ctx, st); err != nil {
+		return nil, err
+	}
+	return r.alertSettingsNode(st), nil
+}
 
 func (r *queryResolver) Alerts(ctx context.Context, kind *string, channelID *string, first *int, after *string) (*model.AlertRecordConnection, error) {
 	f, err := alertFilter(kind, channelID, first, after)
@@ -32,4 +141,32 @@ func (r *queryResolver) Alerts(ctx context.Context, kind *string, channelID *str
 		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
 	}
 	return conn, nil
+}
+
+func (r *queryResolver) AlertSinks(ctx context.Context) ([]*model.AlertSink, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return nil, err
+	}
+	sinks, err := svc.AlertSinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.AlertSink, len(sinks))
+	for i, s := range sinks {
+		out[i] = alertSinkNode(s)
+	}
+	return out, nil
+}
+
+func (r *queryResolver) AlertSettings(ctx context.Context) (*model.AlertSettings, error) {
+	svc, err := r.alertService()
+	if err != nil {
+		return nil, err
+	}
+	st, err := svc.AlertSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.alertSettingsNode(st), nil
 }

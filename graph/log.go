@@ -170,7 +170,7 @@ func decodeCursor(s string) (int64, error) {
 			return id, nil
 		}
 	}
-	return 0, aiproxy.FieldErrorf("after", "after must be a cursor returned by logs")
+	return 0, aiproxy.FieldErrorf("after", "after must be the endCursor of a previous page")
 }
 
 func optionalID(id int64) *string {

@@ -50,6 +50,15 @@ type Resolver struct {
 	// AlertHistory is the alert history of alerts; nil answers it with
 	// no records.
 	AlertHistory aiproxy.AlertHistory
+	// AlertService keeps the administered alert sinks and settings
+	// (store.Store); nil answers their queries and mutations with an
+	// INTERNAL error.
+	AlertService aiproxy.AlertService
+	// AlertAdmin tests sinks (alert.Notifier); nil refuses testAlertSink.
+	AlertAdmin AlertAdmin
+	// AlertDefaults are the server's alert settings (ALERT_*), in effect
+	// where nothing is stored.
+	AlertDefaults aiproxy.AlertSettings
 	// AnalyticsService reads the usage summaries (store.Store); nil
 	// answers the analytics queries with an INTERNAL error.
 	AnalyticsService aiproxy.AnalyticsService

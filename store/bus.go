@@ -27,6 +27,16 @@ const (
 	// ChangeGroupModelConfig is about a group's override of a model; its
 	// ID is "<group id>/<model>".
 	ChangeGroupModelConfig ChangeKind = "group_model_config"
+	// ChangeMCPServer is about the MCP server whose ID is the decimal
+	// server id; when it was deleted, about every group's values for it
+	// too.
+	ChangeMCPServer ChangeKind = "mcp_server"
+	// ChangeMCPGroupValues is about what one group set for one MCP
+	// server; its ID is "<server id>/<group id>".
+	ChangeMCPGroupValues ChangeKind = "mcp_group_values"
+	// ChangeAlerts is about the alert sinks and settings (ID empty): the
+	// notifiers reload them.
+	ChangeAlerts ChangeKind = "alerts"
 )
 
 // Change says that a stored value was created, updated or deleted; the

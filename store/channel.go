@@ -28,6 +28,7 @@ type channelRow struct {
 	ProxyURL     string    `bun:"proxy_url,nullzero"`
 	Headers      string    `bun:"headers,nullzero"` // JSON array of aiproxy.Header; NULL none
 	Threshold    float64   `bun:"breaker_threshold,nullzero"`
+	LowBalance   float64   `bun:"low_balance,nullzero"`
 	Enabled      bool      `bun:"enabled"`
 	CreatedAt    time.Time `bun:"created_at"`
 	UpdatedAt    time.Time `bun:"updated_at"`
@@ -49,6 +50,7 @@ func toChannelRow(c *aiproxy.Channel) *channelRow {
 		ProxyURL:     c.ProxyURL,
 		Headers:      marshalHeaders(c.Headers),
 		Threshold:    c.BreakerThreshold,
+		LowBalance:   c.LowBalance,
 		Enabled:      c.Enabled,
 		CreatedAt:    utc(c.CreatedAt),
 		UpdatedAt:    utc(c.UpdatedAt),
@@ -75,7 +77,7 @@ func (r *channelRow) channel() (*aiproxy.Channel, error) {
 	if err := unmarshal(r.ModelMapping, &c.ModelMapping); err != nil {
 		return nil, err
 	}
-	c.ProxyURL, c.BreakerThreshold = r.ProxyURL, r.Threshold
+	c.ProxyURL, c.BreakerThreshold, c.LowBalance = r.ProxyURL, r.Threshold, r.LowBalance
 	if r.Headers != "" {
 		if err := unmarshal(r.Headers, &c.Headers); err != nil {
 			return nil, err

@@ -45,7 +45,7 @@ type migrationSet struct {
 // steps recorded, and its log part (recorded nowhere yet) finds its
 // tables there already, which the idempotent steps allow.
 var migrationSets = []migrationSet{
-	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3, mainV4, mainV5, mainV6}},
+	{SchemaMain, "bun_migrations", "bun_migration_locks", [][]string{mainV1, mainV2, mainV3, mainV4, mainV5, mainV6, mainV7, mainV8}},
 	{SchemaLogs, "bun_log_migrations", "bun_log_migration_locks", [][]string{logsV1, logsV2, logsV3, logsV4, logsV5, logsV6}},
 }
 
@@ -774,3 +774,46 @@ FROM "logs" WHERE "request_body" <> '' OR "response_body" <> ''`,
 		`CREATE INDEX IF NOT EXISTS "alerts_channel_id" ON "alerts" ("channel_id", "id")`,
 	}
 )
+
+// mainV7: the MCP servers the gateway hosts and what each group set for
+// them, and tokens' MCP tool allow-lists (a JSON array like models; NULL,
+// for the rows before it, is every tool). A server's kind-specific
+// config (the OpenAPI spec included, which may be large), tool prices
+// and tools are JSON. A GROUP server's group_id references its group, a
+// PUBLIC one's is NULL; deleting a group deletes its servers and its
+// values for every server, as it deletes its model overrides, and
+// deleting a server deletes every group's values for it.
+var mainV7 = []string{
+	`CREATE TABLE IF NOT EXISTS "mcp_servers" (
+	"id" {id},
+	"name" VARCHAR(48) NOT NULL,
+	"description" {text} NOT NULL,
+	"kind" VARCHAR(16) NOT NULL,
+	"scope" VARCHAR(16) NOT NULL,
+	"group_id" VARCHAR(64) NULL,
+	"enabled" BOOLEAN NOT NULL,
+	"allow_private_network" BOOLEAN NOT NULL,
+	"call_price" BIGINT NOT NULL,
+	"tool_prices" {text} NOT NULL,
+	"config" {text} NOT NULL,
+	"tools" {text} NOT NULL,
+	"created_at" {time} NOT NULL,
+	"updated_at" {time} NOT NULL,
+	FOREIGN KEY ("group_id") REFERENCES "groups" ("id") ON DELETE CASCADE
+) {table}`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS "mcp_servers_name" ON "mcp_servers" ("name")`,
+	`CREATE INDEX IF NOT EXISTS "mcp_servers_group_id" ON "mcp_servers" ("group_id", "id")`,
+	`CREATE INDEX IF NOT EXISTS "mcp_servers_scope" ON "mcp_servers" ("scope", "id")`,
+	`CREATE TABLE IF NOT EXISTS "mcp_group_values" (
+	"server_id" BIGINT NOT NULL,
+	"group_id" VARCHAR(64) NOT NULL,
+	"values" {text} NOT NULL,
+	"disabled" BOOLEAN NOT NULL,
+	"updated_at" {time} NOT NULL,
+	PRIMARY KEY ("server_id", "group_id"),
+	FOREIGN KEY ("server_id") REFERENCES "mcp_servers" ("id") ON DELETE CASCADE,
+	FOREIGN KEY ("group_id") REFERENCES "groups" ("id") ON DELETE CASCADE
+) {table}`,
+	`CREATE INDEX IF NOT EXISTS "mcp_group_values_group_id" ON "mcp_group_values" ("group_id")`,
+	`ALTER TABLE "tokens" {add} "mcp_tools" {text} NULL`,
+}

@@ -140,6 +140,16 @@ func (s *Store) announce(ctx context.Context, kind ChangeKind, id string) {
 	}
 }
 
+// Subscribe calls fn with every Change this Store's Bus carries (those
+// made through it and, on a shared Bus, on other replicas) until stop is
+// called; fn must not block. Call it after Start.
+func (s *Store) Subscribe(fn func(Change)) (stop func()) {
+	if s.bus == nil {
+		return func() {}
+	}
+	return s.bus.Subscribe(fn)
+}
+
 // Cache returns the in-memory view of tokens, channels and model configs
 // that the relay reads on every request.
 func (s *Store) Cache() *Cache { return s.cache }

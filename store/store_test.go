@@ -180,12 +180,12 @@ func TestMigrations(t *testing.T) {
 		// Opening again finds nothing to do.
 		db := storetest.OpenDB(t, dsn)
 		storetest.OpenDB(t, dsn)
-		for table, want := range map[string]int64{"bun_migrations": 6, "bun_log_migrations": 6} {
+		for table, want := range map[string]int64{"bun_migrations": 8, "bun_log_migrations": 6} {
 			if n := count(t, db, table); n != want {
 				t.Errorf("%s: %d migrations recorded, want %d", table, n, want)
 			}
 		}
-		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "settings", "logs", "group_model_configs", "balance_entries", "ledger_batches"} {
+		for _, table := range []string{"channels", "groups", "tokens", "model_configs", "settings", "logs", "group_model_configs", "balance_entries", "ledger_batches", "mcp_servers", "mcp_group_values"} {
 			if n := count(t, db, table); n != 0 {
 				t.Errorf("table %s has %d rows", table, n)
 			}
@@ -214,7 +214,7 @@ func TestMigrationsSeparateLogDatabase(t *testing.T) {
 			has    []string
 			hasNot []string
 		}{
-			{main, []string{"groups", "channels", "tokens", "model_configs", "settings", "bun_migrations"}, []string{"logs", "bun_log_migrations"}},
+			{main, []string{"groups", "channels", "tokens", "model_configs", "settings", "mcp_servers", "mcp_group_values", "bun_migrations"}, []string{"logs", "bun_log_migrations"}},
 			{logs, []string{"logs", "bun_log_migrations"}, []string{"groups", "channels", "tokens", "model_configs", "settings", "bun_migrations"}},
 		} {
 			for _, table := range tt.has {

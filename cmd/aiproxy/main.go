@@ -113,8 +113,10 @@ type app struct {
 	// alerts sends alerts to the configured sinks and the server log,
 	// throttled through Redis when REDIS is set; its watcher runs until
 	// stopBalances.
-	alerts    *alert.Notifier
-	watchDone chan struct{} // closed when the watcher has stopped
+	alerts *alert.Notifier
+	// stopAlertReload ends the notifier's subscription to changes.
+	stopAlertReload func()
+	watchDone       chan struct{} // closed when the watcher has stopped
 	// metrics is the Prometheus collector of /metrics; nil when
 	// METRICS_ENABLED is false.
 	metrics *metrics.Collector
@@ -279,6 +281,9 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			QuotaLocation:           cfg.QuotaLocation,
 			Live:                    a.live,
 			AlertHistory:            a.store,
+			AlertService:            a.store,
+			AlertAdmin:              a.alerts,
+			AlertDefaults:           cfg.alertDefaults(),
 		},
 	})
 	r.Handle("/graphql", gql)
@@ -379,6 +384,9 @@ func (a *app) Close(ctx context.Context) error {
 		<-a.watchDone
 	}
 	if a.alerts != nil {
+		if a.stopAlertReload != nil {
+			a.stopAlertReload()
+		}
 		a.alerts.Close()
 	}
 	a.store.Close()
@@ -421,7 +429,33 @@ func (a *app) newNotifier() *alert.Notifier {
 	if a.redis != nil {
 		th = store.NewRedisThrottle(a.redis)
 	}
-	return alert.NewNotifier(alert.Options{Sinks: sinks, Throttle: th, Window: c.AlertThrottle, History: a.store})
+	n := alert.NewNotifier(alert.Options{Sinks: sinks, Throttle: th, Window: c.AlertThrottle, History: a.store, Config: a.store})
+	// The administered sinks and settings: loaded now, reloaded when any
+	// replica changes them (and by the watcher's periodic check, should
+	// an announcement be lost).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Reload(ctx); err != nil {
+		slog.Warn("aiproxy: alert sinks", "err", err)
+	}
+	a.stopAlertReload = a.store.Subscribe(func(ch store.Change) {
+		if ch.Kind == store.ChangeAlerts || ch.Kind == store.ChangeAll {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := n.Reload(ctx); err != nil {
+					slog.Warn("aiproxy: reload alert sinks", "err", err)
+				}
+			}()
+		}
+	})
+	return n
+}
+
+// alertDefaults are the ALERT_* settings, in effect where the admin API
+// stored none.
+func (c *Config) alertDefaults() aiproxy.AlertSettings {
+	return aiproxy.AlertSettings{Throttle: c.AlertThrottle, ErrorRate: c.AlertErrorRate, SpikeFactor: c.AlertSpikeFactor, SpikeMin: 100, LogQueueWarn: 1000}
 }
 
 // newWatcher returns the watcher of breakers, error rates, the log writer,
@@ -435,7 +469,11 @@ func (a *app) newWatcher() *alert.Watcher {
 			st := a.logs.Stats()
 			return alert.LogCounts{Queued: st.Queued, Spilled: st.Spilled, Dropped: st.Dropped, Failed: st.Failed}
 		},
-		DB: a.db.Ping,
+		DB:       a.db.Ping,
+		Channels: a.store.Channels,
+		Balance:  a.balances.Balance,
+		Reload:   a.alerts.Reload,
+		Hourly:   alert.HourlyFromSummaries(a.store, nil),
 	}
 	if a.redis != nil {
 		w.Redis = func(ctx context.Context) error { return a.redis.Client.Ping(ctx).Err() }

@@ -2,8 +2,11 @@ package alert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +38,25 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the hourly request counts; nil means time.Now.
 	Now func() time.Time
+	// Config holds the sinks and settings administered over the admin
+	// API (store.Store); Reload reads them. Nil: only Sinks and Window.
+	Config Config
+	// Client returns the HTTP client of an administered sink; nil means
+	// NewClient.
+	Client func(allowPrivate bool) *http.Client
+}
+
+// Config is where the administered sinks and settings are kept
+// (store.Store).
+type Config interface {
+	AlertSinks(ctx context.Context) ([]*aiproxy.AlertSink, error)
+	AlertSettings(ctx context.Context) (*aiproxy.AlertSettings, error)
+}
+
+// config is what Reload read.
+type config struct {
+	sinks    []Sink // Options.Sinks, then the administered ones
+	settings aiproxy.AlertSettings
 }
 
 // DefaultWindow is the default throttle window.
@@ -59,6 +81,8 @@ type Notifier struct {
 	held   atomic.Int64
 	failed atomic.Int64
 	drops  atomic.Int64
+
+	cfg atomic.Pointer[config]
 
 	// seen dedupes what Record alerts on before anything is built, so a
 	// channel failing every request costs a map lookup per request.
@@ -98,8 +122,117 @@ func NewNotifier(opts Options) *Notifier {
 		opts.Logger = slog.Default()
 	}
 	n := &Notifier{opts: opts, queue: make(chan aiproxy.Alert, queueSize), done: make(chan struct{}), seen: map[seenKey]time.Time{}}
+	n.cfg.Store(&config{sinks: opts.Sinks})
 	go n.run()
 	return n
+}
+
+// Reload reads the administered sinks and settings from Options.Config
+// (which every write through the admin API announces, so that each
+// replica reloads). On an error the notifier keeps what it had.
+func (n *Notifier) Reload(ctx context.Context) error {
+	if n.opts.Config == nil {
+		return nil
+	}
+	stored, err := n.opts.Config.AlertSinks(ctx)
+	if err != nil {
+		return fmt.Errorf("alert: reload sinks: %w", err)
+	}
+	settings, err := n.opts.Config.AlertSettings(ctx)
+	if err != nil {
+		return fmt.Errorf("alert: reload settings: %w", err)
+	}
+	c := &config{sinks: append([]Sink(nil), n.opts.Sinks...), settings: *settings}
+	for _, s := range stored {
+		if s.Enabled {
+			c.sinks = append(c.sinks, n.SinkFor(s))
+		}
+	}
+	n.cfg.Store(c)
+	return nil
+}
+
+// SinkNames names the sinks alerts go to now (Sink.Name), the
+// administered ones as "<kind>:<name>".
+func (n *Notifier) SinkNames() []string {
+	sinks := n.cfg.Load().sinks
+	out := make([]string, len(sinks))
+	for i, s := range sinks {
+		out[i] = s.Name()
+	}
+	return out
+}
+
+// Settings returns the administered settings as last reloaded (zero
+// fields: the server's).
+func (n *Notifier) Settings() aiproxy.AlertSettings { return n.cfg.Load().settings }
+
+// SinkFor returns the sink that delivers to s, taking only the alerts s
+// wants (AlertSink.Wants).
+func (n *Notifier) SinkFor(s *aiproxy.AlertSink) Sink {
+	newClient := NewClient
+	if n.opts.Client != nil {
+		newClient = n.opts.Client
+	}
+	hc := newClient(s.AllowPrivateNetwork)
+	var inner Sink
+	switch s.Kind {
+	case aiproxy.SinkSlack:
+		inner = &Slack{URL: s.URL, Client: hc}
+	case aiproxy.SinkFeishu:
+		inner = &Feishu{URL: s.URL, Secret: s.Secret, Client: hc}
+	default:
+		inner = &Webhook{URL: s.URL, Client: hc}
+	}
+	return &filtered{Sink: inner, sink: s}
+}
+
+// Test sends a test alert to s at once, past the throttle and the
+// history, and returns what the sink answered. The error never holds the
+// sink's URL or secret.
+func (n *Notifier) Test(ctx context.Context, s *aiproxy.AlertSink) error {
+	a := &aiproxy.Alert{Kind: "test", Severity: aiproxy.SeverityInfo, Key: "test", Title: "Test alert from aiproxy",
+		Text: "The sink " + s.Name + " receives aiproxy's alerts.", At: time.Now()}
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	err := n.SinkFor(s).(*filtered).Sink.Send(ctx, a)
+	if err != nil {
+		return scrub(err, s.URL, s.Secret)
+	}
+	return nil
+}
+
+// filtered is an administered sink: it takes the alerts its AlertSink
+// wants.
+type filtered struct {
+	Sink
+	sink *aiproxy.AlertSink
+}
+
+// Send delivers a when the sink wants it.
+func (f *filtered) Send(ctx context.Context, a *aiproxy.Alert) error {
+	if !f.sink.Wants(a) {
+		return errUnwanted
+	}
+	return f.Sink.Send(ctx, a)
+}
+
+// Name names the sink by its kind and administered name.
+func (f *filtered) Name() string { return f.Sink.Name() + ":" + f.sink.Name }
+
+// errUnwanted is a sink declining an alert it does not want: neither a
+// delivery nor a failure.
+var errUnwanted = errors.New("alert: not wanted by this sink")
+
+// scrub replaces the secrets in err's message by "[redacted]".
+func scrub(err error, secrets ...string) error {
+	msg := err.Error()
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	return errors.New(msg)
 }
 
 // Close delivers the queued alerts and stops. Alerts after Close are
@@ -147,8 +280,13 @@ func (n *Notifier) run() {
 func (n *Notifier) deliver(a *aiproxy.Alert) {
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
+	cfg := n.cfg.Load()
+	window := n.opts.Window
+	if cfg.settings.Throttle > 0 {
+		window = cfg.settings.Throttle
+	}
 	if t := n.opts.Throttle; t != nil {
-		ok, err := t.Allow(ctx, "alert:"+a.ThrottleKey(), n.opts.Window, time.Now())
+		ok, err := t.Allow(ctx, "alert:"+a.ThrottleKey(), window, time.Now())
 		if err != nil {
 			n.opts.Logger.Warn("alert: throttle unavailable; sending", "key", a.ThrottleKey(), "err", err)
 		} else if !ok {
@@ -156,10 +294,15 @@ func (n *Notifier) deliver(a *aiproxy.Alert) {
 			return
 		}
 	}
-	delivered := len(n.opts.Sinks) == 0
-	for _, s := range n.opts.Sinks {
+	delivered := len(cfg.sinks) == 0
+	for _, s := range cfg.sinks {
 		if err := s.Send(ctx, a); err != nil {
-			n.opts.Logger.Warn("alert: delivery failed", "sink", s.Name(), "kind", a.Kind, "err", err)
+			if err != errUnwanted {
+				if f, ok := s.(*filtered); ok {
+					err = scrub(err, f.sink.URL, f.sink.Secret)
+				}
+				n.opts.Logger.Warn("alert: delivery failed", "sink", s.Name(), "kind", a.Kind, "err", err)
+			}
 			continue
 		}
 		delivered = true

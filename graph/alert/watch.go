@@ -38,6 +38,53 @@ type Watch struct {
 	// (0 means 100). Spike 0 means never (ALERT_SPIKE_FACTOR).
 	Spike    float64
 	SpikeMin int64
+	// Hourly returns the requests of the current hour and the average of
+	// the past hours with any, of which there were past, as every replica
+	// together served them (HourlyFromSummaries); nil counts what this
+	// replica's Notifier.Record saw.
+	Hourly func(ctx context.Context) (current int64, avg float64, past int, err error)
+	// Channels lists the channels and Balance their last balance read
+	// (relay.Balances); a channel whose LowBalance is above its balance
+	// alerts. Either nil: not checked.
+	Channels func(ctx context.Context) ([]*aiproxy.Channel, error)
+	Balance  func(id int64) (aiproxy.Balance, bool)
+	// Reload rereads the administered sinks and settings
+	// (Notifier.Reload) on every check, in case an announcement of a
+	// change was lost; nil does not.
+	Reload func(ctx context.Context) error
+}
+
+// The administered settings (Notifier.Settings) override Watch's values
+// field by field: a zero setting keeps Watch's, a negative ErrorRate or
+// SpikeFactor switches that check off.
+func (w *Watcher) errorRate() float64 {
+	return override(w.w.ErrorRate, w.n.Settings().ErrorRate)
+}
+
+func (w *Watcher) spikeFactor() (float64, int64) {
+	st := w.n.Settings()
+	min := w.w.SpikeMin
+	if st.SpikeMin > 0 {
+		min = st.SpikeMin
+	}
+	return override(w.w.Spike, st.SpikeFactor), min
+}
+
+func (w *Watcher) queueWarn() int {
+	if q := w.n.Settings().LogQueueWarn; q > 0 {
+		return q
+	}
+	return w.w.QueueWarn
+}
+
+func override(base, set float64) float64 {
+	switch {
+	case set < 0:
+		return 0
+	case set > 0:
+		return set
+	}
+	return base
 }
 
 // Watcher checks, every interval, what no single request shows.
@@ -83,9 +130,15 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
 
 // Check runs every check once.
 func (w *Watcher) Check(ctx context.Context) {
+	if w.w.Reload != nil {
+		if err := w.w.Reload(ctx); err != nil {
+			w.n.opts.Logger.Warn("alert: reload", "err", err)
+		}
+	}
 	w.health()
+	w.balances(ctx)
 	w.logs()
-	w.spike()
+	w.spike(ctx)
 	w.ping(ctx, w.w.DB, &w.dbDown, aiproxy.AlertDatabaseDown, "The database")
 	w.ping(ctx, w.w.Redis, &w.redisDwn, aiproxy.AlertRedisDown, "Redis")
 }
@@ -95,6 +148,7 @@ func (w *Watcher) health() {
 		return
 	}
 	seen := map[breakerKey]bool{}
+	errorRate := w.errorRate()
 	for _, h := range w.w.Health.Snapshot() {
 		k := breakerKey{h.ChannelID, h.Model}
 		seen[k] = true
@@ -112,7 +166,7 @@ func (w *Watcher) health() {
 				Title: fmt.Sprintf("Channel %d: breaker closed for %s", k.ch, k.model), Text: "The channel serves the model again.",
 				ChannelID: k.ch, Model: k.model,
 			})
-		case !open && w.w.ErrorRate > 0 && h.State.ErrorRate >= w.w.ErrorRate:
+		case !open && errorRate > 0 && h.State.ErrorRate >= errorRate:
 			w.n.Alert(aiproxy.Alert{
 				Kind: aiproxy.AlertErrorRate, Severity: aiproxy.SeverityWarning, Key: fmt.Sprintf("error_rate:%d:%s", k.ch, k.model),
 				Title: fmt.Sprintf("Channel %d: %.0f%% of %s requests fail", k.ch, 100*h.State.ErrorRate, k.model),
@@ -128,17 +182,50 @@ func (w *Watcher) health() {
 	}
 }
 
-func (w *Watcher) spike() {
-	if w.w.Spike <= 0 {
+// balances alerts on every channel whose last balance read is below its
+// LowBalance threshold.
+func (w *Watcher) balances(ctx context.Context) {
+	if w.w.Channels == nil || w.w.Balance == nil {
+		return
+	}
+	chs, err := w.w.Channels(ctx)
+	if err != nil {
+		return // the database check alerts on that
+	}
+	for _, ch := range chs {
+		if ch.LowBalance <= 0 {
+			continue
+		}
+		b, ok := w.w.Balance(ch.ID)
+		if !ok || b.Amount >= ch.LowBalance {
+			continue
+		}
+		w.n.Alert(aiproxy.Alert{
+			Kind: aiproxy.AlertChannelBalance, Severity: aiproxy.SeverityWarning, Key: fmt.Sprintf("channel_balance:%d", ch.ID),
+			Title: fmt.Sprintf("Channel %d (%s): balance %.2f %s is below %.2f", ch.ID, ch.Name, b.Amount, b.Currency, ch.LowBalance),
+			Text:  "Top up the account at the provider, or the channel stops serving when it runs out.", ChannelID: ch.ID,
+		})
+	}
+}
+
+func (w *Watcher) spike(ctx context.Context) {
+	factor, spikeMin := w.spikeFactor()
+	if factor <= 0 {
 		return
 	}
 	cur, avg, past := w.n.hourly()
-	if past < 3 || cur < w.w.SpikeMin || float64(cur) <= w.w.Spike*avg {
+	if w.w.Hourly != nil {
+		var err error
+		if cur, avg, past, err = w.w.Hourly(ctx); err != nil {
+			return // the database check alerts on that
+		}
+	}
+	if past < 3 || cur < spikeMin || float64(cur) <= factor*avg {
 		return
 	}
 	w.n.Alert(aiproxy.Alert{Kind: aiproxy.AlertUsageSpike, Severity: aiproxy.SeverityWarning, Key: "usage_spike",
 		Title: "Usage spike",
-		Text:  fmt.Sprintf("%d requests this hour, over %.1f times the average of %.0f over the past %d hours.", cur, w.w.Spike, avg, past)})
+		Text:  fmt.Sprintf("%d requests this hour, over %.1f times the average of %.0f over the past %d hours.", cur, factor, avg, past)})
 }
 
 func (w *Watcher) logs() {
@@ -156,7 +243,7 @@ func (w *Watcher) logs() {
 		w.n.Alert(aiproxy.Alert{Kind: aiproxy.AlertLogs, Severity: aiproxy.SeverityWarning, Key: "logs:spill",
 			Title: "Request logs spill to disk",
 			Text:  fmt.Sprintf("%d logs spilled since the last check: the log database is slow or away; they are replayed when it answers.", c.Spilled-last.Spilled)})
-	case c.Queued >= w.w.QueueWarn:
+	case c.Queued >= w.queueWarn():
 		w.n.Alert(aiproxy.Alert{Kind: aiproxy.AlertLogs, Severity: aiproxy.SeverityWarning, Key: "logs:queue",
 			Title: "Request logs are queueing", Text: fmt.Sprintf("%d logs wait to be written.", c.Queued)})
 	}
@@ -178,5 +265,39 @@ func (w *Watcher) ping(ctx context.Context, fn func(context.Context) error, down
 		*down = false
 		w.n.Alert(aiproxy.Alert{Kind: kind, Severity: aiproxy.SeverityInfo, Key: string(kind) + ":recovered",
 			Title: what + " answers again"})
+	}
+}
+
+// HourlyFromSummaries returns a Watch.Hourly reading the usage summaries
+// (store.Store), which add up every replica's requests: the current hour
+// and the spikeHours before it.
+func HourlyFromSummaries(a aiproxy.AnalyticsService, now func() time.Time) func(ctx context.Context) (int64, float64, int, error) {
+	if now == nil {
+		now = time.Now
+	}
+	return func(ctx context.Context) (int64, float64, int, error) {
+		t := now().UTC()
+		hour := t.Truncate(time.Hour)
+		pts, err := a.UsageSeries(ctx, aiproxy.AnalyticsFilter{From: hour.Add(-spikeHours * time.Hour), To: t.Truncate(time.Minute).Add(time.Minute)},
+			aiproxy.GranularityHour, time.UTC)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		var cur, sum int64
+		past := 0
+		for _, p := range pts {
+			switch {
+			case !p.Start.Before(hour):
+				cur += p.Stats.Requests
+			case p.Stats.Requests > 0:
+				sum += p.Stats.Requests
+				past++
+			}
+		}
+		avg := 0.0
+		if past > 0 {
+			avg = float64(sum) / float64(past)
+		}
+		return cur, avg, past, nil
 	}
 }

@@ -80,6 +80,34 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AlertSettings struct {
+		ErrorRate       func(childComplexity int) int
+		Kinds           func(childComplexity int) int
+		LogQueueWarn    func(childComplexity int) int
+		SpikeFactor     func(childComplexity int) int
+		SpikeMin        func(childComplexity int) int
+		ThrottleSeconds func(childComplexity int) int
+	}
+
+	AlertSink struct {
+		AllowPrivateNetwork func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Enabled             func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Kind                func(childComplexity int) int
+		Kinds               func(childComplexity int) int
+		MinSeverity         func(childComplexity int) int
+		Name                func(childComplexity int) int
+		SecretSet           func(childComplexity int) int
+		URLHost             func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+	}
+
+	AlertSinkTest struct {
+		Error func(childComplexity int) int
+		Ok    func(childComplexity int) int
+	}
+
 	BalanceEntry struct {
 		Actor     func(childComplexity int) int
 		Amount    func(childComplexity int) int
@@ -127,6 +155,7 @@ type ComplexityRoot struct {
 		Headers          func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Key              func(childComplexity int) int
+		LowBalance       func(childComplexity int) int
 		ModelMapping     func(childComplexity int) int
 		Models           func(childComplexity int) int
 		Name             func(childComplexity int) int
@@ -348,10 +377,12 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AdjustBalance          func(childComplexity int, group string, amount float64, reason string) int
+		CreateAlertSink        func(childComplexity int, input model.CreateAlertSinkInput) int
 		CreateChannel          func(childComplexity int, input aiproxy.Channel) int
 		CreateGroup            func(childComplexity int, input aiproxy.Group) int
 		CreateModelConfig      func(childComplexity int, input aiproxy.ModelConfig) int
 		CreateToken            func(childComplexity int, input aiproxy.Token) int
+		DeleteAlertSink        func(childComplexity int, id string) int
 		DeleteChannel          func(childComplexity int, id string) int
 		DeleteGroup            func(childComplexity int, id string) int
 		DeleteGroupModelConfig func(childComplexity int, group string, model string) int
@@ -360,8 +391,11 @@ type ComplexityRoot struct {
 		RefreshChannelBalance  func(childComplexity int, id string) int
 		ResetChannelHealth     func(childComplexity int, id string) int
 		SetGroupModelConfig    func(childComplexity int, input aiproxy.GroupModelConfig) int
+		TestAlertSink          func(childComplexity int, id string) int
 		TestChannel            func(childComplexity int, id string, model string) int
 		TopUpBalance           func(childComplexity int, group string, amount float64, reason string) int
+		UpdateAlertSettings    func(childComplexity int, input model.AlertSettingsInput) int
+		UpdateAlertSink        func(childComplexity int, id string, input model.UpdateAlertSinkInput) int
 		UpdateChannel          func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
 		UpdateGroup            func(childComplexity int, id string, input aiproxy.GroupUpdate) int
 		UpdateModelConfig      func(childComplexity int, model string, input model.ModelConfigUpdate) int
@@ -421,6 +455,8 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		AlertSettings     func(childComplexity int) int
+		AlertSinks        func(childComplexity int) int
 		Alerts            func(childComplexity int, kind *string, channelID *string, first *int, after *string) int
 		Channel           func(childComplexity int, id string) int
 		ChannelHealth     func(childComplexity int, channelID *string) int
@@ -563,6 +599,11 @@ type ModelConfigResolver interface {
 	FirstEventTimeoutSeconds(ctx context.Context, obj *aiproxy.ModelConfig) (float64, error)
 }
 type MutationResolver interface {
+	CreateAlertSink(ctx context.Context, input model.CreateAlertSinkInput) (*model.AlertSink, error)
+	UpdateAlertSink(ctx context.Context, id string, input model.UpdateAlertSinkInput) (*model.AlertSink, error)
+	DeleteAlertSink(ctx context.Context, id string) (bool, error)
+	TestAlertSink(ctx context.Context, id string) (*model.AlertSinkTest, error)
+	UpdateAlertSettings(ctx context.Context, input model.AlertSettingsInput) (*model.AlertSettings, error)
 	SetGroupModelConfig(ctx context.Context, input aiproxy.GroupModelConfig) (*aiproxy.GroupModelConfig, error)
 	DeleteGroupModelConfig(ctx context.Context, group string, model string) (string, error)
 	TopUpBalance(ctx context.Context, group string, amount float64, reason string) (*aiproxy.BalanceEntry, error)
@@ -585,6 +626,8 @@ type MutationResolver interface {
 }
 type QueryResolver interface {
 	Alerts(ctx context.Context, kind *string, channelID *string, first *int, after *string) (*model.AlertRecordConnection, error)
+	AlertSinks(ctx context.Context) ([]*model.AlertSink, error)
+	AlertSettings(ctx context.Context) (*model.AlertSettings, error)
 	UsageSeries(ctx context.Context, filter model.AnalyticsFilter, granularity model.Granularity, timeZone *string) ([]*model.UsagePoint, error)
 	UsageTotals(ctx context.Context, filter model.AnalyticsFilter) (*model.UsageStats, error)
 	UsageRanking(ctx context.Context, filter model.AnalyticsFilter, by model.RankBy, order model.RankOrder, limit *int) ([]*model.RankEntry, error)
@@ -759,6 +802,123 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertRecordEdge.Node(childComplexity), true
+
+	case "AlertSettings.errorRate":
+		if e.ComplexityRoot.AlertSettings.ErrorRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSettings.ErrorRate(childComplexity), true
+	case "AlertSettings.kinds":
+		if e.ComplexityRoot.AlertSettings.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSettings.Kinds(childComplexity), true
+	case "AlertSettings.logQueueWarn":
+		if e.ComplexityRoot.AlertSettings.LogQueueWarn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSettings.LogQueueWarn(childComplexity), true
+	case "AlertSettings.spikeFactor":
+		if e.ComplexityRoot.AlertSettings.SpikeFactor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSettings.SpikeFactor(childComplexity), true
+	case "AlertSettings.spikeMin":
+		if e.ComplexityRoot.AlertSettings.SpikeMin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSettings.SpikeMin(childComplexity), true
+	case "AlertSettings.throttleSeconds":
+		if e.ComplexityRoot.AlertSettings.ThrottleSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSettings.ThrottleSeconds(childComplexity), true
+
+	case "AlertSink.allowPrivateNetwork":
+		if e.ComplexityRoot.AlertSink.AllowPrivateNetwork == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.AllowPrivateNetwork(childComplexity), true
+	case "AlertSink.createdAt":
+		if e.ComplexityRoot.AlertSink.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.CreatedAt(childComplexity), true
+	case "AlertSink.enabled":
+		if e.ComplexityRoot.AlertSink.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.Enabled(childComplexity), true
+	case "AlertSink.id":
+		if e.ComplexityRoot.AlertSink.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.ID(childComplexity), true
+	case "AlertSink.kind":
+		if e.ComplexityRoot.AlertSink.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.Kind(childComplexity), true
+	case "AlertSink.kinds":
+		if e.ComplexityRoot.AlertSink.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.Kinds(childComplexity), true
+	case "AlertSink.minSeverity":
+		if e.ComplexityRoot.AlertSink.MinSeverity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.MinSeverity(childComplexity), true
+	case "AlertSink.name":
+		if e.ComplexityRoot.AlertSink.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.Name(childComplexity), true
+	case "AlertSink.secretSet":
+		if e.ComplexityRoot.AlertSink.SecretSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.SecretSet(childComplexity), true
+	case "AlertSink.urlHost":
+		if e.ComplexityRoot.AlertSink.URLHost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.URLHost(childComplexity), true
+	case "AlertSink.updatedAt":
+		if e.ComplexityRoot.AlertSink.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSink.UpdatedAt(childComplexity), true
+
+	case "AlertSinkTest.error":
+		if e.ComplexityRoot.AlertSinkTest.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSinkTest.Error(childComplexity), true
+	case "AlertSinkTest.ok":
+		if e.ComplexityRoot.AlertSinkTest.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertSinkTest.Ok(childComplexity), true
 
 	case "BalanceEntry.actor":
 		if e.ComplexityRoot.BalanceEntry.Actor == nil {
@@ -951,6 +1111,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Key(childComplexity), true
+	case "Channel.lowBalanceThreshold":
+		if e.ComplexityRoot.Channel.LowBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.LowBalance(childComplexity), true
 	case "Channel.modelMapping":
 		if e.ComplexityRoot.Channel.ModelMapping == nil {
 			break
@@ -1969,6 +2135,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdjustBalance(childComplexity, args["group"].(string), args["amount"].(float64), args["reason"].(string)), true
+	case "Mutation.createAlertSink":
+		if e.ComplexityRoot.Mutation.CreateAlertSink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAlertSink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAlertSink(childComplexity, args["input"].(model.CreateAlertSinkInput)), true
 	case "Mutation.createChannel":
 		if e.ComplexityRoot.Mutation.CreateChannel == nil {
 			break
@@ -2013,6 +2190,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateToken(childComplexity, args["input"].(aiproxy.Token)), true
+	case "Mutation.deleteAlertSink":
+		if e.ComplexityRoot.Mutation.DeleteAlertSink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteAlertSink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAlertSink(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteChannel":
 		if e.ComplexityRoot.Mutation.DeleteChannel == nil {
 			break
@@ -2101,6 +2289,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetGroupModelConfig(childComplexity, args["input"].(aiproxy.GroupModelConfig)), true
+	case "Mutation.testAlertSink":
+		if e.ComplexityRoot.Mutation.TestAlertSink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testAlertSink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestAlertSink(childComplexity, args["id"].(string)), true
 	case "Mutation.testChannel":
 		if e.ComplexityRoot.Mutation.TestChannel == nil {
 			break
@@ -2123,6 +2322,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TopUpBalance(childComplexity, args["group"].(string), args["amount"].(float64), args["reason"].(string)), true
+	case "Mutation.updateAlertSettings":
+		if e.ComplexityRoot.Mutation.UpdateAlertSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAlertSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAlertSettings(childComplexity, args["input"].(model.AlertSettingsInput)), true
+	case "Mutation.updateAlertSink":
+		if e.ComplexityRoot.Mutation.UpdateAlertSink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAlertSink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAlertSink(childComplexity, args["id"].(string), args["input"].(model.UpdateAlertSinkInput)), true
 	case "Mutation.updateChannel":
 		if e.ComplexityRoot.Mutation.UpdateChannel == nil {
 			break
@@ -2395,6 +2616,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Pricing.Tiers(childComplexity), true
 
+	case "Query.alertSettings":
+		if e.ComplexityRoot.Query.AlertSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AlertSettings(childComplexity), true
+	case "Query.alertSinks":
+		if e.ComplexityRoot.Query.AlertSinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AlertSinks(childComplexity), true
 	case "Query.alerts":
 		if e.ComplexityRoot.Query.Alerts == nil {
 			break
@@ -2923,8 +3156,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AlertSettingsInput", ec.unmarshalInputAlertSettingsInput),
 			graphql.NewInputUnmarshaler("AnalyticsFilter", ec.unmarshalInputAnalyticsFilter),
 			graphql.NewInputUnmarshaler("ChannelHeaderInput", ec.unmarshalInputChannelHeaderInput),
+			graphql.NewInputUnmarshaler("CreateAlertSinkInput", ec.unmarshalInputCreateAlertSinkInput),
 			graphql.NewInputUnmarshaler("CreateChannelInput", ec.unmarshalInputCreateChannelInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreateModelConfigInput", ec.unmarshalInputCreateModelConfigInput),
@@ -2937,6 +3172,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PriceTierInput", ec.unmarshalInputPriceTierInput),
 			graphql.NewInputUnmarshaler("PricesInput", ec.unmarshalInputPricesInput),
 			graphql.NewInputUnmarshaler("PricingInput", ec.unmarshalInputPricingInput),
+			graphql.NewInputUnmarshaler("UpdateAlertSinkInput", ec.unmarshalInputUpdateAlertSinkInput),
 			graphql.NewInputUnmarshaler("UpdateChannelInput", ec.unmarshalInputUpdateChannelInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
 			graphql.NewInputUnmarshaler("UpdateModelConfigInput", ec.unmarshalInputUpdateModelConfigInput),
@@ -3066,6 +3302,113 @@ type AlertRecordConnection {
 extend type Query {
   "The alert history, newest first, of one kind or channel if given. first is at most 500; after is the endCursor of the previous page."
   alerts(kind: String, channelId: ID, first: Int = 50, after: String): AlertRecordConnection!
+}
+
+"Where an administered alert sink delivers."
+enum AlertSinkKind {
+  "A JSON object posted to the URL (kind, severity, key, title, text, channelId, group, model, at)."
+  WEBHOOK
+  "A Slack-compatible incoming webhook ({\"text\": ...}; Mattermost, Rocket.Chat and Discord's /slack take it)."
+  SLACK
+  "A Feishu/Lark custom bot, its messages signed when the bot has a secret."
+  FEISHU
+}
+
+"An alert destination administered over this API, besides those of the ALERT_* settings. Its URL and secret are write-only: a chat webhook's URL is its credential."
+type AlertSink {
+  id: ID!
+  name: String!
+  kind: AlertSinkKind!
+  "The host of the URL, all that is shown of it."
+  urlHost: String!
+  "A FEISHU sink's signature secret is set."
+  secretSet: Boolean!
+  "The sink may reach loopback, private and link-local addresses (an in-cluster receiver)."
+  allowPrivateNetwork: Boolean!
+  enabled: Boolean!
+  "The alert kinds it receives; empty means every kind."
+  kinds: [String!]!
+  "The least severity it receives (info, warning, critical); null means every alert."
+  minSeverity: String
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+input CreateAlertSinkInput {
+  name: String!
+  kind: AlertSinkKind!
+  "An absolute http or https URL."
+  url: String!
+  "FEISHU only: the bot's signature secret."
+  secret: String
+  allowPrivateNetwork: Boolean! = false
+  enabled: Boolean! = true
+  "Alert kinds (see AlertRecord.kind); omitted or empty means every kind."
+  kinds: [String!]
+  "info, warning or critical; omitted means every alert."
+  minSeverity: String
+}
+
+"Fields to change; omitted or null fields keep their value."
+input UpdateAlertSinkInput {
+  name: String
+  url: String
+  "An empty string removes it."
+  secret: String
+  allowPrivateNetwork: Boolean
+  enabled: Boolean
+  "An empty list means every kind."
+  kinds: [String!]
+  "An empty string means every alert."
+  minSeverity: String
+}
+
+"What a test alert got from the sink."
+type AlertSinkTest {
+  ok: Boolean!
+  "Why the delivery failed (the URL and secret never appear); null when ok."
+  error: String
+}
+
+"The thresholds and throttle of the alerts, shared by every replica. Each value in effect is the stored one, else the server's ALERT_* setting."
+type AlertSettings {
+  "How long an alert key stays quiet after it alerted (ALERT_THROTTLE)."
+  throttleSeconds: Int!
+  "The error rate (0 to 1) at or above which a channel whose breaker is closed is warned about (ALERT_ERROR_RATE); 0: never."
+  errorRate: Float!
+  "An hour with this many times the recent average of requests (and at least spikeMin) alerts (ALERT_SPIKE_FACTOR); 0: never."
+  spikeFactor: Float!
+  spikeMin: Int!
+  "The log queue length that alerts."
+  logQueueWarn: Int!
+  "Every alert kind, for the sinks' kinds."
+  kinds: [String!]!
+}
+
+"Fields to change; omitted fields keep their value. 0 goes back to the server's setting; a negative errorRate or spikeFactor switches that alert off."
+input AlertSettingsInput {
+  throttleSeconds: Int
+  errorRate: Float
+  spikeFactor: Float
+  spikeMin: Int
+  logQueueWarn: Int
+}
+
+extend type Query {
+  "The administered alert sinks."
+  alertSinks: [AlertSink!]!
+  "The alert thresholds and throttle in effect."
+  alertSettings: AlertSettings!
+}
+
+extend type Mutation {
+  createAlertSink(input: CreateAlertSinkInput!): AlertSink!
+  updateAlertSink(id: ID!, input: UpdateAlertSinkInput!): AlertSink!
+  "Deletes the sink; true when it existed (NOT_FOUND otherwise)."
+  deleteAlertSink(id: ID!): Boolean!
+  "Sends a test alert to the sink at once (past the throttle, not kept in the history) and says what it answered."
+  testAlertSink(id: ID!): AlertSinkTest!
+  updateAlertSettings(input: AlertSettingsInput!): AlertSettings!
 }
 `, BuiltIn: false},
 	{Name: "../schema/analytics.graphqls", Input: `"The width of a usage series' buckets."
@@ -3460,6 +3803,8 @@ type Channel {
   headers: [ChannelHeader!]!
   "The error rate (0 to 1) at which its breaker opens; 0 means the gateway's (BREAKER_THRESHOLD, 0.5)."
   breakerThreshold: Float!
+  "The balance at the provider (in its currency) under which the gateway alerts (channel_balance_low); 0 means never."
+  lowBalanceThreshold: Float!
   "Its prepaid balance at the provider as last read (DeepSeek, Moonshot, OpenRouter channels; refreshed every BALANCE_REFRESH_INTERVAL and by refreshChannelBalance); null when never read or not available."
   balance: ChannelBalance
   enabled: Boolean!
@@ -3510,6 +3855,8 @@ input CreateChannelInput {
   headers: [ChannelHeaderInput!]
   "0 means the gateway's."
   breakerThreshold: Float! = 0
+  "The provider balance under which the gateway alerts; 0 means never."
+  lowBalanceThreshold: Float! = 0
   enabled: Boolean! = true
 }
 
@@ -3536,6 +3883,8 @@ input UpdateChannelInput {
   headers: [ChannelHeaderInput!]
   "0 means the gateway's."
   breakerThreshold: Float
+  "0 means never."
+  lowBalanceThreshold: Float
   enabled: Boolean
 }
 
@@ -4114,6 +4463,62 @@ func (ec *executionContext) childFields_AlertRecordEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type AlertRecordEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AlertSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "throttleSeconds":
+		return ec.fieldContext_AlertSettings_throttleSeconds(ctx, field)
+	case "errorRate":
+		return ec.fieldContext_AlertSettings_errorRate(ctx, field)
+	case "spikeFactor":
+		return ec.fieldContext_AlertSettings_spikeFactor(ctx, field)
+	case "spikeMin":
+		return ec.fieldContext_AlertSettings_spikeMin(ctx, field)
+	case "logQueueWarn":
+		return ec.fieldContext_AlertSettings_logQueueWarn(ctx, field)
+	case "kinds":
+		return ec.fieldContext_AlertSettings_kinds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertSink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AlertSink_id(ctx, field)
+	case "name":
+		return ec.fieldContext_AlertSink_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_AlertSink_kind(ctx, field)
+	case "urlHost":
+		return ec.fieldContext_AlertSink_urlHost(ctx, field)
+	case "secretSet":
+		return ec.fieldContext_AlertSink_secretSet(ctx, field)
+	case "allowPrivateNetwork":
+		return ec.fieldContext_AlertSink_allowPrivateNetwork(ctx, field)
+	case "enabled":
+		return ec.fieldContext_AlertSink_enabled(ctx, field)
+	case "kinds":
+		return ec.fieldContext_AlertSink_kinds(ctx, field)
+	case "minSeverity":
+		return ec.fieldContext_AlertSink_minSeverity(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AlertSink_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AlertSink_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertSink", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertSinkTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_AlertSinkTest_ok(ctx, field)
+	case "error":
+		return ec.fieldContext_AlertSinkTest_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertSinkTest", field.Name)
+}
+
 func (ec *executionContext) childFields_BalanceEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4218,6 +4623,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_headers(ctx, field)
 	case "breakerThreshold":
 		return ec.fieldContext_Channel_breakerThreshold(ctx, field)
+	case "lowBalanceThreshold":
+		return ec.fieldContext_Channel_lowBalanceThreshold(ctx, field)
 	case "balance":
 		return ec.fieldContext_Channel_balance(ctx, field)
 	case "enabled":
@@ -5056,6 +5463,20 @@ func (ec *executionContext) field_Mutation_adjustBalance_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createAlertSink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateAlertSinkInput, error) {
+			return ec.unmarshalNCreateAlertSinkInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCreateAlertSinkInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5109,6 +5530,20 @@ func (ec *executionContext) field_Mutation_createToken_args(ctx context.Context,
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteAlertSink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -5232,6 +5667,20 @@ func (ec *executionContext) field_Mutation_setGroupModelConfig_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_testAlertSink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_testChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5281,6 +5730,42 @@ func (ec *executionContext) field_Mutation_topUpBalance_args(ctx context.Context
 		return nil, err
 	}
 	args["reason"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAlertSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AlertSettingsInput, error) {
+			return ec.unmarshalNAlertSettingsInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAlertSink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateAlertSinkInput, error) {
+			return ec.unmarshalNUpdateAlertSinkInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUpdateAlertSinkInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -6150,6 +6635,443 @@ func (ec *executionContext) fieldContext_AlertRecordEdge_node(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AlertSettings_throttleSeconds(ctx context.Context, field graphql.CollectedField, obj *model.AlertSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSettings_throttleSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ThrottleSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSettings_throttleSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertSettings_errorRate(ctx context.Context, field graphql.CollectedField, obj *model.AlertSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSettings_errorRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSettings_errorRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSettings", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AlertSettings_spikeFactor(ctx context.Context, field graphql.CollectedField, obj *model.AlertSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSettings_spikeFactor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpikeFactor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSettings_spikeFactor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSettings", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AlertSettings_spikeMin(ctx context.Context, field graphql.CollectedField, obj *model.AlertSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSettings_spikeMin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpikeMin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSettings_spikeMin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertSettings_logQueueWarn(ctx context.Context, field graphql.CollectedField, obj *model.AlertSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSettings_logQueueWarn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LogQueueWarn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSettings_logQueueWarn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertSettings_kinds(ctx context.Context, field graphql.CollectedField, obj *model.AlertSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSettings_kinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kinds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSettings_kinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertSink_id(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AlertSink_name(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertSink_kind(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.AlertSinkKind) graphql.Marshaler {
+			return ec.marshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "AlertSinkKind")
+}
+
+func (ec *executionContext) _AlertSink_urlHost(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_urlHost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URLHost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_urlHost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertSink_secretSet(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_secretSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecretSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_secretSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertSink_allowPrivateNetwork(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_allowPrivateNetwork(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowPrivateNetwork, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_allowPrivateNetwork(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertSink_enabled(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertSink_kinds(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_kinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kinds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_kinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertSink_minSeverity(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_minSeverity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinSeverity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_minSeverity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertSink_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AlertSink_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.AlertSink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSink_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSink_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AlertSinkTest_ok(ctx context.Context, field graphql.CollectedField, obj *model.AlertSinkTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSinkTest_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSinkTest_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSinkTest", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertSinkTest_error(ctx context.Context, field graphql.CollectedField, obj *model.AlertSinkTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertSinkTest_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AlertSinkTest_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertSinkTest", field, false, false, "String")
 }
 
 func (ec *executionContext) _BalanceEntry_id(ctx context.Context, field graphql.CollectedField, obj *aiproxy.BalanceEntry) (ret graphql.Marshaler) {
@@ -7049,6 +7971,29 @@ func (ec *executionContext) _Channel_breakerThreshold(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Channel_breakerThreshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Channel", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Channel_lowBalanceThreshold(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_lowBalanceThreshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LowBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_lowBalanceThreshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Channel", field, false, false, "Float")
 }
 
@@ -10845,6 +11790,226 @@ func (ec *executionContext) fieldContext_ModelMapping_to(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("ModelMapping", field, false, false, "String")
 }
 
+func (ec *executionContext) _Mutation_createAlertSink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAlertSink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAlertSink(ctx, fc.Args["input"].(model.CreateAlertSinkInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertSink) graphql.Marshaler {
+			return ec.marshalNAlertSink2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAlertSink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertSink(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAlertSink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAlertSink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAlertSink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAlertSink(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateAlertSinkInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertSink) graphql.Marshaler {
+			return ec.marshalNAlertSink2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAlertSink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertSink(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAlertSink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteAlertSink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteAlertSink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteAlertSink(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteAlertSink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteAlertSink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testAlertSink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testAlertSink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestAlertSink(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertSinkTest) graphql.Marshaler {
+			return ec.marshalNAlertSinkTest2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSinkTest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testAlertSink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertSinkTest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testAlertSink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAlertSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAlertSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAlertSettings(ctx, fc.Args["input"].(model.AlertSettingsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertSettings) graphql.Marshaler {
+			return ec.marshalNAlertSettings2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAlertSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAlertSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setGroupModelConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12599,6 +13764,70 @@ func (ec *executionContext) fieldContext_Query_alerts(ctx context.Context, field
 	if fc.Args, err = ec.field_Query_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_alertSinks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alertSinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AlertSinks(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AlertSink) graphql.Marshaler {
+			return ec.marshalNAlertSink2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSinkᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alertSinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertSink(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_alertSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alertSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AlertSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertSettings) graphql.Marshaler {
+			return ec.marshalNAlertSettings2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alertSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertSettings(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -15772,6 +17001,76 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAlertSettingsInput(ctx context.Context, obj any) (model.AlertSettingsInput, error) {
+	var it model.AlertSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"throttleSeconds", "errorRate", "spikeFactor", "spikeMin", "logQueueWarn"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "throttleSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("throttleSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ThrottleSeconds = data
+		case "errorRate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorRate"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorRate = data
+		case "spikeFactor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spikeFactor"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpikeFactor = data
+		case "spikeMin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spikeMin"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpikeMin = data
+		case "logQueueWarn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("logQueueWarn"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LogQueueWarn = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAlertSettingsInput unmarshals raw into the AlertSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAlertSettingsInput(ctx context.Context, raw any) (model.AlertSettingsInput, error) {
+	var out model.AlertSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AlertSettingsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAnalyticsFilter(ctx context.Context, obj any) (model.AnalyticsFilter, error) {
 	var it model.AnalyticsFilter
 	if obj == nil {
@@ -15898,6 +17197,104 @@ func UnmarshalChannelHeaderInput(ctx context.Context, raw any) (aiproxy.Header, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateAlertSinkInput(ctx context.Context, obj any) (model.CreateAlertSinkInput, error) {
+	var it model.CreateAlertSinkInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["allowPrivateNetwork"]; !present {
+		asMap["allowPrivateNetwork"] = false
+	}
+	if _, present := asMap["enabled"]; !present {
+		asMap["enabled"] = true
+	}
+
+	fieldsInOrder := [...]string{"name", "kind", "url", "secret", "allowPrivateNetwork", "enabled", "kinds", "minSeverity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "secret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Secret = data
+		case "allowPrivateNetwork":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowPrivateNetwork"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowPrivateNetwork = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		case "minSeverity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minSeverity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinSeverity = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAlertSinkInput unmarshals raw into the CreateAlertSinkInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAlertSinkInput(ctx context.Context, raw any) (model.CreateAlertSinkInput, error) {
+	var out model.CreateAlertSinkInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAlertSinkInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context, obj any) (aiproxy.Channel, error) {
 	var it aiproxy.Channel
 	if obj == nil {
@@ -15918,11 +17315,14 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 	if _, present := asMap["breakerThreshold"]; !present {
 		asMap["breakerThreshold"] = 0
 	}
+	if _, present := asMap["lowBalanceThreshold"]; !present {
+		asMap["lowBalanceThreshold"] = 0
+	}
 	if _, present := asMap["enabled"]; !present {
 		asMap["enabled"] = true
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "breakerThreshold", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "breakerThreshold", "lowBalanceThreshold", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16022,6 +17422,13 @@ func (ec *executionContext) unmarshalInputCreateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.BreakerThreshold = data
+		case "lowBalanceThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowBalanceThreshold"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowBalance = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalNBoolean2bool(ctx, v)
@@ -17220,6 +18627,90 @@ func UnmarshalPricingInput(ctx context.Context, raw any) (aiproxy.Pricing, error
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateAlertSinkInput(ctx context.Context, obj any) (model.UpdateAlertSinkInput, error) {
+	var it model.UpdateAlertSinkInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "url", "secret", "allowPrivateNetwork", "enabled", "kinds", "minSeverity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "secret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Secret = data
+		case "allowPrivateNetwork":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowPrivateNetwork"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowPrivateNetwork = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		case "minSeverity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minSeverity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinSeverity = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateAlertSinkInput unmarshals raw into the UpdateAlertSinkInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateAlertSinkInput(ctx context.Context, raw any) (model.UpdateAlertSinkInput, error) {
+	var out model.UpdateAlertSinkInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateAlertSinkInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context, obj any) (aiproxy.ChannelUpdate, error) {
 	var it aiproxy.ChannelUpdate
 	if obj == nil {
@@ -17231,7 +18722,7 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "breakerThreshold", "enabled"}
+	fieldsInOrder := [...]string{"name", "type", "baseURL", "key", "config", "models", "modelMapping", "priority", "weight", "sets", "proxyURL", "headers", "breakerThreshold", "lowBalanceThreshold", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17331,6 +18822,13 @@ func (ec *executionContext) unmarshalInputUpdateChannelInput(ctx context.Context
 				return it, err
 			}
 			it.BreakerThreshold = data
+		case "lowBalanceThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowBalanceThreshold"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowBalance = data
 		case "enabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -17838,6 +19336,185 @@ func (ec *executionContext) _AlertRecordEdge(ctx context.Context, sel ast.Select
 	return out
 }
 
+var alertSettingsImplementors = []string{"AlertSettings"}
+
+func (ec *executionContext) _AlertSettings(ctx context.Context, sel ast.SelectionSet, obj *model.AlertSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertSettings")
+		case "throttleSeconds":
+			out.Values[i] = ec._AlertSettings_throttleSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errorRate":
+			out.Values[i] = ec._AlertSettings_errorRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spikeFactor":
+			out.Values[i] = ec._AlertSettings_spikeFactor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spikeMin":
+			out.Values[i] = ec._AlertSettings_spikeMin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logQueueWarn":
+			out.Values[i] = ec._AlertSettings_logQueueWarn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kinds":
+			out.Values[i] = ec._AlertSettings_kinds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertSinkImplementors = []string{"AlertSink"}
+
+func (ec *executionContext) _AlertSink(ctx context.Context, sel ast.SelectionSet, obj *model.AlertSink) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertSinkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertSink")
+		case "id":
+			out.Values[i] = ec._AlertSink_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._AlertSink_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._AlertSink_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "urlHost":
+			out.Values[i] = ec._AlertSink_urlHost(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secretSet":
+			out.Values[i] = ec._AlertSink_secretSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowPrivateNetwork":
+			out.Values[i] = ec._AlertSink_allowPrivateNetwork(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enabled":
+			out.Values[i] = ec._AlertSink_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kinds":
+			out.Values[i] = ec._AlertSink_kinds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minSeverity":
+			out.Values[i] = ec._AlertSink_minSeverity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AlertSink_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AlertSink_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertSinkTestImplementors = []string{"AlertSinkTest"}
+
+func (ec *executionContext) _AlertSinkTest(ctx context.Context, sel ast.SelectionSet, obj *model.AlertSinkTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertSinkTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertSinkTest")
+		case "ok":
+			out.Values[i] = ec._AlertSinkTest_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._AlertSinkTest_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var balanceEntryImplementors = []string{"BalanceEntry"}
 
 func (ec *executionContext) _BalanceEntry(ctx context.Context, sel ast.SelectionSet, obj *aiproxy.BalanceEntry) graphql.Marshaler {
@@ -18172,6 +19849,11 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				})
 		case "breakerThreshold":
 			out.Values[i] = ec._Channel_breakerThreshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lowBalanceThreshold":
+			out.Values[i] = ec._Channel_lowBalanceThreshold(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19525,6 +21207,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "createAlertSink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAlertSink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateAlertSink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAlertSink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteAlertSink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteAlertSink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testAlertSink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testAlertSink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateAlertSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAlertSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setGroupModelConfig":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setGroupModelConfig(ctx, field)
@@ -20024,6 +21741,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_alerts(ctx, field)
+				})
+		case "alertSinks":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alertSinks(ctx, field)
+				})
+		case "alertSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alertSettings(ctx, field)
 				})
 		case "usageSeries":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20961,6 +22690,79 @@ func (ec *executionContext) marshalNAlertRecordEdge2ᚖgithubᚗcomᚋaiproxyᚋ
 	return ec._AlertRecordEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAlertSettings2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSettings(ctx context.Context, sel ast.SelectionSet, v *model.AlertSettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertSettings!")
+		return graphql.Null
+	}
+	return ec._AlertSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertSettingsInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSettingsInput(ctx context.Context, v any) (model.AlertSettingsInput, error) {
+	res, err := ec.unmarshalInputAlertSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAlertSink2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSinkᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertSink) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertSink2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSink(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlertSink2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSink(ctx context.Context, sel ast.SelectionSet, v *model.AlertSink) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertSink!")
+		return graphql.Null
+	}
+	return ec._AlertSink(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind(ctx context.Context, v any) (aiproxy.AlertSinkKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind(ctx context.Context, sel ast.SelectionSet, v aiproxy.AlertSinkKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AlertSinkKind!")
+	}
+	return res
+}
+
+var (
+	unmarshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind = map[string]aiproxy.AlertSinkKind{
+		"WEBHOOK": aiproxy.SinkWebhook,
+		"SLACK":   aiproxy.SinkSlack,
+		"FEISHU":  aiproxy.SinkFeishu,
+	}
+	marshalNAlertSinkKind2githubᚗcomᚋaiproxyᚋaiproxyᚐAlertSinkKind = map[aiproxy.AlertSinkKind]string{
+		aiproxy.SinkWebhook: "WEBHOOK",
+		aiproxy.SinkSlack:   "SLACK",
+		aiproxy.SinkFeishu:  "FEISHU",
+	}
+)
+
+func (ec *executionContext) marshalNAlertSinkTest2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAlertSinkTest(ctx context.Context, sel ast.SelectionSet, v *model.AlertSinkTest) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertSinkTest!")
+		return graphql.Null
+	}
+	return ec._AlertSinkTest(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAnalyticsFilter2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐAnalyticsFilter(ctx context.Context, v any) (model.AnalyticsFilter, error) {
 	res, err := ec.unmarshalInputAnalyticsFilter(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21223,6 +23025,11 @@ func (ec *executionContext) marshalNChannelUsage2ᚖgithubᚗcomᚋaiproxyᚋaip
 		return graphql.Null
 	}
 	return ec._ChannelUsage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateAlertSinkInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCreateAlertSinkInput(ctx context.Context, v any) (model.CreateAlertSinkInput, error) {
+	res, err := ec.unmarshalInputCreateAlertSinkInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCreateChannelInput2githubᚗcomᚋaiproxyᚋaiproxyᚐChannel(ctx context.Context, v any) (aiproxy.Channel, error) {
@@ -21794,6 +23601,11 @@ func (ec *executionContext) marshalNToken2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐ
 		return graphql.Null
 	}
 	return ec._Token(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpdateAlertSinkInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUpdateAlertSinkInput(ctx context.Context, v any) (model.UpdateAlertSinkInput, error) {
+	res, err := ec.unmarshalInputUpdateAlertSinkInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNUpdateChannelInput2githubᚗcomᚋaiproxyᚋaiproxyᚐChannelUpdate(ctx context.Context, v any) (aiproxy.ChannelUpdate, error) {

@@ -41,6 +41,57 @@ type AlertRecordEdge struct {
 	Node   *AlertRecord `json:"node"`
 }
 
+// The thresholds and throttle of the alerts, shared by every replica. Each value in effect is the stored one, else the server's ALERT_* setting.
+type AlertSettings struct {
+	// How long an alert key stays quiet after it alerted (ALERT_THROTTLE).
+	ThrottleSeconds int `json:"throttleSeconds"`
+	// The error rate (0 to 1) at or above which a channel whose breaker is closed is warned about (ALERT_ERROR_RATE); 0: never.
+	ErrorRate float64 `json:"errorRate"`
+	// An hour with this many times the recent average of requests (and at least spikeMin) alerts (ALERT_SPIKE_FACTOR); 0: never.
+	SpikeFactor float64 `json:"spikeFactor"`
+	SpikeMin    int     `json:"spikeMin"`
+	// The log queue length that alerts.
+	LogQueueWarn int `json:"logQueueWarn"`
+	// Every alert kind, for the sinks' kinds.
+	Kinds []string `json:"kinds"`
+}
+
+// Fields to change; omitted fields keep their value. 0 goes back to the server's setting; a negative errorRate or spikeFactor switches that alert off.
+type AlertSettingsInput struct {
+	ThrottleSeconds *int     `json:"throttleSeconds,omitempty"`
+	ErrorRate       *float64 `json:"errorRate,omitempty"`
+	SpikeFactor     *float64 `json:"spikeFactor,omitempty"`
+	SpikeMin        *int     `json:"spikeMin,omitempty"`
+	LogQueueWarn    *int     `json:"logQueueWarn,omitempty"`
+}
+
+// An alert destination administered over this API, besides those of the ALERT_* settings. Its URL and secret are write-only: a chat webhook's URL is its credential.
+type AlertSink struct {
+	ID   string                `json:"id"`
+	Name string                `json:"name"`
+	Kind aiproxy.AlertSinkKind `json:"kind"`
+	// The host of the URL, all that is shown of it.
+	URLHost string `json:"urlHost"`
+	// A FEISHU sink's signature secret is set.
+	SecretSet bool `json:"secretSet"`
+	// The sink may reach loopback, private and link-local addresses (an in-cluster receiver).
+	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
+	Enabled             bool `json:"enabled"`
+	// The alert kinds it receives; empty means every kind.
+	Kinds []string `json:"kinds"`
+	// The least severity it receives (info, warning, critical); null means every alert.
+	MinSeverity *string   `json:"minSeverity,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// What a test alert got from the sink.
+type AlertSinkTest struct {
+	Ok bool `json:"ok"`
+	// Why the delivery failed (the URL and secret never appear); null when ok.
+	Error *string `json:"error,omitempty"`
+}
+
 // Selects summarized requests: the range [from, to) is required, to the
 // minute. Summaries are kept by channel × model and by group × token ×
 // model, so a filter names a channel or a group and token, not both.
@@ -129,6 +180,21 @@ type ChannelTestResult struct {
 type ChannelUsage struct {
 	ChannelID string      `json:"channelId"`
 	Stats     *UsageStats `json:"stats"`
+}
+
+type CreateAlertSinkInput struct {
+	Name string                `json:"name"`
+	Kind aiproxy.AlertSinkKind `json:"kind"`
+	// An absolute http or https URL.
+	URL string `json:"url"`
+	// FEISHU only: the bot's signature secret.
+	Secret              *string `json:"secret,omitempty"`
+	AllowPrivateNetwork bool    `json:"allowPrivateNetwork"`
+	Enabled             bool    `json:"enabled"`
+	// Alert kinds (see AlertRecord.kind); omitted or empty means every kind.
+	Kinds []string `json:"kinds,omitempty"`
+	// info, warning or critical; omitted means every alert.
+	MinSeverity *string `json:"minSeverity,omitempty"`
 }
 
 // A newly created token with its secret key, shown only this once.
@@ -297,6 +363,20 @@ type RankEntry struct {
 }
 
 type Subscription struct {
+}
+
+// Fields to change; omitted or null fields keep their value.
+type UpdateAlertSinkInput struct {
+	Name *string `json:"name,omitempty"`
+	URL  *string `json:"url,omitempty"`
+	// An empty string removes it.
+	Secret              *string `json:"secret,omitempty"`
+	AllowPrivateNetwork *bool   `json:"allowPrivateNetwork,omitempty"`
+	Enabled             *bool   `json:"enabled,omitempty"`
+	// An empty list means every kind.
+	Kinds []string `json:"kinds,omitempty"`
+	// An empty string means every alert.
+	MinSeverity *string `json:"minSeverity,omitempty"`
 }
 
 // One bucket of a usage series: the requests that arrived in [start, end).
