@@ -20,12 +20,15 @@ import (
 
 // Cache answers the relay's per-request questions from memory: which
 // token a key belongs to, which channels serve a model, what a model
-// costs. It holds every token (by the hash of its key: never a key
-// itself) with its group, and a snapshot of the channels and model
-// configs, all loaded by Store.Start, reloaded every
-// Store.RefreshInterval and, value by value, on every Change its Store's
-// Bus delivers. Everything it returns is shared with other callers and
-// must be treated as read-only. It is safe for concurrent use.
+// costs, and the MCP endpoints' per-call ones: an MCP server and what a
+// group set for it (MCPServer, MCPServers, MCPGroupValues in mcp.go). It
+// holds every token (by the hash of its key: never a key itself) with
+// its group, a snapshot of the channels and model configs, and every MCP
+// server and group's values for them, all loaded by Store.Start,
+// reloaded every Store.RefreshInterval and, value by value, on every
+// Change its Store's Bus delivers. Everything it returns is shared with
+// other callers and must be treated as read-only. It is safe for
+// concurrent use.
 type Cache struct {
 	s *Store
 
@@ -39,6 +42,8 @@ type Cache struct {
 	tokens map[[sha256.Size]byte]*aiproxy.Token // by hash of the key
 	byID   map[int64][sha256.Size]byte          // key hashes by token id
 	groups map[string]*aiproxy.Group
+
+	mcp mcpCache // MCP servers and groups' values for them (mcp.go)
 }
 
 // catalog is an immutable snapshot of the channels and model configs.
@@ -112,8 +117,10 @@ func (c *Cache) apply(ch Change) {
 			break
 		}
 		err = c.reloadToken(ctx, id)
-	case ChangeGroup: // its overrides too: deleting a group deletes them
-		err = errors.Join(c.reloadGroup(ctx, ch.ID), c.refreshCatalog(ctx))
+	case ChangeGroup: // its overrides and MCP servers and values too: deleting a group deletes them
+		err = errors.Join(c.reloadGroup(ctx, ch.ID), c.refreshCatalog(ctx), c.mcp.reload(ctx, c.s.db.ro))
+	case ChangeMCPServer, ChangeMCPGroupValues:
+		err = c.mcp.apply(ctx, c.s.db.ro, ch)
 	case ChangeChannel, ChangeModelConfig, ChangeGroupModelConfig:
 		err = c.refreshCatalog(ctx)
 	default: // ChangeAll, or a kind this version does not know
@@ -126,7 +133,7 @@ func (c *Cache) apply(ch Change) {
 
 // reload loads everything again.
 func (c *Cache) reload(ctx context.Context) error {
-	return errors.Join(c.refreshCatalog(ctx), c.reloadTokens(ctx))
+	return errors.Join(c.refreshCatalog(ctx), c.reloadTokens(ctx), c.mcp.reload(ctx, c.s.db.ro))
 }
 
 // reloadTokens replaces every token and group.

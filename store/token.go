@@ -22,8 +22,9 @@ type tokenRow struct {
 	Name        string     `bun:"name"`
 	Prefix      string     `bun:"prefix"`
 	KeyHash     string     `bun:"key_hash"`
-	Models      string     `bun:"models"`  // JSON array of strings
-	Subnets     string     `bun:"subnets"` // JSON array of strings
+	Models      string     `bun:"models"`    // JSON array of strings
+	MCPTools    string     `bun:"mcp_tools"` // JSON array of strings; NULL (rows before it) reads as "": none
+	Subnets     string     `bun:"subnets"`   // JSON array of strings
 	ExpiresAt   *time.Time `bun:"expires_at"`
 	Enabled     bool       `bun:"enabled"`
 	Quota       int64      `bun:"quota"`
@@ -48,6 +49,7 @@ func toTokenRow(t *aiproxy.Token) *tokenRow {
 		Prefix:       t.Prefix,
 		KeyHash:      t.KeyHash,
 		Models:       marshal(t.Models),
+		MCPTools:     marshal(t.MCPTools),
 		Subnets:      marshal(t.Subnets),
 		Enabled:      t.Enabled,
 		Quota:        int64(t.Quota),
@@ -103,6 +105,11 @@ func (r *tokenRow) token() (*aiproxy.Token, error) {
 	}
 	if err := unmarshal(r.Subnets, &t.Subnets); err != nil {
 		return nil, err
+	}
+	if r.MCPTools != "" {
+		if err := unmarshal(r.MCPTools, &t.MCPTools); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }

@@ -204,6 +204,64 @@ func TestTokens(t *testing.T) {
 			wantCode(t, err, aiproxy.EUNAUTHORIZED, "")
 		})
 
+		t.Run("MCP tools", func(t *testing.T) {
+			tok := &aiproxy.Token{GroupID: "acme", Name: "mcp", Enabled: true, MCPTools: []string{" weather ", "weather/forecast", "weather", ""}}
+			key, err := s.CreateToken(ctx, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEqual(t, tok.MCPTools, []string{"weather", "weather/forecast"})
+			// check reads the token every way and wants tools.
+			check := func(t *testing.T, tools []string) {
+				t.Helper()
+				got, err := s.Token(ctx, tok.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantEqual(t, got.MCPTools, tools)
+				list, err := s.Tokens(ctx, "acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, lt := range list {
+					if lt.ID == tok.ID {
+						wantEqual(t, lt.MCPTools, tools)
+					}
+				}
+				cached, _, err := s.Cache().TokenByKey(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantEqual(t, cached.MCPTools, tools)
+			}
+			check(t, []string{"weather", "weather/forecast"})
+
+			upd, err := s.UpdateToken(ctx, tok.ID, aiproxy.TokenUpdate{MCPTools: ptr([]string{"clock/now", "clock/now"})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEqual(t, upd.MCPTools, []string{"clock/now"})
+			check(t, []string{"clock/now"})
+			// Another field's update leaves them.
+			if _, err := s.UpdateToken(ctx, tok.ID, aiproxy.TokenUpdate{Name: ptr("mcp2")}); err != nil {
+				t.Fatal(err)
+			}
+			check(t, []string{"clock/now"})
+			if _, err := s.UpdateToken(ctx, tok.ID, aiproxy.TokenUpdate{MCPTools: ptr([]string{})}); err != nil {
+				t.Fatal(err)
+			}
+			check(t, nil)
+
+			// A token stored before the column (NULL) may call every tool.
+			if _, err := store.Bun(db).NewUpdate().Table("tokens").Set("mcp_tools = NULL").Where("id = ?", tok.ID).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Token(ctx, tok.ID)
+			if err != nil || got.MCPTools != nil || !got.AllowsMCPTool("any", "tool") {
+				t.Fatalf("token with NULL mcp_tools: %+v, %v", got, err)
+			}
+		})
+
 		t.Run("list and delete group", func(t *testing.T) {
 			doomed := createGroup(t, s, "doomed")
 			t1, k1 := createToken(t, s, doomed.ID, "one")
