@@ -180,7 +180,7 @@ func (c *LogCleaner) partitions(ctx context.Context) (days []time.Time, before t
 // ensurePartitions creates the daily partitions from the end of the last
 // one (or of the "before" one) through two days after now. Rows the
 // default partition holds for a new day move into it, in the
-// transaction that attaches it.
+// transaction that attaches it (see createPartition).
 func (c *LogCleaner) ensurePartitions(ctx context.Context, now time.Time) error {
 	days, before, err := c.partitions(ctx)
 	if err != nil {
@@ -209,11 +209,21 @@ func (c *LogCleaner) ensurePartitions(ctx context.Context, now time.Time) error 
 	return nil
 }
 
+// createPartition creates the partition of day and moves into it the rows
+// the default partition holds for that day. The transaction first locks
+// the logs table against writes (readers go on until the ATTACH): without
+// the lock, a row inserted in the default partition between the copy and
+// the DELETE (READ COMMITTED statements, each with its own snapshot) would
+// be deleted without having been copied. The parent is locked, not the
+// default partition, so that a blocked INSERT routes its row once the new
+// partition is there, instead of into the default partition, which would
+// then refuse it.
 func (c *LogCleaner) createPartition(ctx context.Context, day time.Time) error {
 	name := "logs_" + day.Format(partitionDay)
 	lo, hi := day.Format(time.RFC3339), day.Add(24*time.Hour).Format(time.RFC3339)
 	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for _, q := range []string{
+			`LOCK TABLE logs IN SHARE ROW EXCLUSIVE MODE`,
 			fmt.Sprintf(`CREATE TABLE %s (LIKE logs INCLUDING DEFAULTS)`, name),
 			fmt.Sprintf(`INSERT INTO %s SELECT * FROM logs_default WHERE created_at >= '%s' AND created_at < '%s'`, name, lo, hi),
 			fmt.Sprintf(`DELETE FROM logs_default WHERE created_at >= '%s' AND created_at < '%s'`, lo, hi),

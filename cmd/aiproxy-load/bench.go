@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,10 @@ type bench struct {
 	procs    []*proc // every serving process, for settle
 
 	direct, proxy, proxyDefault, gw *target
+
+	// gwSent counts the requests the throughput scenario sent the
+	// gateway, warm-up included (for -live).
+	gwSent atomic.Int64
 }
 
 // targets returns the targets cfg.Targets selects, in order; proxy-default

@@ -52,6 +52,13 @@
 //     soft targets: RSS after within +20 MB of before, sockets back to
 //     the count before.
 //
+// With -live, the throughput scenario runs with a live subscriber on the
+// gateway: a GraphQL liveMetrics and a logAdded subscription held over one
+// WebSocket (graphql-transport-ws, authenticated with the admin key in
+// connection_init), whose events are counted and reported. A subscription
+// that cannot be established stops the run (exit 2); one that ends early
+// or receives nothing is a failed hard target.
+//
 // It prints tables (or JSON with -json) and exits 1 when a hard target is
 // missed: a log row lost, a cancel slower than -cancel-limit, RSS over
 // -rss-limit-mb, a stream cut short, a failed request. Throughput below
@@ -145,6 +152,10 @@ type config struct {
 	Soak429Share float64 `json:"soak_429_share"`
 	JSON         bool    `json:"-"`
 	Keep         bool    `json:"-"`
+
+	// Live holds a liveMetrics and a logAdded subscription against the
+	// gateway while the throughput scenario runs (-live).
+	Live bool `json:"live,omitempty"`
 }
 
 func (c *config) has(scenario string) bool { return slices.Contains(c.Scenarios, scenario) }
@@ -177,6 +188,7 @@ func parseFlags(args []string) (*config, error) {
 	run := fs.String("run", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+"; and, only when named, "+strings.Join(extraScenarios, ","))
 	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure, comma-separated: "+strings.Join(allTargets, ",")+" (the gateway process always starts)")
 	fs.BoolVar(&cfg.Limits, "limits", false, "switch limits and billing on: every model with an RPM and TPM limit so high it admits everything, the token with a quota and a period quota, the group prepaid with a concurrency cap, BILLING_ENABLED=true (each request then reserves and settles against all of them)")
+	fs.BoolVar(&cfg.Live, "live", false, "during the throughput scenario, hold a GraphQL liveMetrics and a logAdded subscription over a WebSocket (graphql-transport-ws) against the gateway, and count their events; the run stops if they cannot be established")
 	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent workers for the throughput scenario")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of one throughput round per target")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "throughput rounds per target")
@@ -216,6 +228,9 @@ func parseFlags(args []string) (*config, error) {
 		if slices.Contains(picked, s) {
 			cfg.Scenarios = append(cfg.Scenarios, s)
 		}
+	}
+	if cfg.Live && !cfg.has("throughput") {
+		return nil, errors.New("-live holds its subscriptions during the throughput scenario: add throughput to -run")
 	}
 	for _, s := range strings.Split(*targets, ",") {
 		s = strings.TrimSpace(s)
@@ -362,7 +377,17 @@ func run(ctx context.Context, cfg *config, progress io.Writer) (*Report, error) 
 		say("scenario %s", s)
 		switch s {
 		case "throughput":
+			var live *liveSubscriber
+			if cfg.Live {
+				if live, err = subscribeLive(ctx, b.gw.base, b.admin.key); err != nil {
+					return nil, fmt.Errorf("%w\n%s", err, b.gw.proc.tail(2048))
+				}
+				say("live: liveMetrics and logAdded subscriptions held")
+			}
 			rep.Throughput = b.runThroughput(ctx, b.targets(true))
+			if live != nil {
+				rep.Live = live.Close(10*time.Second, b.gwSent.Load())
+			}
 		case "latency":
 			rep.Latency = b.runLatency(ctx, b.targets(false))
 		case "ttfb":

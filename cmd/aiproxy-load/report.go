@@ -27,6 +27,7 @@ type Report struct {
 	Early      []EarlyRow      `json:"early_answer,omitempty"`
 	Soak       *SoakResult     `json:"soak,omitempty"`
 	Logs       *LogsResult     `json:"logs,omitempty"`
+	Live       *LiveResult     `json:"live,omitempty"`
 	Checks     []Check         `json:"checks"`
 }
 
@@ -116,6 +117,17 @@ func (r *Report) judge(cfg *config) {
 		add(tpName, false, ratio >= 1, fmt.Sprintf("%.0f vs %.0f req/s: ratio %.2f", gwT.ReqPerSec, pxT.ReqPerSec, ratio))
 	} else {
 		skip(tpName, false)
+	}
+
+	if l := r.Live; l != nil {
+		measured := fmt.Sprintf("%d liveMetrics and %d logAdded events in %v", l.MetricsEvents, l.LogEvents, l.Held)
+		if l.Ended != "" {
+			measured += "; ended early: " + l.Ended
+		}
+		add("live subscriptions held through the throughput scenario, with events", true,
+			l.Ended == "" && l.MetricsEvents > 0 && l.LogEvents > 0, measured)
+		add("a logAdded event for every request sent to the gateway", false, l.LogEvents == l.GatewayRequests,
+			fmt.Sprintf("%d events, %d requests", l.LogEvents, l.GatewayRequests))
 	}
 
 	const errName = "no failed requests through the gateway"
@@ -408,6 +420,14 @@ func (r *Report) writeText(w io.Writer) {
 					fmt.Fprintf(w, "   %s, %s: first broken stream: %s\n", x.Target, size(s.BodyBytes), s.Problem)
 				}
 			}
+		}
+	}
+	if l := r.Live; l != nil {
+		fmt.Fprintf(w, "\nLive subscriber (-live): liveMetrics and logAdded over WebSocket, held %v during scenario 1\n", l.Held)
+		fmt.Fprintf(w, "   liveMetrics events: %d (requests in them: %d); logAdded events: %d of %d requests sent to the gateway\n",
+			l.MetricsEvents, l.MetricsRequests, l.LogEvents, l.GatewayRequests)
+		if l.Ended != "" {
+			fmt.Fprintf(w, "   ended early: %s\n", l.Ended)
 		}
 	}
 	if s := r.Soak; s != nil {

@@ -30,7 +30,12 @@ func (b *bench) runThroughput(ctx context.Context, targets []*target) []Throughp
 	cfg, c := b.cfg, b.c
 	body := chatBody(modelFast, false)
 	send := func(t *target) func(context.Context) error {
-		return func(ctx context.Context) error { return c.chat(ctx, t, body) }
+		return func(ctx context.Context) error {
+			if t.gateway {
+				b.gwSent.Add(1)
+			}
+			return c.chat(ctx, t, body)
+		}
 	}
 	for _, t := range targets {
 		closedLoop(ctx, cfg.Workers, cfg.Warmup, send(t))
