@@ -277,3 +277,68 @@ type MCPService interface {
 	SetMCPGroupValues(ctx context.Context, v *MCPGroupValues) error
 	MCPGroupValues(ctx context.Context, server int64, group string) (*MCPGroupValues, error)
 }
+
+// MCPSecurityScheme is one security scheme of an OpenAPI spec, for the
+// admin to give its credential. It holds no secret.
+type MCPSecurityScheme struct {
+	Name string // its key in components.securitySchemes (Swagger: securityDefinitions)
+	Type string // "apiKey", "http", "oauth2" or "openIdConnect"
+	// In is where an apiKey goes ("header", "query", "cookie") or an http
+	// scheme's kind ("bearer", "basic").
+	In          string
+	Description string
+	// Format says what the credential looks like ("key", "token",
+	// "user:password", "client_id:client_secret"); Supported whether the
+	// gateway can apply the scheme.
+	Format    string
+	Supported bool
+}
+
+// MCPOpenAPIPreview is what an OpenAPI spec gives, without saving it.
+type MCPOpenAPIPreview struct {
+	Version string // "openapi 3.0", "openapi 3.1" or "swagger 2.0", as detected
+	Title   string
+	Servers []string // with their variables filled with their defaults
+	Schemes []MCPSecurityScheme
+	Tools   []MCPTool
+}
+
+// MCPCallResult is the answer of a tool call made to try it.
+type MCPCallResult struct {
+	IsError bool
+	Text    []string        // the text of each content item (others described)
+	Raw     json.RawMessage // the CallToolResult as MCP sends it
+	Latency time.Duration
+}
+
+// MCPAdmin administers the hosted MCP servers (package mcp's Admin): the
+// service the GraphQL API and the admin pages share. Errors: those of
+// MCPService, EINVALID naming the field at fault (a spec that cannot be
+// fetched or parsed, a value that does not fit), EUPSTREAM when a remote
+// server cannot be reached.
+type MCPAdmin interface {
+	// CreateMCPServer prepares s's tools and stores it, setting its ID.
+	CreateMCPServer(ctx context.Context, s *MCPServer) error
+	// UpdateMCPServer applies change to a copy of server id, prepares its
+	// tools again and stores it.
+	UpdateMCPServer(ctx context.Context, id int64, change func(*MCPServer)) (*MCPServer, error)
+	DeleteMCPServer(ctx context.Context, id int64) error
+	// RefreshMCPServer refetches an OpenAPI spec from its URL, or relists
+	// a proxied server's tools.
+	RefreshMCPServer(ctx context.Context, id int64) (*MCPServer, error)
+	MCPServer(ctx context.Context, id int64) (*MCPServer, error)
+	MCPServers(ctx context.Context, f MCPServerFilter) ([]*MCPServer, error)
+	MCPTemplates() []MCPTemplate
+	// PreviewOpenAPI fetches (specURL) or takes (spec) a spec and returns
+	// what it gives.
+	PreviewOpenAPI(ctx context.Context, specURL, spec string, allowPrivate bool) (*MCPOpenAPIPreview, error)
+	// OpenAPIInfo returns the servers and security schemes of s's stored
+	// spec (nil for another kind).
+	OpenAPIInfo(s *MCPServer) (servers []string, schemes []MCPSecurityScheme)
+	// SetMCPGroupValues checks v against what the server asks of groups
+	// and stores it.
+	SetMCPGroupValues(ctx context.Context, v *MCPGroupValues) error
+	MCPGroupValues(ctx context.Context, server int64, group string) (*MCPGroupValues, error)
+	// CallMCPTool calls a tool once as group would, to try it.
+	CallMCPTool(ctx context.Context, server int64, tool string, args map[string]any, group string) (*MCPCallResult, error)
+}

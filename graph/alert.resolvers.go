@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
-
 	"github.com/aiproxy/aiproxy/graph/model"
 )
 

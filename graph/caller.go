@@ -43,6 +43,10 @@ var groupReadable = map[string]string{
 	"usageSeries":       "", // the resolvers force the caller's group
 	"usageTotals":       "",
 	"usageRanking":      "",
+	"mcpServers":        "group", // nil: the resolver forces the caller's group
+	"mcpServer":         "",      // the resolver checks the server's scope
+	"mcpTemplates":      "",
+	"mcpGroupValues":    "group",
 	"__typename":        "",
 	"__schema":          "",
 	"__type":            "",

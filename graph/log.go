@@ -128,6 +128,7 @@ func logNode(l *aiproxy.Log) *model.Log {
 		TotalTokens:         int(l.Usage.TotalTokens),
 		UsageCounted:        l.UsageCounted,
 		Amount:              l.Amount.Float(),
+		Cost:                costNode(l.Cost),
 		Unpriced:            l.Unpriced,
 		TtfbMs:              int(l.TTFB / time.Millisecond),
 		LatencyMs:           int(l.Latency / time.Millisecond),
@@ -201,4 +202,11 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// costNode is the GraphQL view of c.
+func costNode(c aiproxy.Cost) *model.LogCost {
+	return &model.LogCost{Input: c.Input.Float(), CachedInput: c.CachedInput.Float(), CacheWrite: c.CacheWrite.Float(), CacheWrite1h: c.CacheWrite1h.Float(),
+		ImageInput: c.ImageInput.Float(), AudioInput: c.AudioInput.Float(), Output: c.Output.Float(), Reasoning: c.Reasoning.Float(),
+		ImageOutput: c.ImageOutput.Float(), AudioOutput: c.AudioOutput.Float(), Request: c.Request.Float()}
 }

@@ -59,6 +59,9 @@ type Resolver struct {
 	// AlertDefaults are the server's alert settings (ALERT_*), in effect
 	// where nothing is stored.
 	AlertDefaults aiproxy.AlertSettings
+	// MCPAdmin administers the hosted MCP servers (mcp.Admin); nil
+	// answers the MCP queries and mutations with an INTERNAL error.
+	MCPAdmin aiproxy.MCPAdmin
 	// AnalyticsService reads the usage summaries (store.Store); nil
 	// answers the analytics queries with an INTERNAL error.
 	AnalyticsService aiproxy.AnalyticsService

@@ -66,17 +66,7 @@ func (b *OpenAPIBuilder) Build(_ context.Context, s *aiproxy.MCPServer, _ *aipro
 		}
 		return nil, fmt.Errorf("mcp: build openapi server %s: %w", s.Name, err)
 	}
-	creds := make(map[string]string, len(cfg.Credentials))
-	for _, c := range cfg.Credentials {
-		creds[c.Scheme] = c.Value
-	}
-	ts, err := openapi2mcp.New(spec, openapi2mcp.Options{
-		BaseURL:          cfg.BaseURL,
-		Credentials:      creds,
-		Client:           b.client(s.AllowPrivateNetwork),
-		Timeout:          cfg.Timeout,
-		MaxResponseBytes: cfg.MaxResponseBytes,
-	})
+	ts, err := openapi2mcp.New(spec, openAPIOptions(cfg, b.client(s.AllowPrivateNetwork)))
 	if err != nil {
 		return nil, fmt.Errorf("mcp: build openapi server %s: %w", s.Name, err)
 	}

@@ -354,16 +354,22 @@ func (s *Server) requestID() string {
 	return "req_" + s.idPrefix + strconv.FormatUint(s.counter.Add(1), 36)
 }
 
-// clientIP returns the address of the client that sent r: the peer's,
-// or, when the peer is a trusted proxy, the rightmost address of
-// X-Forwarded-For that is not a trusted proxy's.
-func (s *Server) clientIP(r *http.Request) netip.Addr {
+// clientIP returns the address of the client that sent r (ClientIP with
+// the server's TrustedProxies).
+func (s *Server) clientIP(r *http.Request) netip.Addr { return ClientIP(r, s.TrustedProxies) }
+
+// ClientIP returns the address of the client that sent r: the peer's,
+// or, when the peer is in trusted (proxies whose X-Forwarded-For is
+// believed), the rightmost address of X-Forwarded-For not in trusted. A
+// malformed hop ends the search. The zero Addr when r.RemoteAddr is not
+// an address.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
 	ip := ap.Addr().Unmap()
-	if len(s.TrustedProxies) == 0 || !s.trusted(ip) {
+	if len(trusted) == 0 || !inPrefixes(trusted, ip) {
 		return ip
 	}
 	xff := r.Header.Values("X-Forwarded-For")
@@ -381,7 +387,7 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 				return ip // a malformed hop: believe nothing beyond it
 			}
 			ip = a.Unmap()
-			if !s.trusted(ip) {
+			if !inPrefixes(trusted, ip) {
 				return ip
 			}
 		}
@@ -389,8 +395,8 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 	return ip
 }
 
-func (s *Server) trusted(ip netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
+func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range ps {
 		if p.Contains(ip) {
 			return true
 		}

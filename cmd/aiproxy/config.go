@@ -54,6 +54,16 @@ type Config struct {
 	// *.example.com) of the web pages, besides the gateway's own, that may
 	// open the admin API's WebSockets.
 	GraphQLOrigins []string
+	// MCPOrigins is MCP_ORIGINS: the browser origins (such as
+	// https://app.example.com; * for any), besides the gateway's own
+	// host, allowed to call the MCP endpoints.
+	MCPOrigins []string
+	// MCPSessionTTL is MCP_SESSION_TTL: how long an MCP session lives
+	// after its last request.
+	MCPSessionTTL time.Duration
+	// MCPToolRPM is MCP_TOOL_RPM: each group's calls of each MCP tool per
+	// minute (0: no cap beyond the token's RPM).
+	MCPToolRPM int64
 
 	// Billing is BILLING_ENABLED: refuse requests a token's quota or a
 	// prepaid group's balance does not cover.
@@ -234,6 +244,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.GraphQLOrigins = append(c.GraphQLOrigins, o)
 	}
+	for _, o := range strings.Split(env("MCP_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.MCPOrigins = append(c.MCPOrigins, o)
+		}
+	}
+	c.MCPSessionTTL = duration("MCP_SESSION_TTL", 30*time.Minute)
+	c.MCPToolRPM = int64(number("MCP_TOOL_RPM", 0, 0, 1e9))
 	loc, err := time.LoadLocation(env("QUOTA_TIME_ZONE", "UTC"))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("QUOTA_TIME_ZONE: want an IANA time zone such as UTC or Europe/Berlin"))

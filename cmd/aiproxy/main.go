@@ -26,6 +26,8 @@ import (
 	"github.com/aiproxy/aiproxy/graph"
 	"github.com/aiproxy/aiproxy/graph/alert"
 	"github.com/aiproxy/aiproxy/graph/metrics"
+	"github.com/aiproxy/aiproxy/mcp"
+	"github.com/aiproxy/aiproxy/mcp/embedded"
 	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/relay/providers"
 	"github.com/aiproxy/aiproxy/store"
@@ -37,6 +39,9 @@ func main() {
 	if err := loadDotEnv(".env"); err != nil {
 		fmt.Fprintln(os.Stderr, "aiproxy: .env:", err)
 		os.Exit(2)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "openapi2mcp" {
+		os.Exit(runOpenAPI2MCP(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	cfg, err := loadConfig(os.Getenv)
 	if err != nil {
@@ -120,6 +125,14 @@ type app struct {
 	// metrics is the Prometheus collector of /metrics; nil when
 	// METRICS_ENABLED is false.
 	metrics *metrics.Collector
+
+	// mcp serves the hosted MCP servers (/mcp...), its sessions shared
+	// through Redis when REDIS is set (mcpSessions, closed on shutdown);
+	// mcpAdmin administers them for the admin API.
+	mcp         *mcp.Gateway
+	mcpProxies  *mcp.ProxyBuilder
+	mcpSessions io.Closer
+	mcpAdmin    *mcp.Admin
 
 	handler  http.Handler
 	inflight sync.WaitGroup
@@ -255,6 +268,10 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 		defer close(a.watchDone)
 		a.newWatcher().Run(bctx, cfg.AlertCheckInterval)
 	}()
+	if err := a.mountMCP(ctx, r, recorders, limiter); err != nil {
+		a.Close(context.Background())
+		return nil, err
+	}
 	liveCtx, endLive := context.WithCancel(context.Background())
 	a.endLive = endLive
 	gql := graph.NewHandler(graph.Config{
@@ -284,6 +301,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 			AlertService:            a.store,
 			AlertAdmin:              a.alerts,
 			AlertDefaults:           cfg.alertDefaults(),
+			MCPAdmin:                a.mcpAdmin,
 		},
 	})
 	r.Handle("/graphql", gql)
@@ -297,6 +315,46 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	})
 	a.handler = r
 	return a, nil
+}
+
+// mountMCP serves the hosted MCP servers on r: their tool calls are
+// logged through recorders and admitted by limiter, like model requests.
+func (a *app) mountMCP(ctx context.Context, r chi.Router, recorders aiproxy.LogRecorder, limiter relay.Limiter) error {
+	cfg := a.cfg
+	var sessions mcp.SessionStore = store.NewMemoryMCPSessions()
+	if a.redis != nil {
+		rs, err := store.NewRedisMCPSessions(ctx, a.redis)
+		if err != nil {
+			return err
+		}
+		sessions, a.mcpSessions = rs, rs
+	}
+	a.mcpProxies = &mcp.ProxyBuilder{}
+	builders := map[aiproxy.MCPKind]mcp.ToolsetBuilder{
+		aiproxy.MCPOpenAPI: &mcp.OpenAPIBuilder{},
+		aiproxy.MCPProxy:   a.mcpProxies,
+		aiproxy.MCPEmbedded: &mcp.EmbeddedBuilder{Deps: embedded.Deps{
+			Analytics: a.store, Catalog: a.store.Cache(), Groups: a.store, Tokens: a.store, QuotaLocation: cfg.QuotaLocation,
+		}},
+	}
+	a.mcp = &mcp.Gateway{
+		Servers:        a.store.Cache(),
+		Keys:           a.store.Cache(),
+		Builders:       builders,
+		Sessions:       sessions,
+		Logs:           recorders,
+		Limiter:        limiter,
+		Charger:        a.ledger,
+		Billing:        cfg.Billing,
+		ToolRPM:        cfg.MCPToolRPM,
+		QuotaLocation:  cfg.QuotaLocation,
+		Origins:        cfg.MCPOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		SessionTTL:     cfg.MCPSessionTTL,
+	}
+	a.mcp.Mount(r)
+	a.mcpAdmin = &mcp.Admin{Store: a.store, Builders: builders, Logs: recorders}
+	return nil
 }
 
 // track counts in-flight requests, so shutdown can wait for their logs.
@@ -316,6 +374,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	srv.RegisterOnShutdown(a.endLive) // subscriptions never go idle: end them
+	if a.mcp != nil {
+		srv.RegisterOnShutdown(func() { a.mcp.Close() }) // nor do MCP's SSE streams
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var serveErr error
@@ -376,6 +437,13 @@ func (a *app) Close(ctx context.Context) error {
 	}
 	if a.endLive != nil {
 		a.endLive()
+	}
+	if a.mcp != nil {
+		a.mcp.Close()
+		a.mcpProxies.Close()
+	}
+	if a.mcpSessions != nil {
+		a.mcpSessions.Close()
 	}
 	if a.live != nil {
 		a.live.Close() // publishes the last events before Redis closes

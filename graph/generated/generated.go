@@ -307,6 +307,7 @@ type ComplexityRoot struct {
 		ClientIP              func(childComplexity int) int
 		ClientProtocol        func(childComplexity int) int
 		CompletionTokens      func(childComplexity int) int
+		Cost                  func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
 		Endpoint              func(childComplexity int) int
 		Error                 func(childComplexity int) int
@@ -347,9 +348,138 @@ type ComplexityRoot struct {
 		PageInfo func(childComplexity int) int
 	}
 
+	LogCost struct {
+		AudioInput   func(childComplexity int) int
+		AudioOutput  func(childComplexity int) int
+		CacheWrite   func(childComplexity int) int
+		CacheWrite1h func(childComplexity int) int
+		CachedInput  func(childComplexity int) int
+		ImageInput   func(childComplexity int) int
+		ImageOutput  func(childComplexity int) int
+		Input        func(childComplexity int) int
+		Output       func(childComplexity int) int
+		Reasoning    func(childComplexity int) int
+		Request      func(childComplexity int) int
+	}
+
 	LogEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	MCPEmbedded struct {
+		Template func(childComplexity int) int
+		Values   func(childComplexity int) int
+	}
+
+	MCPEndpoints struct {
+		Sse            func(childComplexity int) int
+		StreamableHTTP func(childComplexity int) int
+	}
+
+	MCPGroupValues struct {
+		Disabled func(childComplexity int) int
+		Group    func(childComplexity int) int
+		Server   func(childComplexity int) int
+		Values   func(childComplexity int) int
+	}
+
+	MCPOpenAPI struct {
+		BaseURL          func(childComplexity int) int
+		MaxResponseBytes func(childComplexity int) int
+		SecuritySchemes  func(childComplexity int) int
+		Servers          func(childComplexity int) int
+		SpecURL          func(childComplexity int) int
+		TimeoutSeconds   func(childComplexity int) int
+	}
+
+	MCPOpenAPIPreview struct {
+		SecuritySchemes func(childComplexity int) int
+		Servers         func(childComplexity int) int
+		Title           func(childComplexity int) int
+		Tools           func(childComplexity int) int
+		Version         func(childComplexity int) int
+	}
+
+	MCPProxy struct {
+		GroupHeaders func(childComplexity int) int
+		GroupQuery   func(childComplexity int) int
+		Headers      func(childComplexity int) int
+		Query        func(childComplexity int) int
+		Transport    func(childComplexity int) int
+		URL          func(childComplexity int) int
+	}
+
+	MCPSecretValue struct {
+		Name  func(childComplexity int) int
+		Set   func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	MCPSecurityScheme struct {
+		CredentialSet func(childComplexity int) int
+		Description   func(childComplexity int) int
+		Format        func(childComplexity int) int
+		In            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Supported     func(childComplexity int) int
+		Type          func(childComplexity int) int
+	}
+
+	MCPServer struct {
+		AllowPrivateNetwork func(childComplexity int) int
+		CallPrice           func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Description         func(childComplexity int) int
+		Embedded            func(childComplexity int) int
+		Enabled             func(childComplexity int) int
+		Endpoints           func(childComplexity int) int
+		Group               func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Kind                func(childComplexity int) int
+		Name                func(childComplexity int) int
+		Openapi             func(childComplexity int) int
+		Proxy               func(childComplexity int) int
+		Scope               func(childComplexity int) int
+		ToolPrices          func(childComplexity int) int
+		Tools               func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+	}
+
+	MCPTemplate struct {
+		Description func(childComplexity int) int
+		Fields      func(childComplexity int) int
+		Name        func(childComplexity int) int
+	}
+
+	MCPTemplateField struct {
+		Description func(childComplexity int) int
+		Example     func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Pattern     func(childComplexity int) int
+		PerGroup    func(childComplexity int) int
+		Required    func(childComplexity int) int
+		Secret      func(childComplexity int) int
+	}
+
+	MCPTool struct {
+		Description func(childComplexity int) int
+		Destructive func(childComplexity int) int
+		InputSchema func(childComplexity int) int
+		Name        func(childComplexity int) int
+		ReadOnly    func(childComplexity int) int
+	}
+
+	MCPToolPrice struct {
+		Price func(childComplexity int) int
+		Tool  func(childComplexity int) int
+	}
+
+	MCPToolResult struct {
+		IsError   func(childComplexity int) int
+		LatencyMs func(childComplexity int) int
+		Raw       func(childComplexity int) int
+		Text      func(childComplexity int) int
 	}
 
 	ModelConfig struct {
@@ -377,19 +507,24 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AdjustBalance          func(childComplexity int, group string, amount float64, reason string) int
+		CallMCPTool            func(childComplexity int, server string, tool string, arguments json.RawMessage, group *string) int
 		CreateAlertSink        func(childComplexity int, input model.CreateAlertSinkInput) int
 		CreateChannel          func(childComplexity int, input aiproxy.Channel) int
 		CreateGroup            func(childComplexity int, input aiproxy.Group) int
+		CreateMCPServer        func(childComplexity int, input model.CreateMCPServerInput) int
 		CreateModelConfig      func(childComplexity int, input aiproxy.ModelConfig) int
 		CreateToken            func(childComplexity int, input aiproxy.Token) int
 		DeleteAlertSink        func(childComplexity int, id string) int
 		DeleteChannel          func(childComplexity int, id string) int
 		DeleteGroup            func(childComplexity int, id string) int
 		DeleteGroupModelConfig func(childComplexity int, group string, model string) int
+		DeleteMCPServer        func(childComplexity int, id string) int
 		DeleteModelConfig      func(childComplexity int, model string) int
 		DeleteToken            func(childComplexity int, id string) int
 		RefreshChannelBalance  func(childComplexity int, id string) int
+		RefreshMCPServer       func(childComplexity int, id string) int
 		ResetChannelHealth     func(childComplexity int, id string) int
+		SetGroupMCPValues      func(childComplexity int, server string, group string, values []*model.MCPKeyValueInput, disabled *bool) int
 		SetGroupModelConfig    func(childComplexity int, input aiproxy.GroupModelConfig) int
 		TestAlertSink          func(childComplexity int, id string) int
 		TestChannel            func(childComplexity int, id string, model string) int
@@ -398,6 +533,7 @@ type ComplexityRoot struct {
 		UpdateAlertSink        func(childComplexity int, id string, input model.UpdateAlertSinkInput) int
 		UpdateChannel          func(childComplexity int, id string, input aiproxy.ChannelUpdate) int
 		UpdateGroup            func(childComplexity int, id string, input aiproxy.GroupUpdate) int
+		UpdateMCPServer        func(childComplexity int, id string, input model.UpdateMCPServerInput) int
 		UpdateModelConfig      func(childComplexity int, model string, input model.ModelConfigUpdate) int
 		UpdateToken            func(childComplexity int, id string, input aiproxy.TokenUpdate) int
 	}
@@ -468,9 +604,14 @@ type ComplexityRoot struct {
 		GroupModelConfigs func(childComplexity int, group *string) int
 		Groups            func(childComplexity int) int
 		Logs              func(childComplexity int, filter *model.LogFilter, first *int, after *string) int
+		McpGroupValues    func(childComplexity int, server string, group string) int
+		McpServer         func(childComplexity int, id string) int
+		McpServers        func(childComplexity int, group *string, kind *aiproxy.MCPKind, scope *aiproxy.MCPScope) int
+		McpTemplates      func(childComplexity int) int
 		Me                func(childComplexity int) int
 		ModelConfig       func(childComplexity int, model string) int
 		ModelConfigs      func(childComplexity int) int
+		PreviewOpenAPI    func(childComplexity int, specURL *string, spec *string, allowPrivateNetwork bool) int
 		PriceCatalogue    func(childComplexity int) int
 		Token             func(childComplexity int, id string) int
 		Tokens            func(childComplexity int, group *string) int
@@ -498,6 +639,7 @@ type ComplexityRoot struct {
 		ExpiresAt            func(childComplexity int) int
 		GroupID              func(childComplexity int) int
 		ID                   func(childComplexity int) int
+		MCPTools             func(childComplexity int) int
 		Models               func(childComplexity int) int
 		Name                 func(childComplexity int) int
 		Period               func(childComplexity int) int
@@ -617,6 +759,12 @@ type MutationResolver interface {
 	DeleteGroup(ctx context.Context, id string) (string, error)
 	TestChannel(ctx context.Context, id string, model string) (*model.ChannelTestResult, error)
 	ResetChannelHealth(ctx context.Context, id string) (string, error)
+	CreateMCPServer(ctx context.Context, input model.CreateMCPServerInput) (*model.MCPServer, error)
+	UpdateMCPServer(ctx context.Context, id string, input model.UpdateMCPServerInput) (*model.MCPServer, error)
+	DeleteMCPServer(ctx context.Context, id string) (bool, error)
+	RefreshMCPServer(ctx context.Context, id string) (*model.MCPServer, error)
+	SetGroupMCPValues(ctx context.Context, server string, group string, values []*model.MCPKeyValueInput, disabled *bool) (*model.MCPGroupValues, error)
+	CallMCPTool(ctx context.Context, server string, tool string, arguments json.RawMessage, group *string) (*model.MCPToolResult, error)
 	CreateModelConfig(ctx context.Context, input aiproxy.ModelConfig) (*aiproxy.ModelConfig, error)
 	UpdateModelConfig(ctx context.Context, model string, input model.ModelConfigUpdate) (*aiproxy.ModelConfig, error)
 	DeleteModelConfig(ctx context.Context, model string) (string, error)
@@ -643,6 +791,11 @@ type QueryResolver interface {
 	Group(ctx context.Context, id string) (*aiproxy.Group, error)
 	ChannelHealth(ctx context.Context, channelID *string) ([]*model.ChannelHealth, error)
 	Logs(ctx context.Context, filter *model.LogFilter, first *int, after *string) (*model.LogConnection, error)
+	McpServers(ctx context.Context, group *string, kind *aiproxy.MCPKind, scope *aiproxy.MCPScope) ([]*model.MCPServer, error)
+	McpServer(ctx context.Context, id string) (*model.MCPServer, error)
+	McpTemplates(ctx context.Context) ([]*model.MCPTemplate, error)
+	PreviewOpenAPI(ctx context.Context, specURL *string, spec *string, allowPrivateNetwork bool) (*model.MCPOpenAPIPreview, error)
+	McpGroupValues(ctx context.Context, server string, group string) (*model.MCPGroupValues, error)
 	ModelConfigs(ctx context.Context) ([]*aiproxy.ModelConfig, error)
 	ModelConfig(ctx context.Context, model string) (*aiproxy.ModelConfig, error)
 	Tokens(ctx context.Context, group *string) ([]*aiproxy.Token, error)
@@ -1812,6 +1965,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Log.CompletionTokens(childComplexity), true
+	case "Log.cost":
+		if e.ComplexityRoot.Log.Cost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Cost(childComplexity), true
 	case "Log.createdAt":
 		if e.ComplexityRoot.Log.CreatedAt == nil {
 			break
@@ -2007,6 +2166,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LogConnection.PageInfo(childComplexity), true
 
+	case "LogCost.audioInput":
+		if e.ComplexityRoot.LogCost.AudioInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.AudioInput(childComplexity), true
+	case "LogCost.audioOutput":
+		if e.ComplexityRoot.LogCost.AudioOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.AudioOutput(childComplexity), true
+	case "LogCost.cacheWrite":
+		if e.ComplexityRoot.LogCost.CacheWrite == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.CacheWrite(childComplexity), true
+	case "LogCost.cacheWrite1h":
+		if e.ComplexityRoot.LogCost.CacheWrite1h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.CacheWrite1h(childComplexity), true
+	case "LogCost.cachedInput":
+		if e.ComplexityRoot.LogCost.CachedInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.CachedInput(childComplexity), true
+	case "LogCost.imageInput":
+		if e.ComplexityRoot.LogCost.ImageInput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.ImageInput(childComplexity), true
+	case "LogCost.imageOutput":
+		if e.ComplexityRoot.LogCost.ImageOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.ImageOutput(childComplexity), true
+	case "LogCost.input":
+		if e.ComplexityRoot.LogCost.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.Input(childComplexity), true
+	case "LogCost.output":
+		if e.ComplexityRoot.LogCost.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.Output(childComplexity), true
+	case "LogCost.reasoning":
+		if e.ComplexityRoot.LogCost.Reasoning == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.Reasoning(childComplexity), true
+	case "LogCost.request":
+		if e.ComplexityRoot.LogCost.Request == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogCost.Request(childComplexity), true
+
 	case "LogEdge.cursor":
 		if e.ComplexityRoot.LogEdge.Cursor == nil {
 			break
@@ -2019,6 +2245,458 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LogEdge.Node(childComplexity), true
+
+	case "MCPEmbedded.template":
+		if e.ComplexityRoot.MCPEmbedded.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPEmbedded.Template(childComplexity), true
+	case "MCPEmbedded.values":
+		if e.ComplexityRoot.MCPEmbedded.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPEmbedded.Values(childComplexity), true
+
+	case "MCPEndpoints.sse":
+		if e.ComplexityRoot.MCPEndpoints.Sse == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPEndpoints.Sse(childComplexity), true
+	case "MCPEndpoints.streamableHTTP":
+		if e.ComplexityRoot.MCPEndpoints.StreamableHTTP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPEndpoints.StreamableHTTP(childComplexity), true
+
+	case "MCPGroupValues.disabled":
+		if e.ComplexityRoot.MCPGroupValues.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPGroupValues.Disabled(childComplexity), true
+	case "MCPGroupValues.group":
+		if e.ComplexityRoot.MCPGroupValues.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPGroupValues.Group(childComplexity), true
+	case "MCPGroupValues.server":
+		if e.ComplexityRoot.MCPGroupValues.Server == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPGroupValues.Server(childComplexity), true
+	case "MCPGroupValues.values":
+		if e.ComplexityRoot.MCPGroupValues.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPGroupValues.Values(childComplexity), true
+
+	case "MCPOpenAPI.baseURL":
+		if e.ComplexityRoot.MCPOpenAPI.BaseURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPI.BaseURL(childComplexity), true
+	case "MCPOpenAPI.maxResponseBytes":
+		if e.ComplexityRoot.MCPOpenAPI.MaxResponseBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPI.MaxResponseBytes(childComplexity), true
+	case "MCPOpenAPI.securitySchemes":
+		if e.ComplexityRoot.MCPOpenAPI.SecuritySchemes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPI.SecuritySchemes(childComplexity), true
+	case "MCPOpenAPI.servers":
+		if e.ComplexityRoot.MCPOpenAPI.Servers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPI.Servers(childComplexity), true
+	case "MCPOpenAPI.specURL":
+		if e.ComplexityRoot.MCPOpenAPI.SpecURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPI.SpecURL(childComplexity), true
+	case "MCPOpenAPI.timeoutSeconds":
+		if e.ComplexityRoot.MCPOpenAPI.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPI.TimeoutSeconds(childComplexity), true
+
+	case "MCPOpenAPIPreview.securitySchemes":
+		if e.ComplexityRoot.MCPOpenAPIPreview.SecuritySchemes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPIPreview.SecuritySchemes(childComplexity), true
+	case "MCPOpenAPIPreview.servers":
+		if e.ComplexityRoot.MCPOpenAPIPreview.Servers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPIPreview.Servers(childComplexity), true
+	case "MCPOpenAPIPreview.title":
+		if e.ComplexityRoot.MCPOpenAPIPreview.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPIPreview.Title(childComplexity), true
+	case "MCPOpenAPIPreview.tools":
+		if e.ComplexityRoot.MCPOpenAPIPreview.Tools == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPIPreview.Tools(childComplexity), true
+	case "MCPOpenAPIPreview.version":
+		if e.ComplexityRoot.MCPOpenAPIPreview.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPOpenAPIPreview.Version(childComplexity), true
+
+	case "MCPProxy.groupHeaders":
+		if e.ComplexityRoot.MCPProxy.GroupHeaders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPProxy.GroupHeaders(childComplexity), true
+	case "MCPProxy.groupQuery":
+		if e.ComplexityRoot.MCPProxy.GroupQuery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPProxy.GroupQuery(childComplexity), true
+	case "MCPProxy.headers":
+		if e.ComplexityRoot.MCPProxy.Headers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPProxy.Headers(childComplexity), true
+	case "MCPProxy.query":
+		if e.ComplexityRoot.MCPProxy.Query == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPProxy.Query(childComplexity), true
+	case "MCPProxy.transport":
+		if e.ComplexityRoot.MCPProxy.Transport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPProxy.Transport(childComplexity), true
+	case "MCPProxy.url":
+		if e.ComplexityRoot.MCPProxy.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPProxy.URL(childComplexity), true
+
+	case "MCPSecretValue.name":
+		if e.ComplexityRoot.MCPSecretValue.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecretValue.Name(childComplexity), true
+	case "MCPSecretValue.set":
+		if e.ComplexityRoot.MCPSecretValue.Set == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecretValue.Set(childComplexity), true
+	case "MCPSecretValue.value":
+		if e.ComplexityRoot.MCPSecretValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecretValue.Value(childComplexity), true
+
+	case "MCPSecurityScheme.credentialSet":
+		if e.ComplexityRoot.MCPSecurityScheme.CredentialSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.CredentialSet(childComplexity), true
+	case "MCPSecurityScheme.description":
+		if e.ComplexityRoot.MCPSecurityScheme.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.Description(childComplexity), true
+	case "MCPSecurityScheme.format":
+		if e.ComplexityRoot.MCPSecurityScheme.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.Format(childComplexity), true
+	case "MCPSecurityScheme.in":
+		if e.ComplexityRoot.MCPSecurityScheme.In == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.In(childComplexity), true
+	case "MCPSecurityScheme.name":
+		if e.ComplexityRoot.MCPSecurityScheme.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.Name(childComplexity), true
+	case "MCPSecurityScheme.supported":
+		if e.ComplexityRoot.MCPSecurityScheme.Supported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.Supported(childComplexity), true
+	case "MCPSecurityScheme.type":
+		if e.ComplexityRoot.MCPSecurityScheme.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPSecurityScheme.Type(childComplexity), true
+
+	case "MCPServer.allowPrivateNetwork":
+		if e.ComplexityRoot.MCPServer.AllowPrivateNetwork == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.AllowPrivateNetwork(childComplexity), true
+	case "MCPServer.callPrice":
+		if e.ComplexityRoot.MCPServer.CallPrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.CallPrice(childComplexity), true
+	case "MCPServer.createdAt":
+		if e.ComplexityRoot.MCPServer.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.CreatedAt(childComplexity), true
+	case "MCPServer.description":
+		if e.ComplexityRoot.MCPServer.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Description(childComplexity), true
+	case "MCPServer.embedded":
+		if e.ComplexityRoot.MCPServer.Embedded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Embedded(childComplexity), true
+	case "MCPServer.enabled":
+		if e.ComplexityRoot.MCPServer.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Enabled(childComplexity), true
+	case "MCPServer.endpoints":
+		if e.ComplexityRoot.MCPServer.Endpoints == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Endpoints(childComplexity), true
+	case "MCPServer.group":
+		if e.ComplexityRoot.MCPServer.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Group(childComplexity), true
+	case "MCPServer.id":
+		if e.ComplexityRoot.MCPServer.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.ID(childComplexity), true
+	case "MCPServer.kind":
+		if e.ComplexityRoot.MCPServer.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Kind(childComplexity), true
+	case "MCPServer.name":
+		if e.ComplexityRoot.MCPServer.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Name(childComplexity), true
+	case "MCPServer.openapi":
+		if e.ComplexityRoot.MCPServer.Openapi == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Openapi(childComplexity), true
+	case "MCPServer.proxy":
+		if e.ComplexityRoot.MCPServer.Proxy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Proxy(childComplexity), true
+	case "MCPServer.scope":
+		if e.ComplexityRoot.MCPServer.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Scope(childComplexity), true
+	case "MCPServer.toolPrices":
+		if e.ComplexityRoot.MCPServer.ToolPrices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.ToolPrices(childComplexity), true
+	case "MCPServer.tools":
+		if e.ComplexityRoot.MCPServer.Tools == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.Tools(childComplexity), true
+	case "MCPServer.updatedAt":
+		if e.ComplexityRoot.MCPServer.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPServer.UpdatedAt(childComplexity), true
+
+	case "MCPTemplate.description":
+		if e.ComplexityRoot.MCPTemplate.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplate.Description(childComplexity), true
+	case "MCPTemplate.fields":
+		if e.ComplexityRoot.MCPTemplate.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplate.Fields(childComplexity), true
+	case "MCPTemplate.name":
+		if e.ComplexityRoot.MCPTemplate.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplate.Name(childComplexity), true
+
+	case "MCPTemplateField.description":
+		if e.ComplexityRoot.MCPTemplateField.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.Description(childComplexity), true
+	case "MCPTemplateField.example":
+		if e.ComplexityRoot.MCPTemplateField.Example == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.Example(childComplexity), true
+	case "MCPTemplateField.name":
+		if e.ComplexityRoot.MCPTemplateField.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.Name(childComplexity), true
+	case "MCPTemplateField.pattern":
+		if e.ComplexityRoot.MCPTemplateField.Pattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.Pattern(childComplexity), true
+	case "MCPTemplateField.perGroup":
+		if e.ComplexityRoot.MCPTemplateField.PerGroup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.PerGroup(childComplexity), true
+	case "MCPTemplateField.required":
+		if e.ComplexityRoot.MCPTemplateField.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.Required(childComplexity), true
+	case "MCPTemplateField.secret":
+		if e.ComplexityRoot.MCPTemplateField.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTemplateField.Secret(childComplexity), true
+
+	case "MCPTool.description":
+		if e.ComplexityRoot.MCPTool.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTool.Description(childComplexity), true
+	case "MCPTool.destructive":
+		if e.ComplexityRoot.MCPTool.Destructive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTool.Destructive(childComplexity), true
+	case "MCPTool.inputSchema":
+		if e.ComplexityRoot.MCPTool.InputSchema == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTool.InputSchema(childComplexity), true
+	case "MCPTool.name":
+		if e.ComplexityRoot.MCPTool.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTool.Name(childComplexity), true
+	case "MCPTool.readOnly":
+		if e.ComplexityRoot.MCPTool.ReadOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPTool.ReadOnly(childComplexity), true
+
+	case "MCPToolPrice.price":
+		if e.ComplexityRoot.MCPToolPrice.Price == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPToolPrice.Price(childComplexity), true
+	case "MCPToolPrice.tool":
+		if e.ComplexityRoot.MCPToolPrice.Tool == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPToolPrice.Tool(childComplexity), true
+
+	case "MCPToolResult.isError":
+		if e.ComplexityRoot.MCPToolResult.IsError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPToolResult.IsError(childComplexity), true
+	case "MCPToolResult.latencyMs":
+		if e.ComplexityRoot.MCPToolResult.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPToolResult.LatencyMs(childComplexity), true
+	case "MCPToolResult.raw":
+		if e.ComplexityRoot.MCPToolResult.Raw == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPToolResult.Raw(childComplexity), true
+	case "MCPToolResult.text":
+		if e.ComplexityRoot.MCPToolResult.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MCPToolResult.Text(childComplexity), true
 
 	case "ModelConfig.cachedPrice":
 		if e.ComplexityRoot.ModelConfig.CachedPrice == nil {
@@ -2135,6 +2813,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdjustBalance(childComplexity, args["group"].(string), args["amount"].(float64), args["reason"].(string)), true
+	case "Mutation.callMCPTool":
+		if e.ComplexityRoot.Mutation.CallMCPTool == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_callMCPTool_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CallMCPTool(childComplexity, args["server"].(string), args["tool"].(string), args["arguments"].(json.RawMessage), args["group"].(*string)), true
 	case "Mutation.createAlertSink":
 		if e.ComplexityRoot.Mutation.CreateAlertSink == nil {
 			break
@@ -2168,6 +2857,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateGroup(childComplexity, args["input"].(aiproxy.Group)), true
+	case "Mutation.createMCPServer":
+		if e.ComplexityRoot.Mutation.CreateMCPServer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createMCPServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateMCPServer(childComplexity, args["input"].(model.CreateMCPServerInput)), true
 	case "Mutation.createModelConfig":
 		if e.ComplexityRoot.Mutation.CreateModelConfig == nil {
 			break
@@ -2234,6 +2934,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteGroupModelConfig(childComplexity, args["group"].(string), args["model"].(string)), true
+	case "Mutation.deleteMCPServer":
+		if e.ComplexityRoot.Mutation.DeleteMCPServer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteMCPServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteMCPServer(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteModelConfig":
 		if e.ComplexityRoot.Mutation.DeleteModelConfig == nil {
 			break
@@ -2267,6 +2978,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshChannelBalance(childComplexity, args["id"].(string)), true
+	case "Mutation.refreshMCPServer":
+		if e.ComplexityRoot.Mutation.RefreshMCPServer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshMCPServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshMCPServer(childComplexity, args["id"].(string)), true
 	case "Mutation.resetChannelHealth":
 		if e.ComplexityRoot.Mutation.ResetChannelHealth == nil {
 			break
@@ -2278,6 +3000,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResetChannelHealth(childComplexity, args["id"].(string)), true
+	case "Mutation.setGroupMCPValues":
+		if e.ComplexityRoot.Mutation.SetGroupMCPValues == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGroupMCPValues_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGroupMCPValues(childComplexity, args["server"].(string), args["group"].(string), args["values"].([]*model.MCPKeyValueInput), args["disabled"].(*bool)), true
 	case "Mutation.setGroupModelConfig":
 		if e.ComplexityRoot.Mutation.SetGroupModelConfig == nil {
 			break
@@ -2366,6 +3099,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateGroup(childComplexity, args["id"].(string), args["input"].(aiproxy.GroupUpdate)), true
+	case "Mutation.updateMCPServer":
+		if e.ComplexityRoot.Mutation.UpdateMCPServer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateMCPServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateMCPServer(childComplexity, args["id"].(string), args["input"].(model.UpdateMCPServerInput)), true
 	case "Mutation.updateModelConfig":
 		if e.ComplexityRoot.Mutation.UpdateModelConfig == nil {
 			break
@@ -2735,6 +3479,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Logs(childComplexity, args["filter"].(*model.LogFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.mcpGroupValues":
+		if e.ComplexityRoot.Query.McpGroupValues == nil {
+			break
+		}
+
+		args, err := ec.field_Query_mcpGroupValues_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.McpGroupValues(childComplexity, args["server"].(string), args["group"].(string)), true
+	case "Query.mcpServer":
+		if e.ComplexityRoot.Query.McpServer == nil {
+			break
+		}
+
+		args, err := ec.field_Query_mcpServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.McpServer(childComplexity, args["id"].(string)), true
+	case "Query.mcpServers":
+		if e.ComplexityRoot.Query.McpServers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_mcpServers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.McpServers(childComplexity, args["group"].(*string), args["kind"].(*aiproxy.MCPKind), args["scope"].(*aiproxy.MCPScope)), true
+	case "Query.mcpTemplates":
+		if e.ComplexityRoot.Query.McpTemplates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.McpTemplates(childComplexity), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -2758,6 +3541,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ModelConfigs(childComplexity), true
+	case "Query.previewOpenAPI":
+		if e.ComplexityRoot.Query.PreviewOpenAPI == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewOpenAPI_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewOpenAPI(childComplexity, args["specURL"].(*string), args["spec"].(*string), args["allowPrivateNetwork"].(bool)), true
 	case "Query.priceCatalogue":
 		if e.ComplexityRoot.Query.PriceCatalogue == nil {
 			break
@@ -2904,6 +3698,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Token.ID(childComplexity), true
+	case "Token.mcpTools":
+		if e.ComplexityRoot.Token.MCPTools == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.MCPTools(childComplexity), true
 	case "Token.models":
 		if e.ComplexityRoot.Token.Models == nil {
 			break
@@ -3162,12 +3962,19 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateAlertSinkInput", ec.unmarshalInputCreateAlertSinkInput),
 			graphql.NewInputUnmarshaler("CreateChannelInput", ec.unmarshalInputCreateChannelInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
+			graphql.NewInputUnmarshaler("CreateMCPServerInput", ec.unmarshalInputCreateMCPServerInput),
 			graphql.NewInputUnmarshaler("CreateModelConfigInput", ec.unmarshalInputCreateModelConfigInput),
 			graphql.NewInputUnmarshaler("CreateTokenInput", ec.unmarshalInputCreateTokenInput),
 			graphql.NewInputUnmarshaler("GroupModelConfigInput", ec.unmarshalInputGroupModelConfigInput),
 			graphql.NewInputUnmarshaler("LiveFilter", ec.unmarshalInputLiveFilter),
 			graphql.NewInputUnmarshaler("LogAddedFilter", ec.unmarshalInputLogAddedFilter),
 			graphql.NewInputUnmarshaler("LogFilter", ec.unmarshalInputLogFilter),
+			graphql.NewInputUnmarshaler("MCPCredentialInput", ec.unmarshalInputMCPCredentialInput),
+			graphql.NewInputUnmarshaler("MCPEmbeddedInput", ec.unmarshalInputMCPEmbeddedInput),
+			graphql.NewInputUnmarshaler("MCPKeyValueInput", ec.unmarshalInputMCPKeyValueInput),
+			graphql.NewInputUnmarshaler("MCPOpenAPIInput", ec.unmarshalInputMCPOpenAPIInput),
+			graphql.NewInputUnmarshaler("MCPProxyInput", ec.unmarshalInputMCPProxyInput),
+			graphql.NewInputUnmarshaler("MCPToolPriceInput", ec.unmarshalInputMCPToolPriceInput),
 			graphql.NewInputUnmarshaler("ModelMappingInput", ec.unmarshalInputModelMappingInput),
 			graphql.NewInputUnmarshaler("PriceTierInput", ec.unmarshalInputPriceTierInput),
 			graphql.NewInputUnmarshaler("PricesInput", ec.unmarshalInputPricesInput),
@@ -3175,6 +3982,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateAlertSinkInput", ec.unmarshalInputUpdateAlertSinkInput),
 			graphql.NewInputUnmarshaler("UpdateChannelInput", ec.unmarshalInputUpdateChannelInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
+			graphql.NewInputUnmarshaler("UpdateMCPServerInput", ec.unmarshalInputUpdateMCPServerInput),
 			graphql.NewInputUnmarshaler("UpdateModelConfigInput", ec.unmarshalInputUpdateModelConfigInput),
 			graphql.NewInputUnmarshaler("UpdateTokenInput", ec.unmarshalInputUpdateTokenInput),
 		)
@@ -4115,8 +4923,10 @@ type Log {
   totalTokens: Int!
   "True when the gateway counted tokens because the provider reported none."
   usageCounted: Boolean!
-  "Cost in currency units."
+  "Cost in currency units: the sum of cost."
   amount: Float!
+  "The cost by component, as the model's prices computed it."
+  cost: LogCost!
   "True when the model had no config, so the request was not priced."
   unpriced: Boolean!
   "Time to first byte from the provider, in milliseconds."
@@ -4178,6 +4988,306 @@ input LogFilter {
 extend type Query {
   "Request logs, newest first. first is at most 500; after is the endCursor of the previous page."
   logs(filter: LogFilter, first: Int = 50, after: String): LogConnection!
+}
+
+"What a request cost, by component, in currency units."
+type LogCost {
+  input: Float!
+  "Prompt tokens read from the provider's cache."
+  cachedInput: Float!
+  "Prompt tokens written to the provider's cache (5-minute TTL, and 1-hour below)."
+  cacheWrite: Float!
+  cacheWrite1h: Float!
+  imageInput: Float!
+  audioInput: Float!
+  output: Float!
+  reasoning: Float!
+  imageOutput: Float!
+  audioOutput: Float!
+  "The per-request price."
+  request: Float!
+}
+`, BuiltIn: false},
+	{Name: "../schema/mcp.graphqls", Input: `"Where an MCP server's tools come from."
+enum MCPServerKind {
+  "The operations of an OpenAPI 3.0/3.1 or Swagger 2.0 spec, one tool each."
+  OPENAPI
+  "A remote MCP server (Streamable HTTP or legacy SSE), relayed."
+  PROXY
+  "A server built into the gateway, from a template (mcpTemplates)."
+  EMBEDDED
+}
+
+"Which groups may use an MCP server."
+enum MCPScope {
+  "Every group (each may be turned off with setGroupMCPValues(disabled: true))."
+  PUBLIC
+  "One group only."
+  GROUP
+}
+
+"An MCP server the gateway hosts. Secrets (credentials, proxy header and query values, secret template fields) are write-only: only whether each is set is shown."
+type MCPServer {
+  id: ID!
+  "Unique: letters, digits, '_' and '-'. Its tools are namespaced by it at the aggregate /mcp endpoint (name__tool)."
+  name: String!
+  description: String!
+  kind: MCPServerKind!
+  scope: MCPScope!
+  "The group of a GROUP server."
+  group: String
+  enabled: Boolean!
+  "Its outbound calls may reach loopback, private, link-local and metadata addresses."
+  allowPrivateNetwork: Boolean!
+  "What one tool call costs by default, in currency units."
+  callPrice: Float!
+  "Per-tool prices overriding callPrice."
+  toolPrices: [MCPToolPrice!]!
+  openapi: MCPOpenAPI
+  proxy: MCPProxy
+  embedded: MCPEmbedded
+  "The tools as last generated (OPENAPI), listed (PROXY) or built (EMBEDDED)."
+  tools: [MCPTool!]!
+  "The paths MCP clients connect to."
+  endpoints: MCPEndpoints!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type MCPEndpoints {
+  "Streamable HTTP (MCP 2025-03-26 and later)."
+  streamableHTTP: String!
+  "The legacy HTTP+SSE transport (MCP 2024-11-05)."
+  sse: String!
+}
+
+type MCPToolPrice {
+  tool: String!
+  price: Float!
+}
+
+input MCPToolPriceInput {
+  tool: String!
+  price: Float!
+}
+
+type MCPTool {
+  name: String!
+  description: String!
+  "The tool's input JSON Schema."
+  inputSchema: JSON!
+  "annotations.readOnlyHint"
+  readOnly: Boolean!
+  "annotations.destructiveHint"
+  destructive: Boolean!
+}
+
+type MCPOpenAPI {
+  "Where the spec was fetched from; null when uploaded."
+  specURL: String
+  "Where calls go: no tool argument can change its scheme, host or port."
+  baseURL: String!
+  "The spec's servers, their variables filled with their defaults."
+  servers: [String!]!
+  "The spec's security schemes, and whether a credential is set for each."
+  securitySchemes: [MCPSecurityScheme!]!
+  timeoutSeconds: Int!
+  maxResponseBytes: Int!
+}
+
+type MCPSecurityScheme {
+  "Its name in components.securitySchemes (Swagger: securityDefinitions): the scheme of a credential."
+  name: String!
+  "apiKey, http, oauth2, openIdConnect."
+  type: String!
+  "Where an apiKey goes (header, query, cookie) or the http scheme (bearer, basic)."
+  in: String
+  description: String
+  "What its credential looks like: key, token, user:password or client_id:client_secret."
+  format: String!
+  "The gateway can apply it (openIdConnect and OAuth2 flows other than client credentials cannot be)."
+  supported: Boolean!
+  credentialSet: Boolean!
+}
+
+type MCPProxy {
+  url: String!
+  "streamable or sse."
+  transport: String!
+  "The headers sent to the remote server (values write-only)."
+  headers: [MCPSecretValue!]!
+  "The query parameters sent to the remote server (values write-only)."
+  query: [MCPSecretValue!]!
+  "Headers each group sets for itself (setGroupMCPValues), such as its own API key."
+  groupHeaders: [String!]!
+  groupQuery: [String!]!
+}
+
+"A named value: shown unless it is a secret."
+type MCPSecretValue {
+  name: String!
+  "The value; null for a secret."
+  value: String
+  set: Boolean!
+}
+
+type MCPEmbedded {
+  template: String!
+  "The template's admin fields and their values (secret ones never shown)."
+  values: [MCPSecretValue!]!
+}
+
+"A kind of embedded server and the fields it needs."
+type MCPTemplate {
+  name: String!
+  description: String!
+  fields: [MCPTemplateField!]!
+}
+
+type MCPTemplateField {
+  name: String!
+  description: String!
+  example: String!
+  required: Boolean!
+  "Write-only, like a credential."
+  secret: Boolean!
+  "Set by each group (setGroupMCPValues) rather than once on the server."
+  perGroup: Boolean!
+  "A regular expression the value must match; null for any."
+  pattern: String
+}
+
+"What a group set for a server."
+type MCPGroupValues {
+  server: ID!
+  group: String!
+  "The group's values (secret ones never shown)."
+  values: [MCPSecretValue!]!
+  "The group turned this PUBLIC server off."
+  disabled: Boolean!
+}
+
+"The tools a spec gives, from previewOpenAPI."
+type MCPOpenAPIPreview {
+  "openapi 3.0, 3.1 or swagger 2.0, as detected."
+  version: String!
+  title: String!
+  servers: [String!]!
+  securitySchemes: [MCPSecurityScheme!]!
+  tools: [MCPTool!]!
+}
+
+"The answer of a test call (callMCPTool)."
+type MCPToolResult {
+  "The tool ran and failed (bad arguments, a non-2xx answer)."
+  isError: Boolean!
+  "The text of its content, one entry per content item (non-text items described)."
+  text: [String!]!
+  "The whole CallToolResult as MCP sends it."
+  raw: JSON!
+  latencyMs: Int!
+}
+
+input MCPKeyValueInput {
+  name: String!
+  "An empty value removes it."
+  value: String!
+}
+
+input MCPCredentialInput {
+  "The security scheme's name in the spec."
+  scheme: String!
+  "apiKey: the key; http bearer: the token; http basic: user:password; oauth2 client credentials: client_id:client_secret. An empty value removes it."
+  value: String!
+}
+
+input MCPOpenAPIInput {
+  "Fetched once (refreshMCPServer refetches it)."
+  specURL: String
+  "The spec itself, JSON or YAML; instead of specURL."
+  spec: String
+  "One of the spec's servers (variables filled) or an override; omitted means the spec's first server."
+  baseURL: String
+  credentials: [MCPCredentialInput!]
+  "Per call; 0 means 30."
+  timeoutSeconds: Int
+  "Of an answer read; 0 means 1 MiB."
+  maxResponseBytes: Int
+}
+
+input MCPProxyInput {
+  url: String!
+  "streamable (default) or sse."
+  transport: String
+  headers: [MCPKeyValueInput!]
+  query: [MCPKeyValueInput!]
+  groupHeaders: [String!]
+  groupQuery: [String!]
+}
+
+input MCPEmbeddedInput {
+  template: String!
+  values: [MCPKeyValueInput!]
+}
+
+input CreateMCPServerInput {
+  name: String!
+  description: String! = ""
+  kind: MCPServerKind!
+  scope: MCPScope!
+  "Required for a GROUP server."
+  group: String
+  enabled: Boolean! = true
+  allowPrivateNetwork: Boolean! = false
+  callPrice: Float! = 0
+  toolPrices: [MCPToolPriceInput!]
+  "For OPENAPI."
+  openapi: MCPOpenAPIInput
+  "For PROXY."
+  proxy: MCPProxyInput
+  "For EMBEDDED."
+  embedded: MCPEmbeddedInput
+}
+
+"Fields to change; omitted fields keep their value. In openapi, proxy and embedded, omitted fields keep theirs too, and the secrets given replace only the ones they name (an empty value removes one)."
+input UpdateMCPServerInput {
+  name: String
+  description: String
+  enabled: Boolean
+  allowPrivateNetwork: Boolean
+  callPrice: Float
+  "Replaces every tool price."
+  toolPrices: [MCPToolPriceInput!]
+  openapi: MCPOpenAPIInput
+  proxy: MCPProxyInput
+  embedded: MCPEmbeddedInput
+}
+
+extend type Query {
+  "The MCP servers, or those a group may use (PUBLIC ones and its own). A group token sees its own group's."
+  mcpServers(group: String, kind: MCPServerKind, scope: MCPScope): [MCPServer!]!
+  "One MCP server; null when there is none (or, for a group token, not one its group may use)."
+  mcpServer(id: ID!): MCPServer
+  "The embedded server templates and their fields."
+  mcpTemplates: [MCPTemplate!]!
+  "The tools a spec would give, without saving it. specURL is fetched through the outbound guard unless allowPrivateNetwork."
+  previewOpenAPI(specURL: String, spec: String, allowPrivateNetwork: Boolean! = false): MCPOpenAPIPreview!
+  "What a group set for a server."
+  mcpGroupValues(server: ID!, group: String!): MCPGroupValues!
+}
+
+extend type Mutation {
+  "Creates a server: an OPENAPI one's spec is fetched (or taken as given) and turned into tools now."
+  createMCPServer(input: CreateMCPServerInput!): MCPServer!
+  updateMCPServer(id: ID!, input: UpdateMCPServerInput!): MCPServer!
+  "True when it existed (NOT_FOUND otherwise)."
+  deleteMCPServer(id: ID!): Boolean!
+  "Refetches an OPENAPI server's spec from its specURL (and regenerates its tools), or relists a PROXY server's tools."
+  refreshMCPServer(id: ID!): MCPServer!
+  "Sets a group's values for a server (replacing what it set; an empty value removes one) and, for a PUBLIC server, whether the group turned it off."
+  setGroupMCPValues(server: ID!, group: String!, values: [MCPKeyValueInput!]!, disabled: Boolean): MCPGroupValues!
+  "Calls a tool once, as the group would (default: the server's group, or none for a PUBLIC server), to try it: logged, not billed."
+  callMCPTool(server: ID!, tool: String!, arguments: JSON, group: String): MCPToolResult!
 }
 `, BuiltIn: false},
 	{Name: "../schema/model.graphqls", Input: `enum ModelType {
@@ -4313,6 +5423,8 @@ type Token {
   prefix: String!
   "Models the token may use; empty means every model."
   models: [String!]!
+  "MCP tools the token may call: server names (every tool of them) or server/tool; empty means every server its group may use."
+  mcpTools: [String!]!
   "Client networks allowed (CIDR); empty means any."
   subnets: [String!]!
   expiresAt: Time
@@ -4353,6 +5465,8 @@ input CreateTokenInput {
   name: String!
   "Models the token may use; empty means every model."
   models: [String!]
+  "MCP tools it may call: server names or server/tool; empty means every server its group may use."
+  mcpTools: [String!]
   "Client IP addresses or CIDR subnets allowed; empty means any."
   subnets: [String!]
   "Omitted or null: never expires."
@@ -4373,6 +5487,8 @@ input UpdateTokenInput {
   name: String
   "An empty list allows every model."
   models: [String!]
+  "An empty list allows every MCP server the group may use."
+  mcpTools: [String!]
   "An empty list allows any client."
   subnets: [String!]
   "Set to null to remove the expiry; omit to keep it."
@@ -4943,6 +6059,8 @@ func (ec *executionContext) childFields_Log(ctx context.Context, field graphql.C
 		return ec.fieldContext_Log_usageCounted(ctx, field)
 	case "amount":
 		return ec.fieldContext_Log_amount(ctx, field)
+	case "cost":
+		return ec.fieldContext_Log_cost(ctx, field)
 	case "unpriced":
 		return ec.fieldContext_Log_unpriced(ctx, field)
 	case "ttfbMs":
@@ -4997,6 +6115,34 @@ func (ec *executionContext) childFields_LogConnection(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type LogConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_LogCost(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "input":
+		return ec.fieldContext_LogCost_input(ctx, field)
+	case "cachedInput":
+		return ec.fieldContext_LogCost_cachedInput(ctx, field)
+	case "cacheWrite":
+		return ec.fieldContext_LogCost_cacheWrite(ctx, field)
+	case "cacheWrite1h":
+		return ec.fieldContext_LogCost_cacheWrite1h(ctx, field)
+	case "imageInput":
+		return ec.fieldContext_LogCost_imageInput(ctx, field)
+	case "audioInput":
+		return ec.fieldContext_LogCost_audioInput(ctx, field)
+	case "output":
+		return ec.fieldContext_LogCost_output(ctx, field)
+	case "reasoning":
+		return ec.fieldContext_LogCost_reasoning(ctx, field)
+	case "imageOutput":
+		return ec.fieldContext_LogCost_imageOutput(ctx, field)
+	case "audioOutput":
+		return ec.fieldContext_LogCost_audioOutput(ctx, field)
+	case "request":
+		return ec.fieldContext_LogCost_request(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LogCost", field.Name)
+}
+
 func (ec *executionContext) childFields_LogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cursor":
@@ -5005,6 +6151,236 @@ func (ec *executionContext) childFields_LogEdge(ctx context.Context, field graph
 		return ec.fieldContext_LogEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LogEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPEmbedded(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "template":
+		return ec.fieldContext_MCPEmbedded_template(ctx, field)
+	case "values":
+		return ec.fieldContext_MCPEmbedded_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPEmbedded", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPEndpoints(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "streamableHTTP":
+		return ec.fieldContext_MCPEndpoints_streamableHTTP(ctx, field)
+	case "sse":
+		return ec.fieldContext_MCPEndpoints_sse(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPEndpoints", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPGroupValues(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "server":
+		return ec.fieldContext_MCPGroupValues_server(ctx, field)
+	case "group":
+		return ec.fieldContext_MCPGroupValues_group(ctx, field)
+	case "values":
+		return ec.fieldContext_MCPGroupValues_values(ctx, field)
+	case "disabled":
+		return ec.fieldContext_MCPGroupValues_disabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPGroupValues", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPOpenAPI(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "specURL":
+		return ec.fieldContext_MCPOpenAPI_specURL(ctx, field)
+	case "baseURL":
+		return ec.fieldContext_MCPOpenAPI_baseURL(ctx, field)
+	case "servers":
+		return ec.fieldContext_MCPOpenAPI_servers(ctx, field)
+	case "securitySchemes":
+		return ec.fieldContext_MCPOpenAPI_securitySchemes(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_MCPOpenAPI_timeoutSeconds(ctx, field)
+	case "maxResponseBytes":
+		return ec.fieldContext_MCPOpenAPI_maxResponseBytes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPOpenAPI", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPOpenAPIPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_MCPOpenAPIPreview_version(ctx, field)
+	case "title":
+		return ec.fieldContext_MCPOpenAPIPreview_title(ctx, field)
+	case "servers":
+		return ec.fieldContext_MCPOpenAPIPreview_servers(ctx, field)
+	case "securitySchemes":
+		return ec.fieldContext_MCPOpenAPIPreview_securitySchemes(ctx, field)
+	case "tools":
+		return ec.fieldContext_MCPOpenAPIPreview_tools(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPOpenAPIPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPProxy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_MCPProxy_url(ctx, field)
+	case "transport":
+		return ec.fieldContext_MCPProxy_transport(ctx, field)
+	case "headers":
+		return ec.fieldContext_MCPProxy_headers(ctx, field)
+	case "query":
+		return ec.fieldContext_MCPProxy_query(ctx, field)
+	case "groupHeaders":
+		return ec.fieldContext_MCPProxy_groupHeaders(ctx, field)
+	case "groupQuery":
+		return ec.fieldContext_MCPProxy_groupQuery(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPProxy", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPSecretValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MCPSecretValue_name(ctx, field)
+	case "value":
+		return ec.fieldContext_MCPSecretValue_value(ctx, field)
+	case "set":
+		return ec.fieldContext_MCPSecretValue_set(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPSecretValue", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPSecurityScheme(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MCPSecurityScheme_name(ctx, field)
+	case "type":
+		return ec.fieldContext_MCPSecurityScheme_type(ctx, field)
+	case "in":
+		return ec.fieldContext_MCPSecurityScheme_in(ctx, field)
+	case "description":
+		return ec.fieldContext_MCPSecurityScheme_description(ctx, field)
+	case "format":
+		return ec.fieldContext_MCPSecurityScheme_format(ctx, field)
+	case "supported":
+		return ec.fieldContext_MCPSecurityScheme_supported(ctx, field)
+	case "credentialSet":
+		return ec.fieldContext_MCPSecurityScheme_credentialSet(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPSecurityScheme", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPServer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MCPServer_id(ctx, field)
+	case "name":
+		return ec.fieldContext_MCPServer_name(ctx, field)
+	case "description":
+		return ec.fieldContext_MCPServer_description(ctx, field)
+	case "kind":
+		return ec.fieldContext_MCPServer_kind(ctx, field)
+	case "scope":
+		return ec.fieldContext_MCPServer_scope(ctx, field)
+	case "group":
+		return ec.fieldContext_MCPServer_group(ctx, field)
+	case "enabled":
+		return ec.fieldContext_MCPServer_enabled(ctx, field)
+	case "allowPrivateNetwork":
+		return ec.fieldContext_MCPServer_allowPrivateNetwork(ctx, field)
+	case "callPrice":
+		return ec.fieldContext_MCPServer_callPrice(ctx, field)
+	case "toolPrices":
+		return ec.fieldContext_MCPServer_toolPrices(ctx, field)
+	case "openapi":
+		return ec.fieldContext_MCPServer_openapi(ctx, field)
+	case "proxy":
+		return ec.fieldContext_MCPServer_proxy(ctx, field)
+	case "embedded":
+		return ec.fieldContext_MCPServer_embedded(ctx, field)
+	case "tools":
+		return ec.fieldContext_MCPServer_tools(ctx, field)
+	case "endpoints":
+		return ec.fieldContext_MCPServer_endpoints(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_MCPServer_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_MCPServer_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPServer", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPTemplate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MCPTemplate_name(ctx, field)
+	case "description":
+		return ec.fieldContext_MCPTemplate_description(ctx, field)
+	case "fields":
+		return ec.fieldContext_MCPTemplate_fields(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPTemplate", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPTemplateField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MCPTemplateField_name(ctx, field)
+	case "description":
+		return ec.fieldContext_MCPTemplateField_description(ctx, field)
+	case "example":
+		return ec.fieldContext_MCPTemplateField_example(ctx, field)
+	case "required":
+		return ec.fieldContext_MCPTemplateField_required(ctx, field)
+	case "secret":
+		return ec.fieldContext_MCPTemplateField_secret(ctx, field)
+	case "perGroup":
+		return ec.fieldContext_MCPTemplateField_perGroup(ctx, field)
+	case "pattern":
+		return ec.fieldContext_MCPTemplateField_pattern(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPTemplateField", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPTool(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MCPTool_name(ctx, field)
+	case "description":
+		return ec.fieldContext_MCPTool_description(ctx, field)
+	case "inputSchema":
+		return ec.fieldContext_MCPTool_inputSchema(ctx, field)
+	case "readOnly":
+		return ec.fieldContext_MCPTool_readOnly(ctx, field)
+	case "destructive":
+		return ec.fieldContext_MCPTool_destructive(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPTool", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPToolPrice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tool":
+		return ec.fieldContext_MCPToolPrice_tool(ctx, field)
+	case "price":
+		return ec.fieldContext_MCPToolPrice_price(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPToolPrice", field.Name)
+}
+
+func (ec *executionContext) childFields_MCPToolResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "isError":
+		return ec.fieldContext_MCPToolResult_isError(ctx, field)
+	case "text":
+		return ec.fieldContext_MCPToolResult_text(ctx, field)
+	case "raw":
+		return ec.fieldContext_MCPToolResult_raw(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_MCPToolResult_latencyMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MCPToolResult", field.Name)
 }
 
 func (ec *executionContext) childFields_ModelConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5185,6 +6561,8 @@ func (ec *executionContext) childFields_Token(ctx context.Context, field graphql
 		return ec.fieldContext_Token_prefix(ctx, field)
 	case "models":
 		return ec.fieldContext_Token_models(ctx, field)
+	case "mcpTools":
+		return ec.fieldContext_Token_mcpTools(ctx, field)
 	case "subnets":
 		return ec.fieldContext_Token_subnets(ctx, field)
 	case "expiresAt":
@@ -5463,6 +6841,44 @@ func (ec *executionContext) field_Mutation_adjustBalance_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_callMCPTool_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "server",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["server"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "tool",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tool"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "arguments",
+		func(ctx context.Context, v any) (json.RawMessage, error) {
+			return ec.unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["arguments"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createAlertSink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5497,6 +6913,20 @@ func (ec *executionContext) field_Mutation_createGroup_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (aiproxy.Group, error) {
 			return ec.unmarshalNCreateGroupInput2githubᚗcomᚋaiproxyᚋaiproxyᚐGroup(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createMCPServer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateMCPServerInput, error) {
+			return ec.unmarshalNCreateMCPServerInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCreateMCPServerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5597,6 +7027,20 @@ func (ec *executionContext) field_Mutation_deleteGroup_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteMCPServer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteModelConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5639,6 +7083,20 @@ func (ec *executionContext) field_Mutation_refreshChannelBalance_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_refreshMCPServer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_resetChannelHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5650,6 +7108,44 @@ func (ec *executionContext) field_Mutation_resetChannelHealth_args(ctx context.C
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setGroupMCPValues_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "server",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["server"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "values",
+		func(ctx context.Context, v any) ([]*model.MCPKeyValueInput, error) {
+			return ec.unmarshalNMCPKeyValueInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["values"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "disabled",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["disabled"] = arg3
 	return args, nil
 }
 
@@ -5805,6 +7301,28 @@ func (ec *executionContext) field_Mutation_updateGroup_args(ctx context.Context,
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (aiproxy.GroupUpdate, error) {
 			return ec.unmarshalNUpdateGroupInput2githubᚗcomᚋaiproxyᚋaiproxyᚐGroupUpdate(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateMCPServer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateMCPServerInput, error) {
+			return ec.unmarshalNUpdateMCPServerInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUpdateMCPServerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6031,6 +7549,72 @@ func (ec *executionContext) field_Query_logs_args(ctx context.Context, rawArgs m
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_mcpGroupValues_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "server",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["server"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_mcpServer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_mcpServers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (*aiproxy.MCPKind, error) {
+			return ec.unmarshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (*aiproxy.MCPScope, error) {
+			return ec.unmarshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_modelConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6042,6 +7626,36 @@ func (ec *executionContext) field_Query_modelConfig_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["model"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_previewOpenAPI_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "specURL",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["specURL"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "spec",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["spec"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "allowPrivateNetwork",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["allowPrivateNetwork"] = arg2
 	return args, nil
 }
 
@@ -10871,6 +12485,38 @@ func (ec *executionContext) fieldContext_Log_amount(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Log", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Log_cost(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Log_cost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LogCost) graphql.Marshaler {
+			return ec.marshalNLogCost2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogCost(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Log_cost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Log",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LogCost(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Log_unpriced(ctx context.Context, field graphql.CollectedField, obj *model.Log) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11335,6 +12981,259 @@ func (ec *executionContext) fieldContext_LogConnection_pageInfo(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _LogCost_input(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Input, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_cachedInput(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_cachedInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CachedInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_cachedInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_cacheWrite(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_cacheWrite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheWrite, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_cacheWrite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_cacheWrite1h(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_cacheWrite1h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheWrite1h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_cacheWrite1h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_imageInput(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_imageInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImageInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_imageInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_audioInput(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_audioInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudioInput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_audioInput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_output(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_reasoning(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_reasoning(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasoning, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_reasoning(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_imageOutput(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_imageOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImageOutput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_imageOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_audioOutput(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_audioOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudioOutput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_audioOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LogCost_request(ctx context.Context, field graphql.CollectedField, obj *model.LogCost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogCost_request(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Request, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogCost_request(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogCost", field, false, false, "Float")
+}
+
 func (ec *executionContext) _LogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LogEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11388,6 +13287,1811 @@ func (ec *executionContext) fieldContext_LogEdge_node(_ context.Context, field g
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MCPEmbedded_template(ctx context.Context, field graphql.CollectedField, obj *model.MCPEmbedded) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPEmbedded_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPEmbedded_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPEmbedded", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPEmbedded_values(ctx context.Context, field graphql.CollectedField, obj *model.MCPEmbedded) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPEmbedded_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPSecretValue) graphql.Marshaler {
+			return ec.marshalNMCPSecretValue2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPEmbedded_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPEmbedded",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPSecretValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPEndpoints_streamableHTTP(ctx context.Context, field graphql.CollectedField, obj *model.MCPEndpoints) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPEndpoints_streamableHTTP(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StreamableHTTP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPEndpoints_streamableHTTP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPEndpoints", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPEndpoints_sse(ctx context.Context, field graphql.CollectedField, obj *model.MCPEndpoints) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPEndpoints_sse(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sse, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPEndpoints_sse(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPEndpoints", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPGroupValues_server(ctx context.Context, field graphql.CollectedField, obj *model.MCPGroupValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPGroupValues_server(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Server, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPGroupValues_server(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPGroupValues", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MCPGroupValues_group(ctx context.Context, field graphql.CollectedField, obj *model.MCPGroupValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPGroupValues_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPGroupValues_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPGroupValues", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPGroupValues_values(ctx context.Context, field graphql.CollectedField, obj *model.MCPGroupValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPGroupValues_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPSecretValue) graphql.Marshaler {
+			return ec.marshalNMCPSecretValue2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPGroupValues_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPGroupValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPSecretValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPGroupValues_disabled(ctx context.Context, field graphql.CollectedField, obj *model.MCPGroupValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPGroupValues_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPGroupValues_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPGroupValues", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPOpenAPI_specURL(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPI) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPI_specURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpecURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPI_specURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPI", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPOpenAPI_baseURL(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPI) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPI_baseURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BaseURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPI_baseURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPI", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPOpenAPI_servers(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPI) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPI_servers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Servers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPI_servers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPI", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPOpenAPI_securitySchemes(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPI) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPI_securitySchemes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecuritySchemes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPSecurityScheme) graphql.Marshaler {
+			return ec.marshalNMCPSecurityScheme2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecuritySchemeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPI_securitySchemes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPOpenAPI",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPSecurityScheme(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPOpenAPI_timeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPI) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPI_timeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeoutSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPI_timeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPI", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MCPOpenAPI_maxResponseBytes(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPI) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPI_maxResponseBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxResponseBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPI_maxResponseBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPI", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MCPOpenAPIPreview_version(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPIPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPIPreview_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPIPreview_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPIPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPOpenAPIPreview_title(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPIPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPIPreview_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPIPreview_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPIPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPOpenAPIPreview_servers(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPIPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPIPreview_servers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Servers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPIPreview_servers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPOpenAPIPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPOpenAPIPreview_securitySchemes(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPIPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPIPreview_securitySchemes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecuritySchemes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPSecurityScheme) graphql.Marshaler {
+			return ec.marshalNMCPSecurityScheme2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecuritySchemeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPIPreview_securitySchemes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPOpenAPIPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPSecurityScheme(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPOpenAPIPreview_tools(ctx context.Context, field graphql.CollectedField, obj *model.MCPOpenAPIPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPOpenAPIPreview_tools(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tools, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPTool) graphql.Marshaler {
+			return ec.marshalNMCPTool2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPOpenAPIPreview_tools(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPOpenAPIPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPTool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPProxy_url(ctx context.Context, field graphql.CollectedField, obj *model.MCPProxy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPProxy_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPProxy_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPProxy", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPProxy_transport(ctx context.Context, field graphql.CollectedField, obj *model.MCPProxy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPProxy_transport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPProxy_transport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPProxy", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPProxy_headers(ctx context.Context, field graphql.CollectedField, obj *model.MCPProxy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPProxy_headers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPSecretValue) graphql.Marshaler {
+			return ec.marshalNMCPSecretValue2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPProxy_headers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPProxy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPSecretValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPProxy_query(ctx context.Context, field graphql.CollectedField, obj *model.MCPProxy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPProxy_query(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Query, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPSecretValue) graphql.Marshaler {
+			return ec.marshalNMCPSecretValue2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPProxy_query(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPProxy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPSecretValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPProxy_groupHeaders(ctx context.Context, field graphql.CollectedField, obj *model.MCPProxy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPProxy_groupHeaders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupHeaders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPProxy_groupHeaders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPProxy", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPProxy_groupQuery(ctx context.Context, field graphql.CollectedField, obj *model.MCPProxy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPProxy_groupQuery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupQuery, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPProxy_groupQuery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPProxy", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecretValue_name(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecretValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecretValue_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecretValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecretValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecretValue_value(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecretValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecretValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecretValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecretValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecretValue_set(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecretValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecretValue_set(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Set, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecretValue_set(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecretValue", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_name(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_type(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_in(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_in(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.In, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_in(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_description(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_format(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_supported(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_supported(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Supported, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_supported(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPSecurityScheme_credentialSet(ctx context.Context, field graphql.CollectedField, obj *model.MCPSecurityScheme) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPSecurityScheme_credentialSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPSecurityScheme_credentialSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPSecurityScheme", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPServer_id(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MCPServer_name(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPServer_description(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPServer_kind(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.MCPKind) graphql.Marshaler {
+			return ec.marshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "MCPServerKind")
+}
+
+func (ec *executionContext) _MCPServer_scope(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_scope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v aiproxy.MCPScope) graphql.Marshaler {
+			return ec.marshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "MCPScope")
+}
+
+func (ec *executionContext) _MCPServer_group(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPServer_enabled(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPServer_allowPrivateNetwork(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_allowPrivateNetwork(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowPrivateNetwork, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_allowPrivateNetwork(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPServer_callPrice(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_callPrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CallPrice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_callPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MCPServer_toolPrices(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_toolPrices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToolPrices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPToolPrice) graphql.Marshaler {
+			return ec.marshalNMCPToolPrice2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_toolPrices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPServer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPToolPrice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPServer_openapi(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_openapi(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Openapi, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPOpenAPI) graphql.Marshaler {
+			return ec.marshalOMCPOpenAPI2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPI(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_openapi(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPServer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPOpenAPI(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPServer_proxy(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_proxy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Proxy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPProxy) graphql.Marshaler {
+			return ec.marshalOMCPProxy2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPProxy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_proxy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPServer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPProxy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPServer_embedded(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_embedded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Embedded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPEmbedded) graphql.Marshaler {
+			return ec.marshalOMCPEmbedded2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEmbedded(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_embedded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPServer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPEmbedded(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPServer_tools(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_tools(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tools, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPTool) graphql.Marshaler {
+			return ec.marshalNMCPTool2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_tools(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPServer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPTool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPServer_endpoints(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_endpoints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Endpoints, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPEndpoints) graphql.Marshaler {
+			return ec.marshalNMCPEndpoints2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEndpoints(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_endpoints(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPServer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPEndpoints(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPServer_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MCPServer_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.MCPServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPServer_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPServer_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPServer", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MCPTemplate_name(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplate_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplate_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplate", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTemplate_description(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplate_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplate_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplate", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTemplate_fields(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplate_fields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPTemplateField) graphql.Marshaler {
+			return ec.marshalNMCPTemplateField2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplateFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplate_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MCPTemplate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPTemplateField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MCPTemplateField_name(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTemplateField_description(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTemplateField_example(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_example(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Example, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_example(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTemplateField_required(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_required(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Required, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_required(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPTemplateField_secret(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPTemplateField_perGroup(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_perGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerGroup, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_perGroup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPTemplateField_pattern(ctx context.Context, field graphql.CollectedField, obj *model.MCPTemplateField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTemplateField_pattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTemplateField_pattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTemplateField", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTool_name(ctx context.Context, field graphql.CollectedField, obj *model.MCPTool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTool_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTool_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTool", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTool_description(ctx context.Context, field graphql.CollectedField, obj *model.MCPTool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTool_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTool_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTool", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPTool_inputSchema(ctx context.Context, field graphql.CollectedField, obj *model.MCPTool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTool_inputSchema(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InputSchema, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+			return ec.marshalNJSON2encodingᚋjsonᚐRawMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTool_inputSchema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTool", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _MCPTool_readOnly(ctx context.Context, field graphql.CollectedField, obj *model.MCPTool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTool_readOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReadOnly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTool_readOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTool", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPTool_destructive(ctx context.Context, field graphql.CollectedField, obj *model.MCPTool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPTool_destructive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Destructive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPTool_destructive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPTool", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPToolPrice_tool(ctx context.Context, field graphql.CollectedField, obj *model.MCPToolPrice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPToolPrice_tool(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tool, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPToolPrice_tool(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPToolPrice", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPToolPrice_price(ctx context.Context, field graphql.CollectedField, obj *model.MCPToolPrice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPToolPrice_price(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Price, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPToolPrice_price(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPToolPrice", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MCPToolResult_isError(ctx context.Context, field graphql.CollectedField, obj *model.MCPToolResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPToolResult_isError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPToolResult_isError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPToolResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MCPToolResult_text(ctx context.Context, field graphql.CollectedField, obj *model.MCPToolResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPToolResult_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPToolResult_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPToolResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _MCPToolResult_raw(ctx context.Context, field graphql.CollectedField, obj *model.MCPToolResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPToolResult_raw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Raw, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+			return ec.marshalNJSON2encodingᚋjsonᚐRawMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPToolResult_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPToolResult", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _MCPToolResult_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.MCPToolResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MCPToolResult_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MCPToolResult_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MCPToolResult", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ModelConfig_model(ctx context.Context, field graphql.CollectedField, obj *aiproxy.ModelConfig) (ret graphql.Marshaler) {
@@ -12576,6 +16280,270 @@ func (ec *executionContext) fieldContext_Mutation_resetChannelHealth(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_resetChannelHealth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createMCPServer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createMCPServer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateMCPServer(ctx, fc.Args["input"].(model.CreateMCPServerInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPServer) graphql.Marshaler {
+			return ec.marshalNMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createMCPServer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPServer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createMCPServer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateMCPServer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateMCPServer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateMCPServer(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateMCPServerInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPServer) graphql.Marshaler {
+			return ec.marshalNMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateMCPServer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPServer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateMCPServer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteMCPServer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteMCPServer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteMCPServer(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteMCPServer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteMCPServer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshMCPServer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshMCPServer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshMCPServer(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPServer) graphql.Marshaler {
+			return ec.marshalNMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshMCPServer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPServer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshMCPServer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setGroupMCPValues(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setGroupMCPValues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetGroupMCPValues(ctx, fc.Args["server"].(string), fc.Args["group"].(string), fc.Args["values"].([]*model.MCPKeyValueInput), fc.Args["disabled"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPGroupValues) graphql.Marshaler {
+			return ec.marshalNMCPGroupValues2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPGroupValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setGroupMCPValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPGroupValues(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setGroupMCPValues_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_callMCPTool(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_callMCPTool(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CallMCPTool(ctx, fc.Args["server"].(string), fc.Args["tool"].(string), fc.Args["arguments"].(json.RawMessage), fc.Args["group"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPToolResult) graphql.Marshaler {
+			return ec.marshalNMCPToolResult2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_callMCPTool(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPToolResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_callMCPTool_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14432,6 +18400,214 @@ func (ec *executionContext) fieldContext_Query_logs(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_mcpServers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mcpServers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().McpServers(ctx, fc.Args["group"].(*string), fc.Args["kind"].(*aiproxy.MCPKind), fc.Args["scope"].(*aiproxy.MCPScope))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPServer) graphql.Marshaler {
+			return ec.marshalNMCPServer2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mcpServers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPServer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_mcpServers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mcpServer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mcpServer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().McpServer(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPServer) graphql.Marshaler {
+			return ec.marshalOMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mcpServer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPServer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_mcpServer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mcpTemplates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mcpTemplates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().McpTemplates(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MCPTemplate) graphql.Marshaler {
+			return ec.marshalNMCPTemplate2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mcpTemplates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPTemplate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewOpenAPI(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewOpenAPI(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewOpenAPI(ctx, fc.Args["specURL"].(*string), fc.Args["spec"].(*string), fc.Args["allowPrivateNetwork"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPOpenAPIPreview) graphql.Marshaler {
+			return ec.marshalNMCPOpenAPIPreview2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPIPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewOpenAPI(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPOpenAPIPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewOpenAPI_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mcpGroupValues(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mcpGroupValues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().McpGroupValues(ctx, fc.Args["server"].(string), fc.Args["group"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MCPGroupValues) graphql.Marshaler {
+			return ec.marshalNMCPGroupValues2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPGroupValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mcpGroupValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MCPGroupValues(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_mcpGroupValues_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_modelConfigs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14996,6 +19172,29 @@ func (ec *executionContext) _Token_models(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Token_models(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "String")
+}
+
+func (ec *executionContext) _Token_mcpTools(ctx context.Context, field graphql.CollectedField, obj *aiproxy.Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_mcpTools(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MCPTools, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_mcpTools(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Token", field, false, false, "String")
 }
 
@@ -17573,6 +21772,138 @@ func UnmarshalCreateGroupInput(ctx context.Context, raw any) (aiproxy.Group, err
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateMCPServerInput(ctx context.Context, obj any) (model.CreateMCPServerInput, error) {
+	var it model.CreateMCPServerInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["description"]; !present {
+		asMap["description"] = ""
+	}
+	if _, present := asMap["enabled"]; !present {
+		asMap["enabled"] = true
+	}
+	if _, present := asMap["allowPrivateNetwork"]; !present {
+		asMap["allowPrivateNetwork"] = false
+	}
+	if _, present := asMap["callPrice"]; !present {
+		asMap["callPrice"] = 0
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "kind", "scope", "group", "enabled", "allowPrivateNetwork", "callPrice", "toolPrices", "openapi", "proxy", "embedded"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "scope":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scope"))
+			data, err := ec.unmarshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scope = data
+		case "group":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("group"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Group = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "allowPrivateNetwork":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowPrivateNetwork"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowPrivateNetwork = data
+		case "callPrice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callPrice"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CallPrice = data
+		case "toolPrices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toolPrices"))
+			data, err := ec.unmarshalOMCPToolPriceInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToolPrices = data
+		case "openapi":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openapi"))
+			data, err := ec.unmarshalOMCPOpenAPIInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPIInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Openapi = data
+		case "proxy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxy"))
+			data, err := ec.unmarshalOMCPProxyInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPProxyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Proxy = data
+		case "embedded":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("embedded"))
+			data, err := ec.unmarshalOMCPEmbeddedInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEmbeddedInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Embedded = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateMCPServerInput unmarshals raw into the CreateMCPServerInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateMCPServerInput(ctx context.Context, raw any) (model.CreateMCPServerInput, error) {
+	var out model.CreateMCPServerInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateMCPServerInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateModelConfigInput(ctx context.Context, obj any) (aiproxy.ModelConfig, error) {
 	var it aiproxy.ModelConfig
 	if obj == nil {
@@ -17751,7 +22082,7 @@ func (ec *executionContext) unmarshalInputCreateTokenInput(ctx context.Context, 
 		asMap["tpm"] = 0
 	}
 
-	fieldsInOrder := [...]string{"group", "name", "models", "subnets", "expiresAt", "enabled", "quota", "periodQuota", "period", "rpm", "tpm"}
+	fieldsInOrder := [...]string{"group", "name", "models", "mcpTools", "subnets", "expiresAt", "enabled", "quota", "periodQuota", "period", "rpm", "tpm"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17779,6 +22110,13 @@ func (ec *executionContext) unmarshalInputCreateTokenInput(ctx context.Context, 
 				return it, err
 			}
 			it.Models = data
+		case "mcpTools":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mcpTools"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MCPTools = data
 		case "subnets":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subnets"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
@@ -18163,6 +22501,356 @@ func (ec *executionContext) unmarshalInputLogFilter(ctx context.Context, obj any
 func UnmarshalLogFilter(ctx context.Context, raw any) (model.LogFilter, error) {
 	var out model.LogFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LogFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMCPCredentialInput(ctx context.Context, obj any) (model.MCPCredentialInput, error) {
+	var it model.MCPCredentialInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"scheme", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "scheme":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheme"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scheme = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMCPCredentialInput unmarshals raw into the MCPCredentialInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMCPCredentialInput(ctx context.Context, raw any) (model.MCPCredentialInput, error) {
+	var out model.MCPCredentialInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MCPCredentialInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMCPEmbeddedInput(ctx context.Context, obj any) (model.MCPEmbeddedInput, error) {
+	var it model.MCPEmbeddedInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"template", "values"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOMCPKeyValueInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMCPEmbeddedInput unmarshals raw into the MCPEmbeddedInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMCPEmbeddedInput(ctx context.Context, raw any) (model.MCPEmbeddedInput, error) {
+	var out model.MCPEmbeddedInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MCPEmbeddedInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMCPKeyValueInput(ctx context.Context, obj any) (model.MCPKeyValueInput, error) {
+	var it model.MCPKeyValueInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMCPKeyValueInput unmarshals raw into the MCPKeyValueInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMCPKeyValueInput(ctx context.Context, raw any) (model.MCPKeyValueInput, error) {
+	var out model.MCPKeyValueInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MCPKeyValueInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMCPOpenAPIInput(ctx context.Context, obj any) (model.MCPOpenAPIInput, error) {
+	var it model.MCPOpenAPIInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"specURL", "spec", "baseURL", "credentials", "timeoutSeconds", "maxResponseBytes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "specURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecURL = data
+		case "spec":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spec"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Spec = data
+		case "baseURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseURL = data
+		case "credentials":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("credentials"))
+			data, err := ec.unmarshalOMCPCredentialInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPCredentialInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Credentials = data
+		case "timeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeoutSeconds = data
+		case "maxResponseBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxResponseBytes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxResponseBytes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMCPOpenAPIInput unmarshals raw into the MCPOpenAPIInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMCPOpenAPIInput(ctx context.Context, raw any) (model.MCPOpenAPIInput, error) {
+	var out model.MCPOpenAPIInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MCPOpenAPIInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMCPProxyInput(ctx context.Context, obj any) (model.MCPProxyInput, error) {
+	var it model.MCPProxyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"url", "transport", "headers", "query", "groupHeaders", "groupQuery"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "transport":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("transport"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Transport = data
+		case "headers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headers"))
+			data, err := ec.unmarshalOMCPKeyValueInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Headers = data
+		case "query":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("query"))
+			data, err := ec.unmarshalOMCPKeyValueInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Query = data
+		case "groupHeaders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupHeaders"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupHeaders = data
+		case "groupQuery":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupQuery"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupQuery = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMCPProxyInput unmarshals raw into the MCPProxyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMCPProxyInput(ctx context.Context, raw any) (model.MCPProxyInput, error) {
+	var out model.MCPProxyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MCPProxyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMCPToolPriceInput(ctx context.Context, obj any) (model.MCPToolPriceInput, error) {
+	var it model.MCPToolPriceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"tool", "price"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "tool":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tool"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tool = data
+		case "price":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("price"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Price = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMCPToolPriceInput unmarshals raw into the MCPToolPriceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMCPToolPriceInput(ctx context.Context, raw any) (model.MCPToolPriceInput, error) {
+	var out model.MCPToolPriceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MCPToolPriceInput", raw, &out)
 	return out, err
 }
 
@@ -18944,6 +23632,104 @@ func UnmarshalUpdateGroupInput(ctx context.Context, raw any) (aiproxy.GroupUpdat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateMCPServerInput(ctx context.Context, obj any) (model.UpdateMCPServerInput, error) {
+	var it model.UpdateMCPServerInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "enabled", "allowPrivateNetwork", "callPrice", "toolPrices", "openapi", "proxy", "embedded"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "allowPrivateNetwork":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowPrivateNetwork"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowPrivateNetwork = data
+		case "callPrice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callPrice"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CallPrice = data
+		case "toolPrices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toolPrices"))
+			data, err := ec.unmarshalOMCPToolPriceInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToolPrices = data
+		case "openapi":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openapi"))
+			data, err := ec.unmarshalOMCPOpenAPIInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPIInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Openapi = data
+		case "proxy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxy"))
+			data, err := ec.unmarshalOMCPProxyInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPProxyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Proxy = data
+		case "embedded":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("embedded"))
+			data, err := ec.unmarshalOMCPEmbeddedInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEmbeddedInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Embedded = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateMCPServerInput unmarshals raw into the UpdateMCPServerInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateMCPServerInput(ctx context.Context, raw any) (model.UpdateMCPServerInput, error) {
+	var out model.UpdateMCPServerInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateMCPServerInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateModelConfigInput(ctx context.Context, obj any) (model.ModelConfigUpdate, error) {
 	var it model.ModelConfigUpdate
 	if obj == nil {
@@ -19071,7 +23857,7 @@ func (ec *executionContext) unmarshalInputUpdateTokenInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "models", "subnets", "expiresAt", "enabled", "quota", "periodQuota", "period", "rpm", "tpm"}
+	fieldsInOrder := [...]string{"name", "models", "mcpTools", "subnets", "expiresAt", "enabled", "quota", "periodQuota", "period", "rpm", "tpm"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19092,6 +23878,13 @@ func (ec *executionContext) unmarshalInputUpdateTokenInput(ctx context.Context, 
 				return it, err
 			}
 			it.Models = data
+		case "mcpTools":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mcpTools"))
+			data, err := ec.unmarshalOString2ᚖᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MCPTools = data
 		case "subnets":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subnets"))
 			data, err := ec.unmarshalOString2ᚖᚕstringᚄ(ctx, v)
@@ -20835,6 +25628,11 @@ func (ec *executionContext) _Log(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "cost":
+			out.Values[i] = ec._Log_cost(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "unpriced":
 			out.Values[i] = ec._Log_unpriced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21003,6 +25801,89 @@ func (ec *executionContext) _LogConnection(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var logCostImplementors = []string{"LogCost"}
+
+func (ec *executionContext) _LogCost(ctx context.Context, sel ast.SelectionSet, obj *model.LogCost) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, logCostImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LogCost")
+		case "input":
+			out.Values[i] = ec._LogCost_input(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cachedInput":
+			out.Values[i] = ec._LogCost_cachedInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheWrite":
+			out.Values[i] = ec._LogCost_cacheWrite(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheWrite1h":
+			out.Values[i] = ec._LogCost_cacheWrite1h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "imageInput":
+			out.Values[i] = ec._LogCost_imageInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audioInput":
+			out.Values[i] = ec._LogCost_audioInput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "output":
+			out.Values[i] = ec._LogCost_output(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasoning":
+			out.Values[i] = ec._LogCost_reasoning(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "imageOutput":
+			out.Values[i] = ec._LogCost_imageOutput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audioOutput":
+			out.Values[i] = ec._LogCost_audioOutput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "request":
+			out.Values[i] = ec._LogCost_request(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var logEdgeImplementors = []string{"LogEdge"}
 
 func (ec *executionContext) _LogEdge(ctx context.Context, sel ast.SelectionSet, obj *model.LogEdge) graphql.Marshaler {
@@ -21021,6 +25902,763 @@ func (ec *executionContext) _LogEdge(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "node":
 			out.Values[i] = ec._LogEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPEmbeddedImplementors = []string{"MCPEmbedded"}
+
+func (ec *executionContext) _MCPEmbedded(ctx context.Context, sel ast.SelectionSet, obj *model.MCPEmbedded) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPEmbeddedImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPEmbedded")
+		case "template":
+			out.Values[i] = ec._MCPEmbedded_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._MCPEmbedded_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPEndpointsImplementors = []string{"MCPEndpoints"}
+
+func (ec *executionContext) _MCPEndpoints(ctx context.Context, sel ast.SelectionSet, obj *model.MCPEndpoints) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPEndpointsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPEndpoints")
+		case "streamableHTTP":
+			out.Values[i] = ec._MCPEndpoints_streamableHTTP(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sse":
+			out.Values[i] = ec._MCPEndpoints_sse(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPGroupValuesImplementors = []string{"MCPGroupValues"}
+
+func (ec *executionContext) _MCPGroupValues(ctx context.Context, sel ast.SelectionSet, obj *model.MCPGroupValues) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPGroupValuesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPGroupValues")
+		case "server":
+			out.Values[i] = ec._MCPGroupValues_server(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._MCPGroupValues_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._MCPGroupValues_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disabled":
+			out.Values[i] = ec._MCPGroupValues_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPOpenAPIImplementors = []string{"MCPOpenAPI"}
+
+func (ec *executionContext) _MCPOpenAPI(ctx context.Context, sel ast.SelectionSet, obj *model.MCPOpenAPI) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPOpenAPIImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPOpenAPI")
+		case "specURL":
+			out.Values[i] = ec._MCPOpenAPI_specURL(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "baseURL":
+			out.Values[i] = ec._MCPOpenAPI_baseURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "servers":
+			out.Values[i] = ec._MCPOpenAPI_servers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "securitySchemes":
+			out.Values[i] = ec._MCPOpenAPI_securitySchemes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeoutSeconds":
+			out.Values[i] = ec._MCPOpenAPI_timeoutSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxResponseBytes":
+			out.Values[i] = ec._MCPOpenAPI_maxResponseBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPOpenAPIPreviewImplementors = []string{"MCPOpenAPIPreview"}
+
+func (ec *executionContext) _MCPOpenAPIPreview(ctx context.Context, sel ast.SelectionSet, obj *model.MCPOpenAPIPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPOpenAPIPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPOpenAPIPreview")
+		case "version":
+			out.Values[i] = ec._MCPOpenAPIPreview_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._MCPOpenAPIPreview_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "servers":
+			out.Values[i] = ec._MCPOpenAPIPreview_servers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "securitySchemes":
+			out.Values[i] = ec._MCPOpenAPIPreview_securitySchemes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tools":
+			out.Values[i] = ec._MCPOpenAPIPreview_tools(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPProxyImplementors = []string{"MCPProxy"}
+
+func (ec *executionContext) _MCPProxy(ctx context.Context, sel ast.SelectionSet, obj *model.MCPProxy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPProxyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPProxy")
+		case "url":
+			out.Values[i] = ec._MCPProxy_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "transport":
+			out.Values[i] = ec._MCPProxy_transport(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headers":
+			out.Values[i] = ec._MCPProxy_headers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "query":
+			out.Values[i] = ec._MCPProxy_query(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groupHeaders":
+			out.Values[i] = ec._MCPProxy_groupHeaders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groupQuery":
+			out.Values[i] = ec._MCPProxy_groupQuery(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPSecretValueImplementors = []string{"MCPSecretValue"}
+
+func (ec *executionContext) _MCPSecretValue(ctx context.Context, sel ast.SelectionSet, obj *model.MCPSecretValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPSecretValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPSecretValue")
+		case "name":
+			out.Values[i] = ec._MCPSecretValue_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._MCPSecretValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "set":
+			out.Values[i] = ec._MCPSecretValue_set(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPSecuritySchemeImplementors = []string{"MCPSecurityScheme"}
+
+func (ec *executionContext) _MCPSecurityScheme(ctx context.Context, sel ast.SelectionSet, obj *model.MCPSecurityScheme) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPSecuritySchemeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPSecurityScheme")
+		case "name":
+			out.Values[i] = ec._MCPSecurityScheme_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._MCPSecurityScheme_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "in":
+			out.Values[i] = ec._MCPSecurityScheme_in(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._MCPSecurityScheme_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._MCPSecurityScheme_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "supported":
+			out.Values[i] = ec._MCPSecurityScheme_supported(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credentialSet":
+			out.Values[i] = ec._MCPSecurityScheme_credentialSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPServerImplementors = []string{"MCPServer"}
+
+func (ec *executionContext) _MCPServer(ctx context.Context, sel ast.SelectionSet, obj *model.MCPServer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPServerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPServer")
+		case "id":
+			out.Values[i] = ec._MCPServer_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._MCPServer_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._MCPServer_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._MCPServer_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scope":
+			out.Values[i] = ec._MCPServer_scope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._MCPServer_group(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "enabled":
+			out.Values[i] = ec._MCPServer_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowPrivateNetwork":
+			out.Values[i] = ec._MCPServer_allowPrivateNetwork(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "callPrice":
+			out.Values[i] = ec._MCPServer_callPrice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toolPrices":
+			out.Values[i] = ec._MCPServer_toolPrices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openapi":
+			out.Values[i] = ec._MCPServer_openapi(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "proxy":
+			out.Values[i] = ec._MCPServer_proxy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "embedded":
+			out.Values[i] = ec._MCPServer_embedded(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "tools":
+			out.Values[i] = ec._MCPServer_tools(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endpoints":
+			out.Values[i] = ec._MCPServer_endpoints(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._MCPServer_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._MCPServer_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPTemplateImplementors = []string{"MCPTemplate"}
+
+func (ec *executionContext) _MCPTemplate(ctx context.Context, sel ast.SelectionSet, obj *model.MCPTemplate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPTemplateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPTemplate")
+		case "name":
+			out.Values[i] = ec._MCPTemplate_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._MCPTemplate_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fields":
+			out.Values[i] = ec._MCPTemplate_fields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPTemplateFieldImplementors = []string{"MCPTemplateField"}
+
+func (ec *executionContext) _MCPTemplateField(ctx context.Context, sel ast.SelectionSet, obj *model.MCPTemplateField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPTemplateFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPTemplateField")
+		case "name":
+			out.Values[i] = ec._MCPTemplateField_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._MCPTemplateField_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "example":
+			out.Values[i] = ec._MCPTemplateField_example(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "required":
+			out.Values[i] = ec._MCPTemplateField_required(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._MCPTemplateField_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perGroup":
+			out.Values[i] = ec._MCPTemplateField_perGroup(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pattern":
+			out.Values[i] = ec._MCPTemplateField_pattern(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPToolImplementors = []string{"MCPTool"}
+
+func (ec *executionContext) _MCPTool(ctx context.Context, sel ast.SelectionSet, obj *model.MCPTool) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPToolImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPTool")
+		case "name":
+			out.Values[i] = ec._MCPTool_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._MCPTool_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inputSchema":
+			out.Values[i] = ec._MCPTool_inputSchema(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "readOnly":
+			out.Values[i] = ec._MCPTool_readOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "destructive":
+			out.Values[i] = ec._MCPTool_destructive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPToolPriceImplementors = []string{"MCPToolPrice"}
+
+func (ec *executionContext) _MCPToolPrice(ctx context.Context, sel ast.SelectionSet, obj *model.MCPToolPrice) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPToolPriceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPToolPrice")
+		case "tool":
+			out.Values[i] = ec._MCPToolPrice_tool(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "price":
+			out.Values[i] = ec._MCPToolPrice_price(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mCPToolResultImplementors = []string{"MCPToolResult"}
+
+func (ec *executionContext) _MCPToolResult(ctx context.Context, sel ast.SelectionSet, obj *model.MCPToolResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mCPToolResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MCPToolResult")
+		case "isError":
+			out.Values[i] = ec._MCPToolResult_isError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._MCPToolResult_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "raw":
+			out.Values[i] = ec._MCPToolResult_raw(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._MCPToolResult_latencyMs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21329,6 +26967,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "resetChannelHealth":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resetChannelHealth(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createMCPServer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createMCPServer(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateMCPServer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateMCPServer(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteMCPServer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteMCPServer(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshMCPServer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshMCPServer(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setGroupMCPValues":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setGroupMCPValues(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "callMCPTool":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_callMCPTool(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -21844,6 +27524,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_logs(ctx, field)
 				})
+		case "mcpServers":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mcpServers(ctx, field)
+				})
+		case "mcpServer":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mcpServer(ctx, field)
+				})
+		case "mcpTemplates":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mcpTemplates(ctx, field)
+				})
+		case "previewOpenAPI":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewOpenAPI(ctx, field)
+				})
+		case "mcpGroupValues":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mcpGroupValues(ctx, field)
+				})
 		case "modelConfigs":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -22007,6 +27717,11 @@ func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "models":
 			out.Values[i] = ec._Token_models(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mcpTools":
+			out.Values[i] = ec._Token_mcpTools(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -23042,6 +28757,11 @@ func (ec *executionContext) unmarshalNCreateGroupInput2githubᚗcomᚋaiproxyᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateMCPServerInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐCreateMCPServerInput(ctx context.Context, v any) (model.CreateMCPServerInput, error) {
+	res, err := ec.unmarshalInputCreateMCPServerInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateModelConfigInput2githubᚗcomᚋaiproxyᚋaiproxyᚐModelConfig(ctx context.Context, v any) (aiproxy.ModelConfig, error) {
 	res, err := ec.unmarshalInputCreateModelConfigInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -23229,6 +28949,24 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, v any) (json.RawMessage, error) {
+	res, err := model.UnmarshalJSON(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, sel ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JSON!")
+		return graphql.Null
+	}
+	_ = sel
+	res := model.MarshalJSON(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) marshalNLiveMetrics2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLiveMetrics(ctx context.Context, sel ast.SelectionSet, v *model.LiveMetrics) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "LiveMetrics!")
@@ -23277,6 +29015,14 @@ func (ec *executionContext) marshalNLogConnection2ᚖgithubᚗcomᚋaiproxyᚋai
 	return ec._LogConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNLogCost2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogCost(ctx context.Context, sel ast.SelectionSet, v *model.LogCost) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LogCost!")
+		return graphql.Null
+	}
+	return ec._LogCost(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNLogEdge2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐLogEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LogEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -23299,6 +29045,289 @@ func (ec *executionContext) marshalNLogEdge2ᚖgithubᚗcomᚋaiproxyᚋaiproxy�
 		return graphql.Null
 	}
 	return ec._LogEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMCPCredentialInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPCredentialInput(ctx context.Context, v any) (*model.MCPCredentialInput, error) {
+	res, err := ec.unmarshalInputMCPCredentialInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMCPEndpoints2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEndpoints(ctx context.Context, sel ast.SelectionSet, v *model.MCPEndpoints) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPEndpoints!")
+		return graphql.Null
+	}
+	return ec._MCPEndpoints(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMCPGroupValues2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPGroupValues(ctx context.Context, sel ast.SelectionSet, v *model.MCPGroupValues) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPGroupValues!")
+		return graphql.Null
+	}
+	return ec._MCPGroupValues(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMCPKeyValueInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInputᚄ(ctx context.Context, v any) ([]*model.MCPKeyValueInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MCPKeyValueInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMCPKeyValueInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNMCPKeyValueInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInput(ctx context.Context, v any) (*model.MCPKeyValueInput, error) {
+	res, err := ec.unmarshalInputMCPKeyValueInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMCPOpenAPIPreview2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPIPreview(ctx context.Context, sel ast.SelectionSet, v *model.MCPOpenAPIPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPOpenAPIPreview!")
+		return graphql.Null
+	}
+	return ec._MCPOpenAPIPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx context.Context, v any) (aiproxy.MCPScope, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx context.Context, sel ast.SelectionSet, v aiproxy.MCPScope) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MCPScope!")
+	}
+	return res
+}
+
+var (
+	unmarshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope = map[string]aiproxy.MCPScope{
+		"PUBLIC": aiproxy.MCPPublic,
+		"GROUP":  aiproxy.MCPGroup,
+	}
+	marshalNMCPScope2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope = map[aiproxy.MCPScope]string{
+		aiproxy.MCPPublic: "PUBLIC",
+		aiproxy.MCPGroup:  "GROUP",
+	}
+)
+
+func (ec *executionContext) marshalNMCPSecretValue2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPSecretValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPSecretValue2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPSecretValue2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecretValue(ctx context.Context, sel ast.SelectionSet, v *model.MCPSecretValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPSecretValue!")
+		return graphql.Null
+	}
+	return ec._MCPSecretValue(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMCPSecurityScheme2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecuritySchemeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPSecurityScheme) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPSecurityScheme2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecurityScheme(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPSecurityScheme2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPSecurityScheme(ctx context.Context, sel ast.SelectionSet, v *model.MCPSecurityScheme) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPSecurityScheme!")
+		return graphql.Null
+	}
+	return ec._MCPSecurityScheme(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMCPServer2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPServer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx context.Context, sel ast.SelectionSet, v *model.MCPServer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPServer!")
+		return graphql.Null
+	}
+	return ec._MCPServer(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx context.Context, v any) (aiproxy.MCPKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx context.Context, sel ast.SelectionSet, v aiproxy.MCPKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MCPServerKind!")
+	}
+	return res
+}
+
+var (
+	unmarshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind = map[string]aiproxy.MCPKind{
+		"OPENAPI":  aiproxy.MCPOpenAPI,
+		"PROXY":    aiproxy.MCPProxy,
+		"EMBEDDED": aiproxy.MCPEmbedded,
+	}
+	marshalNMCPServerKind2githubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind = map[aiproxy.MCPKind]string{
+		aiproxy.MCPOpenAPI:  "OPENAPI",
+		aiproxy.MCPProxy:    "PROXY",
+		aiproxy.MCPEmbedded: "EMBEDDED",
+	}
+)
+
+func (ec *executionContext) marshalNMCPTemplate2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPTemplate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPTemplate2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPTemplate2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplate(ctx context.Context, sel ast.SelectionSet, v *model.MCPTemplate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPTemplate!")
+		return graphql.Null
+	}
+	return ec._MCPTemplate(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMCPTemplateField2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplateFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPTemplateField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPTemplateField2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplateField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPTemplateField2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTemplateField(ctx context.Context, sel ast.SelectionSet, v *model.MCPTemplateField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPTemplateField!")
+		return graphql.Null
+	}
+	return ec._MCPTemplateField(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMCPTool2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPTool) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPTool2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTool(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPTool2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPTool(ctx context.Context, sel ast.SelectionSet, v *model.MCPTool) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPTool!")
+		return graphql.Null
+	}
+	return ec._MCPTool(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMCPToolPrice2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MCPToolPrice) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMCPToolPrice2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPrice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMCPToolPrice2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPrice(ctx context.Context, sel ast.SelectionSet, v *model.MCPToolPrice) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPToolPrice!")
+		return graphql.Null
+	}
+	return ec._MCPToolPrice(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMCPToolPriceInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceInput(ctx context.Context, v any) (*model.MCPToolPriceInput, error) {
+	res, err := ec.unmarshalInputMCPToolPriceInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMCPToolResult2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolResult(ctx context.Context, sel ast.SelectionSet, v *model.MCPToolResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MCPToolResult!")
+		return graphql.Null
+	}
+	return ec._MCPToolResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNModelConfig2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐModelConfigᚄ(ctx context.Context, sel ast.SelectionSet, v []*aiproxy.ModelConfig) graphql.Marshaler {
@@ -23615,6 +29644,11 @@ func (ec *executionContext) unmarshalNUpdateChannelInput2githubᚗcomᚋaiproxy�
 
 func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋaiproxyᚋaiproxyᚐGroupUpdate(ctx context.Context, v any) (aiproxy.GroupUpdate, error) {
 	res, err := ec.unmarshalInputUpdateGroupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateMCPServerInput2githubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐUpdateMCPServerInput(ctx context.Context, v any) (model.UpdateMCPServerInput, error) {
+	res, err := ec.unmarshalInputUpdateMCPServerInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -24022,6 +30056,171 @@ func (ec *executionContext) unmarshalOLogFilter2ᚖgithubᚗcomᚋaiproxyᚋaipr
 	}
 	res, err := ec.unmarshalInputLogFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMCPCredentialInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPCredentialInputᚄ(ctx context.Context, v any) ([]*model.MCPCredentialInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MCPCredentialInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMCPCredentialInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPCredentialInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOMCPEmbedded2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEmbedded(ctx context.Context, sel ast.SelectionSet, v *model.MCPEmbedded) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MCPEmbedded(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMCPEmbeddedInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPEmbeddedInput(ctx context.Context, v any) (*model.MCPEmbeddedInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMCPEmbeddedInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMCPKeyValueInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInputᚄ(ctx context.Context, v any) ([]*model.MCPKeyValueInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MCPKeyValueInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMCPKeyValueInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPKeyValueInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOMCPOpenAPI2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPI(ctx context.Context, sel ast.SelectionSet, v *model.MCPOpenAPI) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MCPOpenAPI(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMCPOpenAPIInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPOpenAPIInput(ctx context.Context, v any) (*model.MCPOpenAPIInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMCPOpenAPIInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMCPProxy2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPProxy(ctx context.Context, sel ast.SelectionSet, v *model.MCPProxy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MCPProxy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMCPProxyInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPProxyInput(ctx context.Context, v any) (*model.MCPProxyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMCPProxyInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx context.Context, v any) (*aiproxy.MCPScope, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope(ctx context.Context, sel ast.SelectionSet, v *aiproxy.MCPScope) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope[*v])
+	return res
+}
+
+var (
+	unmarshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope = map[string]aiproxy.MCPScope{
+		"PUBLIC": aiproxy.MCPPublic,
+		"GROUP":  aiproxy.MCPGroup,
+	}
+	marshalOMCPScope2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPScope = map[aiproxy.MCPScope]string{
+		aiproxy.MCPPublic: "PUBLIC",
+		aiproxy.MCPGroup:  "GROUP",
+	}
+)
+
+func (ec *executionContext) marshalOMCPServer2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPServer(ctx context.Context, sel ast.SelectionSet, v *model.MCPServer) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MCPServer(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx context.Context, v any) (*aiproxy.MCPKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind(ctx context.Context, sel ast.SelectionSet, v *aiproxy.MCPKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind[*v])
+	return res
+}
+
+var (
+	unmarshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind = map[string]aiproxy.MCPKind{
+		"OPENAPI":  aiproxy.MCPOpenAPI,
+		"PROXY":    aiproxy.MCPProxy,
+		"EMBEDDED": aiproxy.MCPEmbedded,
+	}
+	marshalOMCPServerKind2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐMCPKind = map[aiproxy.MCPKind]string{
+		aiproxy.MCPOpenAPI:  "OPENAPI",
+		aiproxy.MCPProxy:    "PROXY",
+		aiproxy.MCPEmbedded: "EMBEDDED",
+	}
+)
+
+func (ec *executionContext) unmarshalOMCPToolPriceInput2ᚕᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceInputᚄ(ctx context.Context, v any) ([]*model.MCPToolPriceInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MCPToolPriceInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMCPToolPriceInput2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚋgraphᚋmodelᚐMCPToolPriceInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalOModelConfig2ᚖgithubᚗcomᚋaiproxyᚋaiproxyᚐModelConfig(ctx context.Context, sel ast.SelectionSet, v *aiproxy.ModelConfig) graphql.Marshaler {

@@ -4,6 +4,7 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -197,6 +198,25 @@ type CreateAlertSinkInput struct {
 	MinSeverity *string `json:"minSeverity,omitempty"`
 }
 
+type CreateMCPServerInput struct {
+	Name        string           `json:"name"`
+	Description string           `json:"description"`
+	Kind        aiproxy.MCPKind  `json:"kind"`
+	Scope       aiproxy.MCPScope `json:"scope"`
+	// Required for a GROUP server.
+	Group               *string              `json:"group,omitempty"`
+	Enabled             bool                 `json:"enabled"`
+	AllowPrivateNetwork bool                 `json:"allowPrivateNetwork"`
+	CallPrice           float64              `json:"callPrice"`
+	ToolPrices          []*MCPToolPriceInput `json:"toolPrices,omitempty"`
+	// For OPENAPI.
+	Openapi *MCPOpenAPIInput `json:"openapi,omitempty"`
+	// For PROXY.
+	Proxy *MCPProxyInput `json:"proxy,omitempty"`
+	// For EMBEDDED.
+	Embedded *MCPEmbeddedInput `json:"embedded,omitempty"`
+}
+
 // A newly created token with its secret key, shown only this once.
 type CreatedToken struct {
 	Token *aiproxy.Token `json:"token"`
@@ -262,8 +282,10 @@ type Log struct {
 	TotalTokens     int `json:"totalTokens"`
 	// True when the gateway counted tokens because the provider reported none.
 	UsageCounted bool `json:"usageCounted"`
-	// Cost in currency units.
+	// Cost in currency units: the sum of cost.
 	Amount float64 `json:"amount"`
+	// The cost by component, as the model's prices computed it.
+	Cost *LogCost `json:"cost"`
 	// True when the model had no config, so the request was not priced.
 	Unpriced bool `json:"unpriced"`
 	// Time to first byte from the provider, in milliseconds.
@@ -314,6 +336,24 @@ type LogConnection struct {
 	PageInfo *PageInfo  `json:"pageInfo"`
 }
 
+// What a request cost, by component, in currency units.
+type LogCost struct {
+	Input float64 `json:"input"`
+	// Prompt tokens read from the provider's cache.
+	CachedInput float64 `json:"cachedInput"`
+	// Prompt tokens written to the provider's cache (5-minute TTL, and 1-hour below).
+	CacheWrite   float64 `json:"cacheWrite"`
+	CacheWrite1h float64 `json:"cacheWrite1h"`
+	ImageInput   float64 `json:"imageInput"`
+	AudioInput   float64 `json:"audioInput"`
+	Output       float64 `json:"output"`
+	Reasoning    float64 `json:"reasoning"`
+	ImageOutput  float64 `json:"imageOutput"`
+	AudioOutput  float64 `json:"audioOutput"`
+	// The per-request price.
+	Request float64 `json:"request"`
+}
+
 type LogEdge struct {
 	Cursor string `json:"cursor"`
 	Node   *Log   `json:"node"`
@@ -329,6 +369,210 @@ type LogFilter struct {
 	To        *time.Time `json:"to,omitempty"`
 	// true: only failed requests; false: only successful ones.
 	Failed *bool `json:"failed,omitempty"`
+}
+
+type MCPCredentialInput struct {
+	// The security scheme's name in the spec.
+	Scheme string `json:"scheme"`
+	// apiKey: the key; http bearer: the token; http basic: user:password; oauth2 client credentials: client_id:client_secret. An empty value removes it.
+	Value string `json:"value"`
+}
+
+type MCPEmbedded struct {
+	Template string `json:"template"`
+	// The template's admin fields and their values (secret ones never shown).
+	Values []*MCPSecretValue `json:"values"`
+}
+
+type MCPEmbeddedInput struct {
+	Template string              `json:"template"`
+	Values   []*MCPKeyValueInput `json:"values,omitempty"`
+}
+
+type MCPEndpoints struct {
+	// Streamable HTTP (MCP 2025-03-26 and later).
+	StreamableHTTP string `json:"streamableHTTP"`
+	// The legacy HTTP+SSE transport (MCP 2024-11-05).
+	Sse string `json:"sse"`
+}
+
+// What a group set for a server.
+type MCPGroupValues struct {
+	Server string `json:"server"`
+	Group  string `json:"group"`
+	// The group's values (secret ones never shown).
+	Values []*MCPSecretValue `json:"values"`
+	// The group turned this PUBLIC server off.
+	Disabled bool `json:"disabled"`
+}
+
+type MCPKeyValueInput struct {
+	Name string `json:"name"`
+	// An empty value removes it.
+	Value string `json:"value"`
+}
+
+type MCPOpenAPI struct {
+	// Where the spec was fetched from; null when uploaded.
+	SpecURL *string `json:"specURL,omitempty"`
+	// Where calls go: no tool argument can change its scheme, host or port.
+	BaseURL string `json:"baseURL"`
+	// The spec's servers, their variables filled with their defaults.
+	Servers []string `json:"servers"`
+	// The spec's security schemes, and whether a credential is set for each.
+	SecuritySchemes  []*MCPSecurityScheme `json:"securitySchemes"`
+	TimeoutSeconds   int                  `json:"timeoutSeconds"`
+	MaxResponseBytes int                  `json:"maxResponseBytes"`
+}
+
+type MCPOpenAPIInput struct {
+	// Fetched once (refreshMCPServer refetches it).
+	SpecURL *string `json:"specURL,omitempty"`
+	// The spec itself, JSON or YAML; instead of specURL.
+	Spec *string `json:"spec,omitempty"`
+	// One of the spec's servers (variables filled) or an override; omitted means the spec's first server.
+	BaseURL     *string               `json:"baseURL,omitempty"`
+	Credentials []*MCPCredentialInput `json:"credentials,omitempty"`
+	// Per call; 0 means 30.
+	TimeoutSeconds *int `json:"timeoutSeconds,omitempty"`
+	// Of an answer read; 0 means 1 MiB.
+	MaxResponseBytes *int `json:"maxResponseBytes,omitempty"`
+}
+
+// The tools a spec gives, from previewOpenAPI.
+type MCPOpenAPIPreview struct {
+	// openapi 3.0, 3.1 or swagger 2.0, as detected.
+	Version         string               `json:"version"`
+	Title           string               `json:"title"`
+	Servers         []string             `json:"servers"`
+	SecuritySchemes []*MCPSecurityScheme `json:"securitySchemes"`
+	Tools           []*MCPTool           `json:"tools"`
+}
+
+type MCPProxy struct {
+	URL string `json:"url"`
+	// streamable or sse.
+	Transport string `json:"transport"`
+	// The headers sent to the remote server (values write-only).
+	Headers []*MCPSecretValue `json:"headers"`
+	// The query parameters sent to the remote server (values write-only).
+	Query []*MCPSecretValue `json:"query"`
+	// Headers each group sets for itself (setGroupMCPValues), such as its own API key.
+	GroupHeaders []string `json:"groupHeaders"`
+	GroupQuery   []string `json:"groupQuery"`
+}
+
+type MCPProxyInput struct {
+	URL string `json:"url"`
+	// streamable (default) or sse.
+	Transport    *string             `json:"transport,omitempty"`
+	Headers      []*MCPKeyValueInput `json:"headers,omitempty"`
+	Query        []*MCPKeyValueInput `json:"query,omitempty"`
+	GroupHeaders []string            `json:"groupHeaders,omitempty"`
+	GroupQuery   []string            `json:"groupQuery,omitempty"`
+}
+
+// A named value: shown unless it is a secret.
+type MCPSecretValue struct {
+	Name string `json:"name"`
+	// The value; null for a secret.
+	Value *string `json:"value,omitempty"`
+	Set   bool    `json:"set"`
+}
+
+type MCPSecurityScheme struct {
+	// Its name in components.securitySchemes (Swagger: securityDefinitions): the scheme of a credential.
+	Name string `json:"name"`
+	// apiKey, http, oauth2, openIdConnect.
+	Type string `json:"type"`
+	// Where an apiKey goes (header, query, cookie) or the http scheme (bearer, basic).
+	In          *string `json:"in,omitempty"`
+	Description *string `json:"description,omitempty"`
+	// What its credential looks like: key, token, user:password or client_id:client_secret.
+	Format string `json:"format"`
+	// The gateway can apply it (openIdConnect and OAuth2 flows other than client credentials cannot be).
+	Supported     bool `json:"supported"`
+	CredentialSet bool `json:"credentialSet"`
+}
+
+// An MCP server the gateway hosts. Secrets (credentials, proxy header and query values, secret template fields) are write-only: only whether each is set is shown.
+type MCPServer struct {
+	ID string `json:"id"`
+	// Unique: letters, digits, '_' and '-'. Its tools are namespaced by it at the aggregate /mcp endpoint (name__tool).
+	Name        string           `json:"name"`
+	Description string           `json:"description"`
+	Kind        aiproxy.MCPKind  `json:"kind"`
+	Scope       aiproxy.MCPScope `json:"scope"`
+	// The group of a GROUP server.
+	Group   *string `json:"group,omitempty"`
+	Enabled bool    `json:"enabled"`
+	// Its outbound calls may reach loopback, private, link-local and metadata addresses.
+	AllowPrivateNetwork bool `json:"allowPrivateNetwork"`
+	// What one tool call costs by default, in currency units.
+	CallPrice float64 `json:"callPrice"`
+	// Per-tool prices overriding callPrice.
+	ToolPrices []*MCPToolPrice `json:"toolPrices"`
+	Openapi    *MCPOpenAPI     `json:"openapi,omitempty"`
+	Proxy      *MCPProxy       `json:"proxy,omitempty"`
+	Embedded   *MCPEmbedded    `json:"embedded,omitempty"`
+	// The tools as last generated (OPENAPI), listed (PROXY) or built (EMBEDDED).
+	Tools []*MCPTool `json:"tools"`
+	// The paths MCP clients connect to.
+	Endpoints *MCPEndpoints `json:"endpoints"`
+	CreatedAt time.Time     `json:"createdAt"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+}
+
+// A kind of embedded server and the fields it needs.
+type MCPTemplate struct {
+	Name        string              `json:"name"`
+	Description string              `json:"description"`
+	Fields      []*MCPTemplateField `json:"fields"`
+}
+
+type MCPTemplateField struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Example     string `json:"example"`
+	Required    bool   `json:"required"`
+	// Write-only, like a credential.
+	Secret bool `json:"secret"`
+	// Set by each group (setGroupMCPValues) rather than once on the server.
+	PerGroup bool `json:"perGroup"`
+	// A regular expression the value must match; null for any.
+	Pattern *string `json:"pattern,omitempty"`
+}
+
+type MCPTool struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// The tool's input JSON Schema.
+	InputSchema json.RawMessage `json:"inputSchema"`
+	// annotations.readOnlyHint
+	ReadOnly bool `json:"readOnly"`
+	// annotations.destructiveHint
+	Destructive bool `json:"destructive"`
+}
+
+type MCPToolPrice struct {
+	Tool  string  `json:"tool"`
+	Price float64 `json:"price"`
+}
+
+type MCPToolPriceInput struct {
+	Tool  string  `json:"tool"`
+	Price float64 `json:"price"`
+}
+
+// The answer of a test call (callMCPTool).
+type MCPToolResult struct {
+	// The tool ran and failed (bad arguments, a non-2xx answer).
+	IsError bool `json:"isError"`
+	// The text of its content, one entry per content item (non-text items described).
+	Text []string `json:"text"`
+	// The whole CallToolResult as MCP sends it.
+	Raw       json.RawMessage `json:"raw"`
+	LatencyMs int             `json:"latencyMs"`
 }
 
 type Mutation struct {
@@ -377,6 +621,20 @@ type UpdateAlertSinkInput struct {
 	Kinds []string `json:"kinds,omitempty"`
 	// An empty string means every alert.
 	MinSeverity *string `json:"minSeverity,omitempty"`
+}
+
+// Fields to change; omitted fields keep their value. In openapi, proxy and embedded, omitted fields keep theirs too, and the secrets given replace only the ones they name (an empty value removes one).
+type UpdateMCPServerInput struct {
+	Name                *string  `json:"name,omitempty"`
+	Description         *string  `json:"description,omitempty"`
+	Enabled             *bool    `json:"enabled,omitempty"`
+	AllowPrivateNetwork *bool    `json:"allowPrivateNetwork,omitempty"`
+	CallPrice           *float64 `json:"callPrice,omitempty"`
+	// Replaces every tool price.
+	ToolPrices []*MCPToolPriceInput `json:"toolPrices,omitempty"`
+	Openapi    *MCPOpenAPIInput     `json:"openapi,omitempty"`
+	Proxy      *MCPProxyInput       `json:"proxy,omitempty"`
+	Embedded   *MCPEmbeddedInput    `json:"embedded,omitempty"`
 }
 
 // One bucket of a usage series: the requests that arrived in [start, end).
