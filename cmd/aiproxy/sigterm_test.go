@@ -86,6 +86,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}{
 		{"sqlite", func(testing.TB, string) string { return "" }},
 		{"postgres", func(tb testing.TB, _ string) string { return storetest.PostgresDSN(tb) }},
+		{"mariadb", func(tb testing.TB, _ string) string { return storetest.MySQLDSN(tb) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
