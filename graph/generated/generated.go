@@ -4888,7 +4888,7 @@ type LiveMetrics {
 type Subscription {
   "Traffic per interval (in seconds, at least 1) matching filter. A subscriber slower than the intervals gets the latest only."
   liveMetrics(filter: LiveFilter, interval: Int = 1): LiveMetrics!
-  "Each log as it is recorded, here or on another replica, without bodies; its id is the request id, as the row's id is assigned only when it is written. A subscriber that falls more than 1024 logs behind is dropped (the subscription completes)."
+  "Each log as it is recorded, here or on another replica, without bodies or metadata (requestBody, responseBody and metadata are null); its id is the request id, as the row's id is assigned only when it is written. A subscriber that falls more than 1024 logs behind is dropped (the subscription completes)."
   logAdded(filter: LogAddedFilter): Log!
 }
 `, BuiltIn: false},
