@@ -25,7 +25,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -85,7 +84,7 @@ type Keys interface {
 // queries only), each authenticated with the admin key or a group token
 // (see Config.Keys): a request without either gets HTTP 401 (403 for a
 // token refused by its subnets or disabled group) and is not executed. A browser's GET without a
-// query gets the GraphiQL playground, where the user enters the key as a
+// query gets GraphiQL (from vendored assets, see GraphiQL), where the user enters the key as a
 // header.
 //
 // Subscriptions (liveMetrics, logAdded) run on the same path over a
@@ -138,7 +137,7 @@ func NewHandler(cfg Config) http.Handler {
 	return sv
 }
 
-// server serves the playground, authenticates operations and hands them to
+// server serves GraphiQL, authenticates operations and hands them to
 // gqlgen.
 type server struct {
 	graphql http.Handler
@@ -154,10 +153,7 @@ type server struct {
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && !r.URL.Query().Has("query") && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		playground.Handler("aiproxy admin", r.URL.Path,
-			playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <admin key>"}),
-			playground.WithStoragePrefix("aiproxy:"),
-		).ServeHTTP(w, r)
+		GraphiQL(r.URL.Path).ServeHTTP(w, r)
 		return
 	}
 	if s.ws.Supports(r) {

@@ -133,7 +133,7 @@ func TestPlayground(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	body := w.Body.String()
-	for _, want := range []string{"graphiql", `"/admin/graphql"`, "Authorization", "Bearer \\u003cadmin key\\u003e"} {
+	for _, want := range []string{"graphiql", `"/admin/graphql"`, "Authorization", "Bearer &lt;admin key&gt;"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("playground page lacks %q", want)
 		}
