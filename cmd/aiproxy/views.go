@@ -6,6 +6,7 @@ import (
 	"github.com/aiproxy/aiproxy/static"
 	"github.com/aiproxy/aiproxy/store"
 	"github.com/aiproxy/aiproxy/views/auth"
+	"github.com/aiproxy/aiproxy/views/groups"
 	"github.com/aiproxy/aiproxy/views/web"
 )
 
@@ -26,5 +27,6 @@ func (a *app) mountViews(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(static.SecurityHeaders, ui.Session, ui.CSRF)
 		auth.Mount(r, ui)
+		groups.Mount(r, groups.Deps{Groups: a.store, Tokens: a.store, Billing: a.store, QuotaLocation: cfg.QuotaLocation})
 	})
 }
