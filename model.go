@@ -3,6 +3,7 @@ package aiproxy
 import (
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,6 +50,21 @@ func AmountFromFloat(f float64) Amount { return Amount(math.Round(f * float64(Am
 
 // Float returns a in currency units.
 func (a Amount) Float() float64 { return float64(a) / float64(AmountUnit) }
+
+// String writes a in currency units, exactly, with at least two decimals
+// ("12.50", "0.000123", "-3.00").
+func (a Amount) String() string {
+	sign := ""
+	if a < 0 {
+		sign, a = "-", -a
+	}
+	units, nanos := int64(a/AmountUnit), int64(a%AmountUnit)
+	frac := strings.TrimRight(strconv.FormatInt(nanos+int64(AmountUnit), 10)[1:], "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	return sign + strconv.FormatInt(units, 10) + "." + frac
+}
 
 // Price is a price per million tokens, in nanos of the currency unit
 // (so 2_500_000_000 is 2.50 per million tokens, 2,500 nanos per token).

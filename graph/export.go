@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/csv"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,6 +19,20 @@ var exportHeader = []string{
 	"endpoint", "mode", "client_protocol", "stream", "status", "prompt_tokens", "completion_tokens", "cached_tokens",
 	"cache_creation_tokens", "reasoning_tokens", "total_tokens", "amount", "unpriced", "latency_ms", "ttfb_ms",
 	"client_ip", "user", "upstream_request_id", "error",
+}
+
+// LogsCSV serves the CSV export (see exportLogs) to callers authenticated
+// by someone else, such as the admin pages' session: group returns the
+// caller's group id, or "" for the admin. The logs are read from logs.
+func LogsCSV(logs aiproxy.LogService, group func(*http.Request) string) http.Handler {
+	s := &server{logs: logs, logger: slog.Default()}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &caller{}
+		if g := group(r); g != "" {
+			c.token = &aiproxy.Token{GroupID: g}
+		}
+		s.exportLogs(w, r.WithContext(withCaller(r.Context(), c)))
+	})
 }
 
 // exportLogs streams the logs matching the query parameters (group,

@@ -180,7 +180,23 @@
     if (meta && meta.content) ev.detail.headers["X-CSRF-Token"] = meta.content;
   });
 
+  // Pages showing times (the dashboard, the logs) mark themselves with
+  // data-browser-tz; without a tz parameter they are shown once more in
+  // the browser's time zone.
+  function browserZone(root) {
+    var el = root && root.querySelector ? root.querySelector("[data-browser-tz]") : null;
+    if (!el) return;
+    var tz = "";
+    try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    var u = new URL(window.location.href);
+    if (!tz || tz === "UTC" || u.searchParams.has("tz")) return;
+    u.searchParams.set("tz", tz);
+    window.location.replace(u.toString());
+  }
+  document.addEventListener("htmx:load", function (ev) { browserZone(ev.target); });
+
   document.addEventListener("DOMContentLoaded", function () {
     applyTheme(storedTheme());
+    browserZone(document);
   });
 })();

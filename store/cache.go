@@ -49,10 +49,21 @@ type Cache struct {
 // catalog is an immutable snapshot of the channels and model configs.
 type catalog struct {
 	channels map[string][]*aiproxy.Channel // enabled channels by model, best first
+	all      []*aiproxy.Channel            // every channel, by id
 	configs  map[string]*aiproxy.ModelConfig
 	models   []string
 	// overrides are the groups' model overrides, by group and model.
 	overrides map[[2]string]*aiproxy.GroupModelConfig
+}
+
+// AllChannels returns every channel, enabled or not, ordered by id, from
+// memory (kept as current as Channels: every change reloads it). The
+// values are shared and read-only. The admin pages list channels from it.
+func (c *Cache) AllChannels() []*aiproxy.Channel {
+	if cat := c.catalog.Load(); cat != nil {
+		return cat.all
+	}
+	return nil
 }
 
 // Cache limits.
@@ -332,6 +343,7 @@ func (c *Cache) refreshCatalog(ctx context.Context) error {
 
 func newCatalog(channels []*aiproxy.Channel, configs []*aiproxy.ModelConfig) *catalog {
 	cat := &catalog{
+		all:       channels,
 		channels:  map[string][]*aiproxy.Channel{},
 		configs:   make(map[string]*aiproxy.ModelConfig, len(configs)),
 		overrides: map[[2]string]*aiproxy.GroupModelConfig{},

@@ -72,11 +72,21 @@ func newBrowser(tb testing.TB) *browser {
 	return &browser{ctx: ctx, shots: shots}
 }
 
-// do runs steps, failing the test on an error.
+// do runs steps within 20 seconds, failing the test on an error with
+// the page's URL and main content, to see where it stood.
 func (b *browser) do(tb testing.TB, what string, steps ...chromedp.Action[chromedp.Void]) {
 	tb.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
-		tb.Fatalf("%s: %v", what, err)
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		dctx, dcancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer dcancel()
+		loc, _ := chromedp.Run(dctx, chromedp.Location())
+		html, _ := chromedp.Run(dctx, chromedp.OuterHTML("#main"))
+		if len(html) > 12000 {
+			html = html[:12000]
+		}
+		tb.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, html)
 	}
 }
 

@@ -307,7 +307,7 @@ func newApp(ctx context.Context, cfg Config) (*app, error) {
 	})
 	r.Handle("/graphql", gql)
 	r.Handle("/static/*", static.Handler()) // the admin pages' and GraphiQL's vendored assets
-	a.mountViews(r)
+	a.mountViews(r, liveCtx, rl)
 	r.Handle("/api/logs.csv", gql) // the logs as CSV, authenticated as the admin API
 	if a.metrics != nil {
 		r.Handle("/metrics", a.metrics.Handler(metrics.Auth{AdminKey: cfg.AdminKey, AdminKeySHA256: a.adminKeySHA256, Token: cfg.MetricsToken}))

@@ -30,18 +30,7 @@ func wholeOrEmpty(n int64) string {
 
 // money formats an amount in currency units with at least two decimals
 // and at most nine, exactly (no float rounding).
-func money(a aiproxy.Amount) string {
-	sign := ""
-	if a < 0 {
-		sign, a = "-", -a
-	}
-	units, nanos := int64(a/aiproxy.AmountUnit), int64(a%aiproxy.AmountUnit)
-	frac := strings.TrimRight(strconv.FormatInt(nanos+int64(aiproxy.AmountUnit), 10)[1:], "0")
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	return sign + strconv.FormatInt(units, 10) + "." + frac
-}
+func money(a aiproxy.Amount) string { return a.String() }
 
 // amountOrEmpty formats an amount for a form field, empty for 0.
 func amountOrEmpty(a aiproxy.Amount) string {

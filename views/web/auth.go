@@ -465,9 +465,11 @@ func (a *Auth) CSRF(next http.Handler) http.Handler {
 			return
 		}
 		if s := FromContext(r.Context()); s != nil {
-			got := r.Header.Get("X-CSRF-Token")
-			if got == "" {
-				got = formValue(w, r, "csrf")
+			// The form is parsed whichever carries the token (htmx sends
+			// the header), so that handlers read r.PostForm.
+			got := formValue(w, r, "csrf")
+			if h := r.Header.Get("X-CSRF-Token"); h != "" {
+				got = h
 			}
 			if got == "" || !hmacEqual(got, s.CSRF) {
 				Error(w, r, http.StatusForbidden, "The form has expired or did not come from this page. Reload the page and try again.")
