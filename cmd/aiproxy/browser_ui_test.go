@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,11 +89,15 @@ func TestAdminUIInBrowser(t *testing.T) {
 	}
 	b.screenshots(t, "groups")
 
-	// An OpenAPI spec uploaded (pasted), previewed, saved, and one of its
-	// tools tried.
+	// An OpenAPI spec uploaded, previewed, saved, and one of its tools
+	// tried.
 	api := newWeatherAPI(t)
-	b.do(t, "preview a spec", chromedp.Navigate(base+"/admin/mcp/new?kind=openapi"), chromedp.WaitVisible(sel("input-name")),
-		chromedp.SendKeys(sel("input-name"), "weather"), chromedp.SetValue(sel("input-spec"), weatherSpec),
+	specFile := filepath.Join(t.TempDir(), "weather.yaml")
+	if err := os.WriteFile(specFile, []byte(weatherSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "upload a spec and preview it", chromedp.Navigate(base+"/admin/mcp/new?kind=openapi"), chromedp.WaitVisible(sel("input-name")),
+		chromedp.SendKeys(sel("input-name"), "weather"), chromedp.SetUploadFiles(sel("input-specFile"), []string{specFile}),
 		chromedp.SetValue(sel("input-baseURL"), api.URL), chromedp.Click(sel("preview")), chromedp.WaitVisible(sel("preview-tool")))
 	b.screenshots(t, "mcp-preview")
 	b.do(t, "create the server", chromedp.Click(`#main input[name="allowPrivateNetwork"]`),
@@ -119,6 +125,19 @@ func TestAdminUIInBrowser(t *testing.T) {
 	b.do(t, "the admin pages refuse", chromedp.Navigate(base+"/admin/groups"), chromedp.WaitVisible(sel("signin-key")))
 	if loc := value(t, b, "location", chromedp.Location()); !strings.Contains(loc, "/admin/signin") {
 		t.Errorf("after sign-out /admin/groups led to %s", loc)
+	}
+
+	// The group's token signs in to its read-only view: no admin area in
+	// the navigation, and the admin pages refused.
+	b.do(t, "sign in with the group's token", chromedp.Navigate(base+"/admin/signin"), chromedp.WaitVisible(sel("signin-key")),
+		chromedp.SendKeys(sel("signin-key"), key), chromedp.Click(sel("signin-submit")), chromedp.WaitVisible(sel("dashboard")))
+	if nav := value(t, b, "read the navigation", chromedp.Text(sel("nav"))); strings.Contains(nav, "Channels") || strings.Contains(nav, "Settings") {
+		t.Errorf("the group's navigation shows admin areas: %q", nav)
+	}
+	b.screenshots(t, "group-view")
+	b.do(t, "a group session on an admin page", chromedp.Navigate(base+"/admin/channels"), chromedp.WaitVisible("#main"))
+	if html := value(t, b, "page", chromedp.OuterHTML("#main")); strings.Contains(html, "channel-row") || !strings.Contains(strings.ToLower(html), "admin") {
+		t.Errorf("a group session reached the channels page: %.300s", html)
 	}
 }
 
