@@ -66,6 +66,34 @@ func (c *Cache) AllChannels() []*aiproxy.Channel {
 	return nil
 }
 
+// AllGroups returns every group, ordered by id, from memory (refreshed on
+// every change and every RefreshInterval). The values are shared and
+// read-only: the admin pages list groups from it.
+func (c *Cache) AllGroups() []*aiproxy.Group {
+	c.mu.RLock()
+	out := make([]*aiproxy.Group, 0, len(c.groups))
+	for _, g := range c.groups {
+		out = append(out, g)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *aiproxy.Group) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// AllTokens returns every token, ordered by id, from memory, as
+// AllGroups does. Used amounts may lag the database by the ledger's
+// flush and the refresh interval.
+func (c *Cache) AllTokens() []*aiproxy.Token {
+	c.mu.RLock()
+	out := make([]*aiproxy.Token, 0, len(c.tokens))
+	for _, t := range c.tokens {
+		out = append(out, t)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *aiproxy.Token) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
 // Cache limits.
 const (
 	maxKeyLen     = 256              // longer keys are refused without a lookup

@@ -423,7 +423,7 @@ func TestSIGTERMDrainsAndFlushes(t *testing.T) {
 			resp.Body.Close()
 			break
 		}
-		if i > 200 {
+		if i > 1200 {
 			t.Fatalf("gateway did not start: %s", out.String())
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -502,7 +502,7 @@ func TestAdminKeyGeneratedOnce(t *testing.T) {
 				resp.Body.Close()
 				break
 			}
-			if i > 400 {
+			if i > 1200 {
 				t.Fatal("gateway did not start")
 			}
 			time.Sleep(25 * time.Millisecond)

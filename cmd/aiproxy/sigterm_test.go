@@ -119,7 +119,7 @@ func sigtermUnderLoad(t *testing.T, dir, logDSN string) {
 			resp.Body.Close()
 			break
 		}
-		if i > 400 {
+		if i > 1200 {
 			t.Fatalf("gateway did not start: %s", out.String())
 		}
 		time.Sleep(25 * time.Millisecond)

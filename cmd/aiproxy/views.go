@@ -50,7 +50,7 @@ func (a *app) mountViews(r chi.Router, live context.Context, rl *relay.Server) {
 		channels.Mount(r, channels.Deps{
 			Channels: a.store, Lister: a.store.Cache(), Types: rl.Providers, Tester: rl, Balances: a.balances, Health: a.health, Stats: a.store,
 		})
-		groups.Mount(r, groups.Deps{Groups: a.store, Tokens: a.store, Billing: a.store, QuotaLocation: cfg.QuotaLocation})
+		groups.Mount(r, groups.Deps{Groups: a.store, Tokens: a.store, Lister: a.store.Cache(), Billing: a.store, QuotaLocation: cfg.QuotaLocation})
 		logs.Mount(r, logs.Deps{Logs: a.store, Live: a.live, CSVPath: "/admin/logs.csv", Context: live})
 		mcpviews.Mount(r, mcpviews.Deps{MCP: a.mcpAdmin, BaseURL: a.publicBaseURL})
 		models.Mount(r, models.Deps{Configs: a.store, Overrides: a.store, Served: a.store.Cache(), Catalogue: a.store.Catalogue})

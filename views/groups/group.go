@@ -45,11 +45,11 @@ func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 // pass, no sorting (they come ordered by id).
 func (h *handler) listGroups(r *http.Request, q string, page int) (groupsView, error) {
 	ctx := r.Context()
-	all, err := h.d.Groups.Groups(ctx)
+	all, err := h.allGroups(ctx)
 	if err != nil {
 		return groupsView{}, err
 	}
-	tokens, err := h.d.Tokens.Tokens(ctx, "")
+	tokens, err := h.allTokens(ctx)
 	if err != nil {
 		return groupsView{}, err
 	}

@@ -20,6 +20,7 @@
 package groups
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -42,6 +43,31 @@ type Deps struct {
 	QuotaLocation *time.Location
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Lister lists every group and token from memory (store.Cache); nil
+	// reads them from Groups and Tokens, the database, on every list page.
+	Lister Lister
+}
+
+// Lister lists every group and every token, by id, from memory.
+type Lister interface {
+	AllGroups() []*aiproxy.Group
+	AllTokens() []*aiproxy.Token
+}
+
+// allGroups returns every group, from the Lister when there is one.
+func (h *handler) allGroups(ctx context.Context) ([]*aiproxy.Group, error) {
+	if h.d.Lister != nil {
+		return h.d.Lister.AllGroups(), nil
+	}
+	return h.d.Groups.Groups(ctx)
+}
+
+// allTokens returns every token, from the Lister when there is one.
+func (h *handler) allTokens(ctx context.Context) ([]*aiproxy.Token, error) {
+	if h.d.Lister != nil {
+		return h.d.Lister.AllTokens(), nil
+	}
+	return h.d.Tokens.Tokens(ctx, "")
 }
 
 // Paths of the area.

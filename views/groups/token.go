@@ -83,7 +83,7 @@ func (h *handler) tokens(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, groupURL(id), http.StatusSeeOther)
 		return
 	}
-	all, err := h.d.Tokens.Tokens(r.Context(), "")
+	all, err := h.allTokens(r.Context())
 	if err != nil {
 		web.Fail(w, r, err)
 		return
