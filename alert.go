@@ -257,6 +257,33 @@ func (s *AlertSettings) Validate() error {
 	return nil
 }
 
+// Over returns the settings in effect: each of s's fields that is set
+// over d's (the server's), a negative ErrorRate or SpikeFactor, switched
+// off, as 0; UpdatedAt is s's.
+func (s AlertSettings) Over(d AlertSettings) AlertSettings {
+	pick := func(set, base float64) float64 {
+		switch {
+		case set < 0:
+			return 0
+		case set > 0:
+			return set
+		}
+		return base
+	}
+	out := AlertSettings{Throttle: d.Throttle, ErrorRate: pick(s.ErrorRate, d.ErrorRate), SpikeFactor: pick(s.SpikeFactor, d.SpikeFactor),
+		SpikeMin: d.SpikeMin, LogQueueWarn: d.LogQueueWarn, UpdatedAt: s.UpdatedAt}
+	if s.Throttle > 0 {
+		out.Throttle = s.Throttle
+	}
+	if s.SpikeMin > 0 {
+		out.SpikeMin = s.SpikeMin
+	}
+	if s.LogQueueWarn > 0 {
+		out.LogQueueWarn = s.LogQueueWarn
+	}
+	return out
+}
+
 // AlertService administers the alert sinks and settings. Errors: ENOTFOUND
 // for an unknown sink, EINVALID from Validate.
 type AlertService interface {

@@ -99,28 +99,10 @@ func alertKinds(in []string) []aiproxy.AlertKind {
 // alertSettingsNode is the settings in effect: the stored ones over the
 // server's (AlertDefaults).
 func (r *Resolver) alertSettingsNode(st *aiproxy.AlertSettings) *model.AlertSettings {
-	d := r.AlertDefaults
-	pick := func(set, base float64) float64 {
-		switch {
-		case set < 0:
-			return 0
-		case set > 0:
-			return set
-		}
-		return base
-	}
+	e := st.Over(r.AlertDefaults)
 	out := &model.AlertSettings{
-		ThrottleSeconds: int(d.Throttle / time.Second), ErrorRate: pick(st.ErrorRate, d.ErrorRate), SpikeFactor: pick(st.SpikeFactor, d.SpikeFactor),
-		SpikeMin: int(d.SpikeMin), LogQueueWarn: d.LogQueueWarn, Kinds: make([]string, len(aiproxy.AlertKinds)),
-	}
-	if st.Throttle > 0 {
-		out.ThrottleSeconds = int(st.Throttle / time.Second)
-	}
-	if st.SpikeMin > 0 {
-		out.SpikeMin = int(st.SpikeMin)
-	}
-	if st.LogQueueWarn > 0 {
-		out.LogQueueWarn = st.LogQueueWarn
+		ThrottleSeconds: int(e.Throttle / time.Second), ErrorRate: e.ErrorRate, SpikeFactor: e.SpikeFactor,
+		SpikeMin: int(e.SpikeMin), LogQueueWarn: e.LogQueueWarn, Kinds: make([]string, len(aiproxy.AlertKinds)),
 	}
 	for i, k := range aiproxy.AlertKinds {
 		out.Kinds[i] = string(k)

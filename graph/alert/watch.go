@@ -54,37 +54,12 @@ type Watch struct {
 	Reload func(ctx context.Context) error
 }
 
-// The administered settings (Notifier.Settings) override Watch's values
-// field by field: a zero setting keeps Watch's, a negative ErrorRate or
-// SpikeFactor switches that check off.
-func (w *Watcher) errorRate() float64 {
-	return override(w.w.ErrorRate, w.n.Settings().ErrorRate)
-}
-
-func (w *Watcher) spikeFactor() (float64, int64) {
-	st := w.n.Settings()
-	min := w.w.SpikeMin
-	if st.SpikeMin > 0 {
-		min = st.SpikeMin
-	}
-	return override(w.w.Spike, st.SpikeFactor), min
-}
-
-func (w *Watcher) queueWarn() int {
-	if q := w.n.Settings().LogQueueWarn; q > 0 {
-		return q
-	}
-	return w.w.QueueWarn
-}
-
-func override(base, set float64) float64 {
-	switch {
-	case set < 0:
-		return 0
-	case set > 0:
-		return set
-	}
-	return base
+// settings returns the thresholds in effect: the administered settings
+// (Notifier.Settings) over Watch's, field by field (aiproxy.AlertSettings.Over:
+// a zero setting keeps Watch's, a negative ErrorRate or SpikeFactor
+// switches that check off).
+func (w *Watcher) settings() aiproxy.AlertSettings {
+	return w.n.Settings().Over(aiproxy.AlertSettings{ErrorRate: w.w.ErrorRate, SpikeFactor: w.w.Spike, SpikeMin: w.w.SpikeMin, LogQueueWarn: w.w.QueueWarn})
 }
 
 // Watcher checks, every interval, what no single request shows.
@@ -148,7 +123,7 @@ func (w *Watcher) health() {
 		return
 	}
 	seen := map[breakerKey]bool{}
-	errorRate := w.errorRate()
+	errorRate := w.settings().ErrorRate
 	for _, h := range w.w.Health.Snapshot() {
 		k := breakerKey{h.ChannelID, h.Model}
 		seen[k] = true
@@ -209,7 +184,8 @@ func (w *Watcher) balances(ctx context.Context) {
 }
 
 func (w *Watcher) spike(ctx context.Context) {
-	factor, spikeMin := w.spikeFactor()
+	st := w.settings()
+	factor, spikeMin := st.SpikeFactor, st.SpikeMin
 	if factor <= 0 {
 		return
 	}
@@ -243,7 +219,7 @@ func (w *Watcher) logs() {
 		w.n.Alert(aiproxy.Alert{Kind: aiproxy.AlertLogs, Severity: aiproxy.SeverityWarning, Key: "logs:spill",
 			Title: "Request logs spill to disk",
 			Text:  fmt.Sprintf("%d logs spilled since the last check: the log database is slow or away; they are replayed when it answers.", c.Spilled-last.Spilled)})
-	case c.Queued >= w.queueWarn():
+	case c.Queued >= w.settings().LogQueueWarn:
 		w.n.Alert(aiproxy.Alert{Kind: aiproxy.AlertLogs, Severity: aiproxy.SeverityWarning, Key: "logs:queue",
 			Title: "Request logs are queueing", Text: fmt.Sprintf("%d logs wait to be written.", c.Queued)})
 	}

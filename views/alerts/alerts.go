@@ -100,7 +100,7 @@ func (h *handler) alertsPage(ctx context.Context, q url.Values, form *settingsFo
 	if err != nil {
 		return nil, err
 	}
-	p := &alertsPage{Sinks: sinks, Defaults: h.d.Defaults, Effective: effective(st, h.d.Defaults)}
+	p := &alertsPage{Sinks: sinks, Defaults: h.d.Defaults, Effective: st.Over(h.d.Defaults)}
 	if form != nil {
 		p.Settings = *form
 	} else {

@@ -49,33 +49,6 @@ type testView struct {
 	Error      string
 }
 
-// effective returns the settings in effect: each stored value over the
-// server's, as the GraphQL API's alertSettings answers them (a negative
-// error rate or spike factor, switched off, as 0).
-func effective(st *aiproxy.AlertSettings, d aiproxy.AlertSettings) aiproxy.AlertSettings {
-	pick := func(set, base float64) float64 {
-		switch {
-		case set < 0:
-			return 0
-		case set > 0:
-			return set
-		}
-		return base
-	}
-	out := aiproxy.AlertSettings{Throttle: d.Throttle, ErrorRate: pick(st.ErrorRate, d.ErrorRate),
-		SpikeFactor: pick(st.SpikeFactor, d.SpikeFactor), SpikeMin: d.SpikeMin, LogQueueWarn: d.LogQueueWarn, UpdatedAt: st.UpdatedAt}
-	if st.Throttle > 0 {
-		out.Throttle = st.Throttle
-	}
-	if st.SpikeMin > 0 {
-		out.SpikeMin = st.SpikeMin
-	}
-	if st.LogQueueWarn > 0 {
-		out.LogQueueWarn = st.LogQueueWarn
-	}
-	return out
-}
-
 // isKind reports whether k is an alert kind.
 func isKind(k aiproxy.AlertKind) bool { return slices.Contains(aiproxy.AlertKinds, k) }
 
