@@ -409,7 +409,7 @@ func (a *Admin) logCall(s *aiproxy.MCPServer, tool, group string, began time.Tim
 		Model: "mcp/" + s.Name + "/" + tool, Endpoint: "callMCPTool", Mode: aiproxy.ModeMCP, StatusCode: http.StatusOK, Latency: lat, TTFB: lat}
 	switch {
 	case err != nil:
-		l.StatusCode, l.Error = statusOf(err), clipError(aiproxy.ErrorMessage(err))
+		l.StatusCode, l.Error = relay.HTTPStatus(err), clipError(aiproxy.ErrorMessage(err))
 	case res != nil && res.IsError:
 		l.StatusCode, l.Error = http.StatusBadRequest, clipError(resultText(res))
 	}

@@ -87,30 +87,6 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 // errOrigin is the refusal of a foreign Origin.
 var errOrigin = aiproxy.ReasonErrorf(aiproxy.EFORBIDDEN, "origin_not_allowed", "This Origin is not allowed to use the MCP endpoints.")
 
-// httpStatus maps an error code to the HTTP status of an answer that is
-// not a JSON-RPC one (authentication, the endpoint).
-func httpStatus(err error) int {
-	switch aiproxy.ErrorCode(err) {
-	case aiproxy.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case aiproxy.EFORBIDDEN:
-		return http.StatusForbidden
-	case aiproxy.ENOTFOUND:
-		return http.StatusNotFound
-	case aiproxy.EINVALID:
-		return http.StatusBadRequest
-	case aiproxy.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case aiproxy.ERATELIMITED, aiproxy.EQUOTA:
-		return http.StatusTooManyRequests
-	case aiproxy.EUPSTREAM:
-		return http.StatusBadGateway
-	case aiproxy.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // JSON-RPC error codes of the gateway's refusals outside a method's
 // answer (the server-error range JSON-RPC leaves to implementations).
 const (
@@ -125,7 +101,7 @@ const (
 // object (id null) whose data holds the code and reason, which plain JSON
 // clients can read too. A 401 has a WWW-Authenticate header.
 func writeHTTPError(w http.ResponseWriter, err error) {
-	status := httpStatus(err)
+	status := relay.HTTPStatus(err)
 	code := codeServer
 	switch status {
 	case http.StatusUnauthorized:

@@ -76,7 +76,7 @@ func (x *exchange) callTool(ctx context.Context, params json.RawMessage) (any, *
 	ts, release, err := g.toolset(ctx, h, c.GroupID)
 	defer release()
 	if err != nil {
-		l.StatusCode, l.Error = statusOf(err), clipError(aiproxy.ErrorMessage(err))
+		l.StatusCode, l.Error = relay.HTTPStatus(err), clipError(aiproxy.ErrorMessage(err))
 		return callErrorResult("The MCP server " + h.srv.Name + " is unavailable: " + aiproxy.ErrorMessage(err)), nil
 	}
 
@@ -108,7 +108,7 @@ func (x *exchange) callTool(ctx context.Context, params json.RawMessage) (any, *
 		if ctx.Err() != nil {
 			l.StatusCode, l.Error = relay.StatusClientClosed, "client disconnected"
 		} else {
-			l.StatusCode, l.Error = statusOf(err), clipError(aiproxy.ErrorMessage(err))
+			l.StatusCode, l.Error = relay.HTTPStatus(err), clipError(aiproxy.ErrorMessage(err))
 		}
 		return callErrorResult(aiproxy.ErrorMessage(err)), nil
 	case out == nil:
@@ -128,23 +128,6 @@ func (x *exchange) callTool(ctx context.Context, params json.RawMessage) (any, *
 		out.Content = []mcpgo.Content{}
 	}
 	return out, nil
-}
-
-// statusOf maps a toolset's error to a log status.
-func statusOf(err error) int {
-	switch aiproxy.ErrorCode(err) {
-	case aiproxy.EUPSTREAM, aiproxy.EUNAVAILABLE:
-		return http.StatusBadGateway
-	case aiproxy.ETIMEOUT:
-		return http.StatusGatewayTimeout
-	case aiproxy.EINVALID:
-		return http.StatusBadRequest
-	case aiproxy.ENOTFOUND:
-		return http.StatusNotFound
-	case aiproxy.ERATELIMITED, aiproxy.EQUOTA:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
 }
 
 // callErrorResult is a tool result with isError and msg as its text.

@@ -9,6 +9,7 @@ import (
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 )
 
 // Headers of the Streamable HTTP transport.
@@ -120,7 +121,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request, c *client, t *tar
 	ctx := r.Context()
 	msgs, batch, err := g.readMessages(r)
 	if err != nil {
-		writeRPCError(w, httpStatus(err), mcpgo.PARSE_ERROR, aiproxy.ErrorMessage(err))
+		writeRPCError(w, relay.HTTPStatus(err), mcpgo.PARSE_ERROR, aiproxy.ErrorMessage(err))
 		return
 	}
 	x := &exchange{g: g, c: c, t: t}

@@ -11,6 +11,7 @@ import (
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 )
 
 // sseStream serves GET <endpoint>/sse, the stream of the legacy HTTP+SSE
@@ -131,7 +132,7 @@ func (g *Gateway) sseMessage(k endpointKind) http.HandlerFunc {
 		}
 		msgs, _, err := g.readMessages(r)
 		if err != nil {
-			writeRPCError(w, httpStatus(err), mcpgo.PARSE_ERROR, aiproxy.ErrorMessage(err))
+			writeRPCError(w, relay.HTTPStatus(err), mcpgo.PARSE_ERROR, aiproxy.ErrorMessage(err))
 			return
 		}
 		x := &exchange{g: g, c: c, t: t, session: st, version: st.ProtocolVersion}

@@ -209,6 +209,40 @@ func (s *Server) failure(req *Request, err error) *Failure {
 	return &Failure{Code: aiproxy.EUPSTREAM, Message: fmt.Sprintf("The provider failed with status %d.", ue.Status)}
 }
 
+// HTTPStatus returns the HTTP status of an answer carrying err, by its
+// code: 400 EINVALID, 401 EUNAUTHORIZED, 403 EFORBIDDEN, 404 ENOTFOUND,
+// 409 ECONFLICT, 413 ETOOLARGE, 429 ERATELIMITED and EQUOTA, 502
+// EUPSTREAM, 504 ETIMEOUT, 503 EUNAVAILABLE, 500 anything else; 200 for
+// nil. The edges that are not a provider protocol (MCP, the admin pages)
+// use it; the ingresses have their own tables, with their error types.
+func HTTPStatus(err error) int {
+	switch aiproxy.ErrorCode(err) {
+	case "":
+		return http.StatusOK
+	case aiproxy.EINVALID:
+		return http.StatusBadRequest
+	case aiproxy.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case aiproxy.EFORBIDDEN:
+		return http.StatusForbidden
+	case aiproxy.ENOTFOUND:
+		return http.StatusNotFound
+	case aiproxy.ECONFLICT:
+		return http.StatusConflict
+	case aiproxy.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case aiproxy.ERATELIMITED, aiproxy.EQUOTA:
+		return http.StatusTooManyRequests
+	case aiproxy.EUPSTREAM:
+		return http.StatusBadGateway
+	case aiproxy.ETIMEOUT:
+		return http.StatusGatewayTimeout
+	case aiproxy.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
 // CodeForStatus returns the aiproxy error code of an HTTP error status,
 // for errors of providers that are passed on.
 func CodeForStatus(st int) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/layout"
 	"github.com/aiproxy/aiproxy/views/web"
 )
@@ -149,7 +150,7 @@ func (h *handler) setSettings(w http.ResponseWriter, r *http.Request) {
 		err = h.d.Alerts.SetAlertSettings(ctx, st)
 	}
 	if err != nil {
-		status := web.StatusOf(err)
+		status := relay.HTTPStatus(err)
 		if status == http.StatusInternalServerError {
 			web.Fail(w, r, err)
 			return
@@ -236,7 +237,7 @@ func (h *handler) updateSink(w http.ResponseWriter, r *http.Request) {
 // beside their fields for EINVALID, the error's own status otherwise.
 // The URL and secret typed are never sent back.
 func (h *handler) refused(w http.ResponseWriter, r *http.Request, f sinkForm, err error) {
-	status := web.StatusOf(err)
+	status := relay.HTTPStatus(err)
 	if status == http.StatusInternalServerError {
 		web.Fail(w, r, err)
 		return

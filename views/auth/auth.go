@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/layout"
 	"github.com/aiproxy/aiproxy/views/web"
 )
@@ -62,7 +63,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, or(next, home), http.StatusSeeOther)
 		return
 	}
-	status := web.StatusOf(err)
+	status := relay.HTTPStatus(err)
 	if status == http.StatusInternalServerError {
 		web.Fail(w, r, err)
 		return

@@ -418,7 +418,7 @@ func (h *handler) test(w http.ResponseWriter, r *http.Request) {
 	if h.d.Tester == nil {
 		v.Error, status = "Channel tests are not available on this server.", http.StatusNotImplemented
 	} else if v.Res, err = h.d.Tester.TestChannel(r.Context(), c, v.Model); err != nil {
-		v.Res, v.Error, status = nil, aiproxy.ErrorMessage(err), web.StatusOf(err)
+		v.Res, v.Error, status = nil, aiproxy.ErrorMessage(err), relay.HTTPStatus(err)
 	}
 	if web.IsHTMX(r) {
 		web.Fragment(w, r, status, testResult(v))
@@ -506,7 +506,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) {
 // their fields for EINVALID, the error's own status with the message
 // above the form otherwise.
 func (h *handler) refused(w http.ResponseWriter, r *http.Request, p *formPage, err error) {
-	status := web.StatusOf(err)
+	status := relay.HTTPStatus(err)
 	if status == http.StatusInternalServerError {
 		web.Fail(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/layout"
 	"github.com/aiproxy/aiproxy/views/web"
 )
@@ -287,7 +288,7 @@ func formStatus(err error) int {
 	if aiproxy.ErrorCode(err) == aiproxy.EINVALID {
 		return http.StatusUnprocessableEntity
 	}
-	return web.StatusOf(err)
+	return relay.HTTPStatus(err)
 }
 
 // invalidForm is a form refused by its own checks, before any service

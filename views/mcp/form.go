@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/web"
 )
 
@@ -374,7 +375,7 @@ func (f *serverForm) errorsOf(err error) web.FieldErrors {
 			return web.FieldErrors{"name": aiproxy.ErrorMessage(err)}
 		}
 	} else {
-		f.status = web.StatusOf(err)
+		f.status = relay.HTTPStatus(err)
 	}
 	out := web.FieldErrors{}
 	for k, msg := range web.FieldErrorsOf(err) {

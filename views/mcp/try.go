@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/web"
 )
 
@@ -122,7 +123,7 @@ func (h *handler) try(w http.ResponseWriter, r *http.Request) {
 	res, err := h.d.MCP.CallMCPTool(r.Context(), s.ID, p.Tool.Name, args, p.GroupID)
 	if err != nil {
 		p.CallError = aiproxy.ErrorMessage(err)
-		web.Page(w, r, pageData(title, web.StatusOf(err)), tryContent(p))
+		web.Page(w, r, pageData(title, relay.HTTPStatus(err)), tryContent(p))
 		return
 	}
 	p.Result = res

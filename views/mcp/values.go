@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/web"
 )
 
@@ -136,7 +137,7 @@ func (h *handler) setValues(w http.ResponseWriter, r *http.Request) {
 	if err := h.d.MCP.SetMCPGroupValues(ctx, v); err != nil {
 		status := http.StatusUnprocessableEntity
 		if aiproxy.ErrorCode(err) != aiproxy.EINVALID {
-			status = web.StatusOf(err)
+			status = relay.HTTPStatus(err)
 		}
 		for i := range fields {
 			if !fields[i].F.Secret {

@@ -26,6 +26,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/layout"
 	"github.com/aiproxy/aiproxy/views/web"
 )
@@ -303,7 +304,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 // beside their fields for EINVALID, the error's own status with the
 // message above the form otherwise.
 func (h *handler) refused(w http.ResponseWriter, r *http.Request, p *modelPage, err error) {
-	status := web.StatusOf(err)
+	status := relay.HTTPStatus(err)
 	if status == http.StatusInternalServerError {
 		web.Fail(w, r, err)
 		return
@@ -340,7 +341,7 @@ func (h *handler) setOverride(w http.ResponseWriter, r *http.Request) {
 // unknown group (ENOTFOUND, shown beside the group), the error's own
 // status otherwise.
 func (h *handler) overrideRefused(w http.ResponseWriter, r *http.Request, name string, f overrideForm, err error) {
-	status := web.StatusOf(err)
+	status := relay.HTTPStatus(err)
 	if name == "" || status == http.StatusInternalServerError {
 		web.Fail(w, r, err)
 		return

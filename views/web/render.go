@@ -11,6 +11,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/aiproxy/aiproxy"
+	"github.com/aiproxy/aiproxy/relay"
 	"github.com/aiproxy/aiproxy/views/layout"
 )
 
@@ -108,43 +109,11 @@ func Error(w http.ResponseWriter, r *http.Request, status int, message string) {
 // (aiproxy.ErrorMessage) with the status of its code (StatusOf); an
 // internal error is logged and shown as "internal error".
 func Fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := StatusOf(err)
+	status := relay.HTTPStatus(err)
 	if status == http.StatusInternalServerError {
 		slog.ErrorContext(r.Context(), "web: internal error", "path", r.URL.Path, "err", err)
 	}
 	Error(w, r, status, aiproxy.ErrorMessage(err))
-}
-
-// StatusOf returns the HTTP status of an error's code: 400 EINVALID, 401
-// EUNAUTHORIZED, 403 EFORBIDDEN, 404 ENOTFOUND, 409 ECONFLICT, 413
-// ETOOLARGE, 429 ERATELIMITED and EQUOTA (as the relay and MCP), 502 EUPSTREAM, 504 ETIMEOUT,
-// 503 EUNAVAILABLE, 500 anything else; 200 for nil.
-func StatusOf(err error) int {
-	switch aiproxy.ErrorCode(err) {
-	case "":
-		return http.StatusOK
-	case aiproxy.EINVALID:
-		return http.StatusBadRequest
-	case aiproxy.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case aiproxy.EFORBIDDEN:
-		return http.StatusForbidden
-	case aiproxy.ENOTFOUND:
-		return http.StatusNotFound
-	case aiproxy.ECONFLICT:
-		return http.StatusConflict
-	case aiproxy.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case aiproxy.ERATELIMITED, aiproxy.EQUOTA:
-		return http.StatusTooManyRequests
-	case aiproxy.EUPSTREAM:
-		return http.StatusBadGateway
-	case aiproxy.ETIMEOUT:
-		return http.StatusGatewayTimeout
-	case aiproxy.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 // Redirect sends the browser to url, a local path, after a successful
